@@ -1,0 +1,356 @@
+"""The claims plugin: ledger-checked `claim` markers, backends, need-based skips, the claims table and JSON.
+
+Loaded by spec/conftest.py (and benches/conftest.py). Options:
+  --backend impl|fastai|all   which implementation(s) the spec drives (env SPEC_BACKEND, default all)
+  --claims PATTERN            only tests citing matching claims (globs on id or section, comma separated)
+  --claims-json PATH          write the per-claim results as JSON
+  --claims-strict             fail when a claim testable here has no passing or expected-xfail result
+  --claims-ledger PATH        another ledger (the plugin's own meta-tests use this)
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from spec import backends as _backends
+from spec import ledger as _ledger
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ("failed", "xfailed", "passed", "skipped", "untested")  # worst first when aggregating
+
+
+# ---------------------------------------------------------------- options and configuration
+def pytest_addoption(parser):
+    g = parser.getgroup("claims", "lesson6-spec claims")
+    g.addoption("--backend", default=os.environ.get("SPEC_BACKEND", "all"), choices=("impl", "fastai", "all"),
+                help="implementation(s) to check (env SPEC_BACKEND; default all)")
+    g.addoption("--claims", default=None, metavar="PATTERN", help="only claims matching these globs (id or section)")
+    g.addoption("--claims-json", default=None, metavar="PATH", help="write the claims results as JSON")
+    g.addoption("--claims-strict", action="store_true", help="fail if a claim testable here is not passed/xfailed")
+    g.addoption("--claims-ledger", default=str(_ledger.LEDGER), metavar="PATH", help="the claims ledger (TOML)")
+    g.addoption("--no-claims-table", action="store_true", help="do not print the claims table")
+
+
+def pytest_configure(config):
+    try:
+        claims = _ledger.load(config.getoption("--claims-ledger"))
+    except _ledger.LedgerError as e:
+        raise pytest.UsageError(str(e)) from None
+    b = config.getoption("--backend")
+    config._claims = State(claims, _ledger.select(claims, config.getoption("--claims")),
+                           list(_backends.NAMES) if b == "all" else [b])
+    _hypothesis_profiles()
+
+
+def _hypothesis_profiles():
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return
+    hc = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=hc)
+    settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, print_blob=True,
+                              suppress_health_check=hc)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# ---------------------------------------------------------------- what this machine has
+def has_cuda() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def real_data_path() -> Path | None:
+    p = os.environ.get("SPEC_DATA")
+    return Path(p).expanduser() if p else None
+
+
+def has_pretrained() -> bool:
+    "ImageNet ResNet weights in the torch hub cache (they cannot be downloaded on this project's machines)."
+    try:
+        import torch
+        return any((Path(torch.hub.get_dir()) / "checkpoints").glob("resnet*.pth"))
+    except ImportError:
+        return False
+
+
+def missing_needs(needs) -> list[str]:
+    "Human reasons for each need this machine lacks."
+    why = {"cuda": (has_cuda, "needs a CUDA GPU; none on this machine"),
+           "real-data": (lambda: real_data_path() is not None, "needs the real datasets: set SPEC_DATA"),
+           "pretrained": (has_pretrained, "needs ImageNet weights in the torch hub cache")}
+    return [why[n][1] for n in needs if not why[n][0]()]
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def backend(request):
+    "The implementation under test; parametrized over --backend."
+    try:
+        return _backends.get(request.param)
+    except _backends.BackendUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    "The four miniature datasets (small), made once and cached under .cache/fixtures/."
+    import fixtures
+    return fixtures.make(ROOT / ".cache" / "fixtures" / "small", seed=0, size="small")
+
+
+@pytest.fixture(scope="session")
+def data_dir_medium():
+    "Larger miniature datasets for training and statistical claims."
+    import fixtures
+    return fixtures.make(ROOT / ".cache" / "fixtures" / "medium", seed=0, size="medium")
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    "The real datasets, laid out as fastai's untar_data leaves them, from SPEC_DATA."
+    p = real_data_path()
+    if p is None:
+        pytest.skip("needs the real datasets: set SPEC_DATA")
+    if not p.is_dir():
+        pytest.fail(f"SPEC_DATA={p} is not a folder")
+    return p
+
+
+# ---------------------------------------------------------------- collection
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", metafunc.config._claims.backends, indirect=True, scope="session")
+
+
+def _claim_ids(item) -> tuple[list[str], bool]:
+    ids, current = [], False
+    for m in item.iter_markers("claim"):
+        ids += list(m.args)
+        current = current or m.kwargs.get("current", False)
+    return ids, current
+
+
+def _backend_of(item) -> str | None:
+    return getattr(item, "callspec", None) and item.callspec.params.get("backend")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session, config, items):
+    st: State = config._claims
+    keep, drop, errors = [], [], []
+    for item in items:
+        ids, current = _claim_ids(item)
+        if unknown := [i for i in ids if i not in st.claims]:
+            errors.append(f"{item.nodeid}: unknown claim id(s) {unknown} (not in {config.getoption('--claims-ledger')})")
+            continue
+        if not ids and _needs_claim(item):
+            errors.append(f"{item.nodeid}: cites no claim; add @pytest.mark.claim('ID')")
+            continue
+        if st.pattern_given and not set(ids) & st.selected:
+            drop.append(item)
+            continue
+        keep.append(item)
+        b = _backend_of(item)
+        for m, reasons in (("cuda", missing_needs(["cuda"])), ("real_data", missing_needs(["real-data"])),
+                           ("pretrained", missing_needs(["pretrained"]))):
+            if item.get_closest_marker(m) and reasons:
+                item.add_marker(pytest.mark.skip(reason=reasons[0]))
+        if not current:
+            for b2 in [b] if b else []:
+                drift = [f"{i} {st.claims[i].drift(b2)}" for i in ids if st.claims[i].drift(b2)]
+                if drift:
+                    item.add_marker(pytest.mark.xfail(strict=True, reason="; ".join(drift)))
+        for i in ids:
+            st.tests[i].append(item.nodeid)
+    if errors:
+        raise pytest.UsageError("claims: \n  " + "\n  ".join(errors))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _needs_claim(item) -> bool:
+    "Spec tests must cite a claim; the plugin's own meta-tests and benches need not."
+    p = Path(str(item.fspath)).resolve()
+    return p.parent == Path(__file__).resolve().parent and p.name.startswith("test_")
+
+
+# ---------------------------------------------------------------- results
+class State:
+    def __init__(self, claims, selected, backends):
+        self.claims, self.selected, self.backends = claims, selected, backends
+        self.pattern_given = len(selected) != len(claims)
+        self.tests = defaultdict(list)               # claim id -> node ids
+        self.out = defaultdict(list)                 # (claim id, backend) -> [(status, reason, nodeid, current)]
+
+    def record(self, item, status, reason):
+        ids, current = _claim_ids(item)
+        b = _backend_of(item)
+        for i in ids:
+            for b2 in [b] if b else self.backends:
+                self.out[i, b2].append((status, reason, item.nodeid, current))
+
+    def status(self, cid, b) -> tuple[str, str]:
+        "Aggregate of one claim on one backend: failed > xfailed > passed > skipped > untested."
+        rs = self.out.get((cid, b), [])
+        if not rs:
+            c = self.claims[cid]
+            why = "benchmark: measured by `nox -s bench` / `bench_gpu`" if c.kind == "benchmark" else "no test cites it"
+            return "untested", why
+        got = {s for s, *_ in rs}
+        lesson = [r for r in rs if not r[3]]
+        if "failed" in got:
+            s = "failed"
+        elif any(s == "xfailed" for s, *_ in lesson):
+            s = "xfailed"
+        elif "passed" in got:
+            s = "passed"
+        else:
+            s = "skipped"
+        reasons = sorted({r for st, r, *_ in rs if st == s and r})
+        return s, "; ".join(reasons)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    st: State = item.config._claims
+    if rep.when == "call" or (rep.when == "setup" and not rep.passed) or (rep.when == "teardown" and rep.failed):
+        if hasattr(rep, "wasxfail"):
+            status = "failed" if rep.passed else "xfailed"  # a passing strict xfail is reported failed by pytest too
+            reason = rep.wasxfail or ""
+        elif rep.skipped:
+            status = "skipped"
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+        else:
+            status = rep.outcome  # passed / failed
+            reason = "" if rep.passed else f"{rep.when} failed: {_short(rep)}"
+        st.record(item, status, reason)
+
+
+def _short(rep) -> str:
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    return (crash.message if crash else str(rep.longrepr)).splitlines()[0][:200] if rep.longrepr else ""
+
+
+# ---------------------------------------------------------------- environment, header, table, JSON, strict
+def environment(config=None) -> dict:
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    for mod in ("torch", "torchvision", "fastai", "numpy", "pandas", "hypothesis"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
+            env[mod] = None
+    try:
+        import torch
+        env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
+        env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+        env["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+        env["tf32_cudnn"] = torch.backends.cudnn.allow_tf32
+        env["matmul_precision"] = torch.get_float32_matmul_precision()
+    except ImportError:
+        env["device"] = "unknown (torch missing)"
+    env["hypothesis_profile"] = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    if config is not None:
+        env["backends"] = config._claims.backends
+    env["spec_data"] = str(real_data_path()) if real_data_path() else None
+    return env
+
+
+def pytest_report_header(config):
+    e = environment(config)
+    return [f"lesson6-spec: python {e['python']}, torch {e.get('torch')}, torchvision {e.get('torchvision')}, "
+            f"fastai {e.get('fastai')}",
+            f"device: {e.get('device')}; TF32 matmul={e.get('tf32_matmul')} cudnn={e.get('tf32_cudnn')}; "
+            f"hypothesis profile {e['hypothesis_profile']}; backend(s) {', '.join(e['backends'])}; "
+            f"ledger {len(config._claims.claims)} claims"]
+
+
+def rows(st: State) -> list[dict]:
+    out = []
+    for cid in sorted(st.selected, key=_ledger.id_key):
+        c = st.claims[cid]
+        res = {b: st.status(cid, b) for b in st.backends}
+        out.append({"id": cid, "section": c.section, "lines": c.lines, "quote": c.quote, "statement": c.statement,
+                    "kind": c.kind, "needs": list(c.needs), "tests": len(set(st.tests[cid])),
+                    "test_ids": sorted(set(st.tests[cid])),
+                    "expect": {b: {"status": c.expect[b][0], "reason": c.expect[b][1]} for b in _ledger.BACKENDS},
+                    "results": {b: s for b, (s, _) in res.items()},
+                    "reasons": {b: r for b, (_, r) in res.items()}})
+    order = list(dict.fromkeys(c.section for c in st.claims.values()))
+    return sorted(out, key=lambda r: (order.index(r["section"]), _ledger.id_key(r["id"])))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    st: State = config._claims
+    rs = rows(st)
+    tr = terminalreporter
+    if not config.getoption("--no-claims-table"):
+        width = max(80, min(shutil.get_terminal_size((140, 20)).columns, 160))
+        tr.write_sep("=", f"claims ({len(rs)}; backend(s) {', '.join(st.backends)})")
+        sw = max(30, width - 12 - 11 * len(st.backends))
+        tr.write_line(f"{'claim':<10} {'statement':<{sw}} " + " ".join(f"{b:<10}" for b in st.backends))
+        section = None
+        for r in rs:
+            if r["section"] != section:
+                section = r["section"]
+                tr.write_line(f"-- {section}")
+            stmt = textwrap.shorten(r["statement"], sw)
+            tr.write_line(f"{r['id']:<10} {stmt:<{sw}} " + " ".join(f"{r['results'][b]:<10}" for b in st.backends))
+            for b in st.backends:
+                if r["results"][b] in ("skipped", "xfailed", "failed") and r["reasons"][b]:
+                    tr.write_line(f"{'':<10}   {b} {r['results'][b]}: {textwrap.shorten(r['reasons'][b], width - 30)}")
+        counts = {b: {s: sum(r["results"][b] == s for r in rs) for s in ORDER} for b in st.backends}
+        for b, c in counts.items():
+            tr.write_line(f"{b}: " + ", ".join(f"{n} {s}" for s, n in c.items() if n))
+    if path := config.getoption("--claims-json"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"claims": rs, "environment": environment(config)}, indent=1, default=str))
+        tr.write_line(f"claims JSON written to {path}")
+    if config.getoption("--claims-strict"):
+        bad = strict_failures(st, rs)
+        if bad:
+            tr.write_sep("=", f"--claims-strict: {len(bad)} claim result(s) neither passed nor expected drift", red=True)
+            for line in bad[:60]:
+                tr.write_line("  " + line)
+            if len(bad) > 60:
+                tr.write_line(f"  ... and {len(bad) - 60} more")
+
+
+def strict_failures(st: State, rs: list[dict]) -> list[str]:
+    "Claims testable on this machine (kind other than benchmark, needs met) without a passed/xfailed result."
+    bad = []
+    for r in rs:
+        if r["kind"] == "benchmark" or missing_needs(r["needs"]):
+            continue
+        for b in st.backends:
+            if r["results"][b] not in ("passed", "xfailed"):
+                bad.append(f"{r['id']} [{b}]: {r['results'][b]} {('- ' + r['reasons'][b]) if r['reasons'][b] else ''}")
+    return bad
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if config.getoption("--claims-strict") and exitstatus == 0:
+        st: State = config._claims
+        if strict_failures(st, rows(st)):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+__all__ = [n for n in dir(sys.modules[__name__]) if n.startswith("pytest_")] + [
+    "backend", "data_dir", "data_dir_medium", "real_data"]
