@@ -1,4 +1,5 @@
 """Layers of Lesson 6: sigmoid_range / SigmoidRange (y_range), one-hot encoding, embeddings, dot products."""
+
 import math
 import numbers
 
@@ -9,13 +10,17 @@ from torch import nn
 def _bounds(lo, hi):
     "Check `lo < hi` (both finite numbers) and return them."
     for name, v in (("lo", lo), ("hi", hi)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real): raise TypeError(f"{name} must be a real number, got {v!r}")
-        if not math.isfinite(v): raise ValueError(f"{name} must be finite, got {v!r}")
-    if lo >= hi: raise ValueError(f"sigmoid_range needs lo < hi, got lo={lo!r}, hi={hi!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v!r}")
+    if lo >= hi:
+        raise ValueError(f"sigmoid_range needs lo < hi, got lo={lo!r}, hi={hi!r}")
     return lo, hi
 
 
-def sigmoid(x): return torch.sigmoid(x)
+def sigmoid(x):
+    return torch.sigmoid(x)
 
 
 def sigmoid_range(x, lo, hi):
@@ -26,21 +31,30 @@ def sigmoid_range(x, lo, hi):
 
 class SigmoidRange(nn.Module):
     "`sigmoid_range` as a layer: the last layer of a model with `y_range=(lo, hi)`."
+
     def __init__(self, lo, hi):
         super().__init__()
         self.lo, self.hi = _bounds(lo, hi)
-    def forward(self, x): return sigmoid_range(x, self.lo, self.hi)
-    def extra_repr(self): return f"lo={self.lo}, hi={self.hi}"
+
+    def forward(self, x):
+        return sigmoid_range(x, self.lo, self.hi)
+
+    def extra_repr(self):
+        return f"lo={self.lo}, hi={self.hi}"
 
 
 def one_hot(i, n):
     "Length-`n` uint8 vector with a 1 at index `i` (or at every index of a list/tensor `i`) (T:L1898)."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral): raise TypeError(f"n must be an int, got {n!r}")
-    if n < 1: raise ValueError(f"n (the number of classes) must be >= 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an int, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n (the number of classes) must be >= 1, got {n!r}")
     idx = torch.as_tensor(i).reshape(-1)
-    if idx.is_floating_point() or idx.dtype == torch.bool: raise TypeError(f"i must hold integers, got {i!r}")
+    if idx.is_floating_point() or idx.dtype == torch.bool:
+        raise TypeError(f"i must hold integers, got {i!r}")
     bad = (idx < 0) | (idx >= n)
-    if bad.any(): raise ValueError(f"i must lie in [0, {n}), got {idx[bad][0].item()}")
+    if bad.any():
+        raise ValueError(f"i must lie in [0, {n}), got {idx[bad][0].item()}")
     res = torch.zeros(n, dtype=torch.uint8)
     res[idx] = 1
     return res
@@ -48,11 +62,13 @@ def one_hot(i, n):
 
 def trunc_normal_(x, std=0.01):
     "In place: normal(0, 1) folded into (-2, 2) by fmod, times `std` (fastai's approximation of a truncated normal)."
-    with torch.no_grad(): return x.normal_().fmod_(2).mul_(std)
+    with torch.no_grad():
+        return x.normal_().fmod_(2).mul_(std)
 
 
 class Embedding(nn.Embedding):
     "An `nn.Embedding` initialised with a truncated normal of std 0.01: a lookup with matmul gradients (T:L1944)."
+
     def __init__(self, n, k, std=0.01):
         super().__init__(n, k)
         trunc_normal_(self.weight, std)
@@ -65,5 +81,6 @@ def one_hot_matmul(idx, w):
 
 def dot(a, b):
     "Element-wise product summed over the last axis (T:L1765): the dot product of each pair of rows."
-    if a.shape[-1] != b.shape[-1]: raise ValueError(f"dot needs equal last dimensions, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"dot needs equal last dimensions, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return (a * b).sum(-1)

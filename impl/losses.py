@@ -1,18 +1,19 @@
 """Losses of Lesson 6: the MNIST loss, binary cross entropy on logits, and fastai-style "flat" losses."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def _same_numel(inp, targ, what):
-    if inp.numel() != targ.numel():
-        raise ValueError(f"{what}: input and target need the same number of elements, got shapes {tuple(inp.shape)} and {tuple(targ.shape)}")
+def _shapes(a, b):
+    return f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
 
 
 def _zero_one(targ, what):
-    if not ((targ == 0) | (targ == 1)).all():
-        bad = targ[(targ != 0) & (targ != 1)].flatten()[0].item()
-        raise ValueError(f"{what}: targets must be 0 or 1, got {bad!r}")
+    "Targets of a binary loss or metric must be 0 or 1."
+    bad = targ[(targ != 0) & (targ != 1)]
+    if bad.numel():
+        raise ValueError(f"{what}: targets must be 0 or 1, got {bad.flatten()[0].item()!r}")
 
 
 def mnist_loss(preds, targets):
@@ -28,56 +29,93 @@ def binary_cross_entropy(preds, targets):
 
 
 class FlatLoss:
-    "A PyTorch loss applied to inputs and targets flattened (class axis `axis` moved last), as fastai's `BaseLoss`."
+    "A PyTorch loss on inputs and targets flattened (class axis `axis` moved last), like fastai's `BaseLoss`."
+
     is_2d, floatify = False, True
-    def __init__(self, func, axis=-1): self.func, self.axis = func, axis
-    def __repr__(self): return f"FlattenedLoss of {self.func}"
+
+    def __init__(self, func, axis=-1):
+        self.func, self.axis = func, axis
+
+    def __repr__(self):
+        return f"FlattenedLoss of {self.func}"
+
     @property
-    def reduction(self): return self.func.reduction
+    def reduction(self):
+        return self.func.reduction
+
     @reduction.setter
-    def reduction(self, v): self.func.reduction = v
-    def check(self, inp, targ): _same_numel(inp, targ, type(self).__name__)
+    def reduction(self, v):
+        self.func.reduction = v
+
+    def check(self, inp, targ):
+        if inp.numel() != targ.numel():
+            raise ValueError(f"{type(self).__name__}: input and target need as many elements, {_shapes(inp, targ)}")
+
     def __call__(self, inp, targ):
         if not isinstance(inp, torch.Tensor) or not isinstance(targ, torch.Tensor):
             raise TypeError(f"{type(self).__name__} needs tensors, got {type(inp).__name__} and {type(targ).__name__}")
-        inp, targ = inp.transpose(self.axis, -1).contiguous(), targ.transpose(self.axis, -1).contiguous() if targ.ndim else targ
+        inp = inp.transpose(self.axis, -1).contiguous()
+        targ = targ.transpose(self.axis, -1).contiguous() if targ.ndim else targ
         self.check(inp, targ)
-        if self.floatify: targ = targ.to(inp.dtype)
+        targ = targ.to(inp.dtype) if self.floatify else targ
         inp = inp.view(-1, inp.shape[-1]) if self.is_2d else inp.view(-1)
         return self.func(inp, targ.view(-1))
-    def activation(self, x): return x
-    def decodes(self, x): return x
+
+    def activation(self, x):
+        return x
+
+    def decodes(self, x):
+        return x
 
 
 class BCEWithLogitsLossFlat(FlatLoss):
-    "Multi-label loss: `nn.BCEWithLogitsLoss` on flattened logits and 0/1 targets; activation sigmoid, decodes `> thresh`."
+    "Multi-label: `nn.BCEWithLogitsLoss` on flattened logits and 0/1 targets; activation sigmoid, decodes `> thresh`."
+
     def __init__(self, axis=-1, thresh=0.5, reduction="mean"):
         super().__init__(nn.BCEWithLogitsLoss(reduction=reduction), axis)
         self.thresh = thresh
+
     def check(self, inp, targ):
         super().check(inp, targ)
         _zero_one(targ, "BCEWithLogitsLossFlat")
-    def activation(self, x): return torch.sigmoid(x)
-    def decodes(self, x): return x > self.thresh
+
+    def activation(self, x):
+        return torch.sigmoid(x)
+
+    def decodes(self, x):
+        return x > self.thresh
 
 
 class MSELossFlat(FlatLoss):
-    "Regression loss: `nn.MSELoss` on flattened predictions and targets (e.g. (bs,2) points vs (bs,1,2) targets)."
-    def __init__(self, axis=-1, reduction="mean"): super().__init__(nn.MSELoss(reduction=reduction), axis)
+    "Regression: `nn.MSELoss` on flattened predictions and targets (e.g. (bs,2) points vs (bs,1,2) targets)."
+
+    def __init__(self, axis=-1, reduction="mean"):
+        super().__init__(nn.MSELoss(reduction=reduction), axis)
 
 
 class CrossEntropyLossFlat(FlatLoss):
-    "Single-label loss: `nn.CrossEntropyLoss` on (N, C) logits and N integer targets; activation softmax, decodes argmax."
+    "Single label: `nn.CrossEntropyLoss` on (N, C) logits and N class indices; activation softmax, decodes argmax."
+
     is_2d, floatify = True, False
-    def __init__(self, axis=-1, reduction="mean"): super().__init__(nn.CrossEntropyLoss(reduction=reduction), axis)
+
+    def __init__(self, axis=-1, reduction="mean"):
+        super().__init__(nn.CrossEntropyLoss(reduction=reduction), axis)
+
     def check(self, inp, targ):
-        if inp.ndim == 0 or inp.numel() != targ.numel() * inp.shape[-1]:
-            raise ValueError(f"CrossEntropyLossFlat: input (..., C) needs one target per row, got shapes {tuple(inp.shape)} and {tuple(targ.shape)}")
-        if targ.is_floating_point() or targ.dtype == torch.bool: raise TypeError(f"CrossEntropyLossFlat: targets must be class indices (integers), got dtype {targ.dtype}")
-        bad = (targ < 0) | (targ >= inp.shape[-1])
-        if bad.any(): raise ValueError(f"CrossEntropyLossFlat: targets must lie in [0, {inp.shape[-1]}), got {targ[bad][0].item()}")
-    def activation(self, x): return F.softmax(x, dim=self.axis)
-    def decodes(self, x): return x.argmax(dim=self.axis)
+        c = inp.shape[-1] if inp.ndim else 0
+        if c == 0 or inp.numel() != targ.numel() * c:
+            raise ValueError(f"CrossEntropyLossFlat: input (..., C) needs one target per row, {_shapes(inp, targ)}")
+        if targ.is_floating_point() or targ.dtype == torch.bool:
+            raise TypeError(f"CrossEntropyLossFlat: targets must be class indices, got dtype {targ.dtype}")
+        bad = targ[(targ < 0) | (targ >= c)]
+        if bad.numel():
+            raise ValueError(f"CrossEntropyLossFlat: targets must lie in [0, {c}), got {bad[0].item()}")
+
+    def activation(self, x):
+        return F.softmax(x, dim=self.axis)
+
+    def decodes(self, x):
+        return x.argmax(dim=self.axis)
 
 
 BCEWithLogitsFlat, MSEFlat, CrossEntropyFlat = BCEWithLogitsLossFlat, MSELossFlat, CrossEntropyLossFlat
