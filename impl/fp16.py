@@ -1,0 +1,66 @@
+"""Mixed precision (T:L520-531) with torch.autocast, and a GradScaler for fp16 only.
+
+Parameters stay float32 (they are the master weights); inside the forward pass autocast runs matmuls and
+convolutions in float16/bfloat16; the loss is computed in float32. With fp16 the loss is scaled before
+backward; a step whose gradients overflow (inf/NaN) is skipped and the scale halved (`learn.amp.scales`,
+`learn.amp.skipped`). bfloat16 has float32's range, so it needs no scaler.
+"""
+
+import torch
+
+
+class Amp:
+    "What the Learner needs for one batch: an autocast context and, for fp16, a scaled backward + step."
+
+    def __init__(self, dtype, device_type, channels_last=False, **scaler_kw):
+        self.dtype, self.device_type, self.channels_last = dtype, device_type, channels_last
+        self.scaler = torch.amp.GradScaler(device_type, **scaler_kw) if dtype == torch.float16 else None
+        self.scales, self.skipped = [], []  # scale after each fp16 step; whether that step was skipped
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def step(self, learn, loss):
+        if self.scaler is None:
+            loss.backward()
+            learn.opt.step()
+            return
+        before = self.scaler.get_scale()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(learn.opt)  # skips opt.step() when a gradient is inf/NaN
+        self.scaler.update()  # ... and then halves the scale (backoff_factor 0.5)
+        self.scales.append(self.scaler.get_scale())
+        self.skipped.append(self.scales[-1] < before)
+
+
+def _set(learn, dtype, channels_last, **scaler_kw):
+    if (
+        dtype == torch.bfloat16
+        and torch.cuda.is_available()
+        and learn.device.type == "cuda"
+        and not torch.cuda.is_bf16_supported()
+    ):
+        raise ValueError("to_bf16: this GPU does not support bfloat16")
+    if channels_last:
+        learn.model.to(memory_format=torch.channels_last)
+    learn.amp = Amp(dtype, torch.device(learn.device).type, channels_last, **scaler_kw)
+    return learn
+
+
+def to_fp16(learn, channels_last=False, **scaler_kw):
+    """float16 autocast + GradScaler(**scaler_kw) (torch's defaults: init_scale 2**16, backoff 0.5, growth 2 every
+    2000 steps). Returns learn (chainable, as fastai's)."""
+    return _set(learn, torch.float16, channels_last, **scaler_kw)
+
+
+def to_bf16(learn, channels_last=False):
+    "bfloat16 autocast, no scaler. Returns learn."
+    return _set(learn, torch.bfloat16, channels_last)
+
+
+def to_fp32(learn):
+    "Back to plain float32 training. Returns learn."
+    if learn.amp is not None and learn.amp.channels_last:
+        learn.model.to(memory_format=torch.contiguous_format)
+    learn.amp = None
+    return learn
