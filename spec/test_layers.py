@@ -1,0 +1,244 @@
+"""Layers: sigmoid_range (y_range) and its float32 saturation, one-hot times a matrix = embedding lookup, dot products."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import impl.layers as L
+
+REG12 = "REG-12 'sigmoid_range ... takes the sigmoid of X multiplies by hi minus lo and adds lo' (T:L1452)"
+CF11 = "CF-11 'one-hot encode the value 3 with n_users classes ... compare that to user_factors_3, same thing' (T:L1898)"
+CF12 = "CF-12 'an embedding ... has the computational speed of an array lookup and the same gradients as a matmul'"
+CF2 = "CF-2 'user1 likes exactly the kind of stuff that the last_skywalker has ... we get 2.1' (T:L1770)"
+CF3 = "CF-3 'element-wise ... If we want matrix multiplication, it would be an @ sign' (T:L1765)"
+
+f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+
+
+def dyadic_bounds(m=800):
+    "lo < hi, multiples of 1/8 in [-m/8, m/8]: exact in float32, and hi - lo is exact, so rounding cannot leave [lo, hi]."
+    return st.tuples(st.integers(-m, m), st.integers(-m, m)).filter(lambda t: t[0] < t[1]).map(lambda t: (t[0] / 8, t[1] / 8))
+
+
+def f32_grid(a, b):
+    "Every float32 in [a, b] (0 <= a <= b), ascending."
+    i = np.arange(np.float32(a).view(np.int32), np.float32(b).view(np.int32) + 1, dtype=np.int32)
+    return torch.from_numpy(i.view(np.float32))
+
+
+# ---------------------------------------------------------------- sigmoid_range (y_range)
+@pytest.mark.claim("REG-12", "CF-17")
+@given(data=st.data())
+def test_sigmoid_range_never_leaves_bounds(backend, data):
+    "For any finite input, however large, the output stays in [lo, hi] (closed: float rounding reaches the bounds)."
+    lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
+    dt = data.draw(DTYPES, label="dtype")
+    x = torch.tensor(data.draw(st.lists(f32, min_size=1, max_size=30), label="x"), dtype=dt)
+    o = backend.sigmoid_range(x, lo, hi).double()
+    assert ((o >= lo) & (o <= hi)).all(), f"{REG12}: output left [{lo}, {hi}]: x={x.tolist()}, out={o.tolist()}"
+
+
+@pytest.mark.claim("REG-12", "CF-17")
+@given(data=st.data())
+def test_sigmoid_range_strictly_inside_in_float64(backend, data):
+    "The sigmoid never reaches 0 or 1: in float64, for |x| <= 30, the output is strictly between lo and hi."
+    lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
+    x = torch.tensor(data.draw(st.lists(st.floats(-30, 30), min_size=1, max_size=30), label="x"), dtype=torch.float64)
+    o = backend.sigmoid_range(x, lo, hi)
+    assert ((o > lo) & (o < hi)).all(), f"{REG12}: output not strictly inside ({lo}, {hi}): x={x.tolist()}, out={o.tolist()}"
+
+
+@pytest.mark.claim("REG-12")
+@given(data=st.data())
+def test_sigmoid_range_matches_the_formula(backend, data):
+    "sigmoid(x)*(hi-lo)+lo, checked against math.exp in float64, for any real lo < hi (within rounding)."
+    lo, hi = sorted(data.draw(st.lists(st.floats(-1e4, 1e4), min_size=2, max_size=2, unique=True), label="lo, hi"))
+    xs = data.draw(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30), label="x")
+    o = backend.sigmoid_range(torch.tensor(xs, dtype=torch.float64), lo, hi).numpy()
+    ref = np.array([(1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))) * (hi - lo) + lo for x in xs])
+    tol = 8 * np.spacing(max(abs(lo), abs(hi)))
+    assert np.abs(o - ref).max() <= tol, f"{REG12}: lo={lo}, hi={hi}, x={xs}, out={o.tolist()}, formula={ref.tolist()}"
+
+
+@pytest.mark.claim("REG-12")
+@given(data=st.data())
+def test_sigmoid_range_midpoint_at_zero(backend, data):
+    "At x = 0 the sigmoid is exactly 1/2, so the output is the middle of the range, (lo+hi)/2."
+    lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
+    dt = data.draw(DTYPES, label="dtype")
+    o = backend.sigmoid_range(torch.zeros(3, dtype=dt), lo, hi)
+    assert (o.double() == (lo + hi) / 2).all(), f"{REG12}: at x=0 expected (lo+hi)/2={(lo + hi) / 2}, got {o.tolist()}"
+
+
+@pytest.mark.claim("REG-12")
+@given(data=st.data())
+def test_sigmoid_range_is_monotonic(backend, data):
+    "Non-decreasing in x for any inputs (float32); strictly increasing where float64 can resolve it."
+    lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
+    x = torch.tensor(sorted(data.draw(st.lists(f32, min_size=2, max_size=30), label="x")), dtype=torch.float32)
+    o = backend.sigmoid_range(x, lo, hi)
+    assert (o.diff() >= 0).all(), f"{REG12}: not monotonic: x={x.tolist()}, out={o.tolist()}"
+    k = data.draw(st.lists(st.integers(-20_000, 20_000), min_size=2, max_size=30, unique=True), label="x*1000")
+    x = torch.tensor(sorted(k), dtype=torch.float64) / 1000  # |x| <= 20, gaps >= 1e-3
+    o = backend.sigmoid_range(x, lo, hi)
+    assert (o.diff() > 0).all(), f"{REG12}: not strictly increasing in float64: x={x.tolist()}, out={o.tolist()}"
+
+
+@pytest.mark.claim("REG-12", "CF-17")
+@pytest.mark.parametrize("lo, hi", [(-1.0, 1.0), (0.0, 5.5), (0.0, 1.0)])
+def test_sigmoid_range_float32_saturation(backend, lo, hi):
+    """The bounds are reached in float32 from |x| of about 17, stated exactly:
+
+    Let x0 be the smallest float32 with sigmoid_range(x0, lo, hi) == hi. Then every float32 x >= x0 gives exactly hi,
+    every float32 x < x0 gives less than hi, and ln(2**24 - 1) <= x0 <= ln(2**25 - 1), i.e. 16.64 <= x0 <= 17.33:
+    no faithfully rounded sigmoid can round up to 1 before 1 - sigmoid(x) < 2**-24 (one ulp below 1), and a correctly
+    rounded one does from 1 - sigmoid(x) <= 2**-25. (PyTorch's CPU kernel gives ln(2**24) = 16.6355: 1 + exp(-x)
+    rounds to 1.) The lower bound -1 of (-1, 1) is reached for x <= -ln(2**26) = -18.02 (2*sigmoid(x) < 2**-25);
+    a lower bound 0 is not reached before x < -80. In float64 the output is strictly inside for |x| <= 36.
+    """
+    x = f32_grid(12, 20)
+    o = backend.sigmoid_range(x, lo, hi)
+    at = (o == hi).nonzero()
+    assert len(at), f"{REG12}: sigmoid_range(x, {lo}, {hi}) never reached hi={hi} for float32 x in [12, 20]"
+    i = at[0].item()
+    x0 = x[i].item()
+    assert (o[i:] == hi).all() and (o[:i] < hi).all(), f"{REG12}: saturation at hi={hi} not a clean threshold at {x0}"
+    assert math.log(2**24 - 1) <= x0 <= math.log(2**25 - 1), f"{REG12}: first float32 x giving exactly hi={hi} is {x0}"
+    big = torch.tensor([x0, 20.0, 100.0, 1e4, 3.4e38, math.inf], dtype=torch.float32)
+    assert (backend.sigmoid_range(big, lo, hi) == hi).all(), f"{REG12}: x >= {x0} must give exactly {hi}"
+    if lo == -1.0:  # the lower bound: x from -17 down to -19
+        ax = f32_grid(17, 19)
+        neg = backend.sigmoid_range(-ax, lo, hi)
+        j = (neg == lo).nonzero()[0].item()
+        assert (neg[j:] == lo).all() and (neg[:j] > lo).all(), f"{REG12}: -1 not a clean threshold at x={-ax[j].item()}"
+        assert ax[j].item() == pytest.approx(math.log(2**26), abs=1e-3), f"{REG12}: -1 first reached at x={-ax[j].item()}"
+    else:
+        assert (backend.sigmoid_range(torch.tensor([-80.0]), lo, hi) > lo).all(), f"{REG12}: {lo} reached by x=-80"
+    x64 = torch.linspace(-36, 36, 200_001, dtype=torch.float64)
+    o64 = backend.sigmoid_range(x64, lo, hi)
+    assert ((o64 > lo) & (o64 < hi)).all(), f"{REG12}: float64 output reached a bound for |x| <= 36"
+
+
+@pytest.mark.claim("REG-12")
+@given(data=st.data())
+def test_sigmoid_range_layer_is_the_function(backend, data):
+    "SigmoidRange(lo, hi), the last layer that y_range adds, computes sigmoid_range(x, lo, hi)."
+    lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
+    x = torch.tensor(data.draw(st.lists(f32, min_size=1, max_size=30), label="x"))
+    m, f = backend.SigmoidRange(lo, hi)(x), backend.sigmoid_range(x, lo, hi)
+    assert torch.equal(m, f), f"{REG12}: SigmoidRange({lo}, {hi})(x)={m.tolist()} != sigmoid_range={f.tolist()}"
+
+
+# ---------------------------------------------------------------- one-hot and embeddings
+@pytest.mark.claim("CF-11")
+def test_one_hot_3_with_n_users(backend):
+    "The lesson's example: one_hot(3, n_users) is a vector of n_users=944 (the lecture misreads it as 924), 1 at 3."
+    n_users = 944
+    v = backend.one_hot(3, n_users)
+    assert v.shape == (944,) and v.shape != (924,), f"{CF11}: length {tuple(v.shape)}, expected (944,)"
+    assert v.dtype == torch.uint8 and v.sum() == 1 and v[3] == 1, f"{CF11}: dtype {v.dtype}, ones at {v.nonzero()}"
+    torch.manual_seed(0)
+    uf = torch.randn(n_users, 5)
+    assert torch.equal(uf.t() @ v.float(), uf[3]), f"{CF11}: user_factors.t() @ one_hot(3) != user_factors[3]"
+
+
+@pytest.mark.claim("CF-11")
+@given(data=st.data())
+def test_one_hot_matmul_is_indexing(backend, data):
+    "For any n, index i < n and width k: one_hot(i, n) has one 1 at i, and M.t() @ one_hot(i, n) == M[i] exactly."
+    n = data.draw(st.integers(1, 300), label="n")
+    i = data.draw(st.integers(0, n - 1), label="i")
+    k = data.draw(st.integers(1, 16), label="k")
+    v = backend.one_hot(i, n)
+    assert v.shape == (n,) and v.nonzero().flatten().tolist() == [i], f"{CF11}: one_hot({i}, {n}) = {v.tolist()}"
+    m = torch.randn(n, k, generator=torch.Generator().manual_seed(n * 1000 + i))
+    assert torch.equal(m.t() @ v.float(), m[i]), f"{CF11}: n={n}, i={i}, k={k}: {m.t() @ v.float()} != {m[i]}"
+
+
+@pytest.mark.claim("CF-12")
+@given(data=st.data())
+def test_embedding_is_one_hot_matmul_in_values_and_gradients(backend, data):
+    "Embedding(n, k)(idx) == one-hot rows @ W, and dLoss/dW is identical, repeated indices accumulating."
+    n = data.draw(st.integers(1, 50), label="n")
+    k = data.draw(st.integers(1, 8), label="k")
+    idx = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=40), label="idx")
+    torch.manual_seed(len(idx))
+    emb = backend.Embedding(n, k)
+    w = emb.weight.detach().clone().requires_grad_()
+    t = torch.tensor(idx)
+    look, mm = emb(t), torch.stack([backend.one_hot(i, n) for i in idx]).float() @ w
+    assert torch.equal(look, mm), f"{CF12}: values differ: idx={idx}, lookup={look.tolist()}, matmul={mm.tolist()}"
+    g = torch.randn(len(idx), k)
+    (look * g).sum().backward()
+    (mm * g).sum().backward()
+    ref = np.zeros((n, k))
+    np.add.at(ref, np.array(idx), g.double().numpy())  # each row's gradient: the sum of g over its occurrences
+    assert torch.allclose(emb.weight.grad, w.grad, atol=1e-5), f"{CF12}: gradients differ: idx={idx}"
+    assert np.allclose(emb.weight.grad.double().numpy(), ref, atol=1e-5), f"{CF12}: gradient is not the sum over idx={idx}"
+
+
+@pytest.mark.claim("CF-12")
+def test_embedding_init_is_truncated_normal_std_001(backend):
+    "fastai's Embedding draws N(0,1), folds it into (-2, 2) with fmod, times std 0.01: |w| <= 0.02, mean 0."
+    torch.manual_seed(0)
+    w = backend.Embedding(1000, 100).weight.detach().double()
+    std = 0.01 * np.fmod(np.random.default_rng(0).standard_normal(2_000_000), 2).std()  # ~0.0088
+    assert w.abs().max() <= 0.02, f"{CF12}: max |w| = {w.abs().max().item()} > 2 * std 0.01"
+    assert abs(w.mean().item()) < 1e-4 and w.std().item() == pytest.approx(std, rel=0.02), (
+        f"{CF12}: mean {w.mean().item()}, std {w.std().item()}, expected ~{std}"
+    )
+
+
+# ---------------------------------------------------------------- dot products (PyTorch/numpy only)
+@pytest.mark.claim("CF-2")
+def test_dot_product_examples():
+    "user1 . last_skywalker = 2.142 (printed 2.1420000000000003), user1 . casablanca = -1.611."
+    last_skywalker, user1, casablanca = np.array([0.98, 0.9, -0.9]), np.array([0.9, 0.8, -0.6]), np.array([-0.99, -0.3, 0.8])
+    sw, ca = (user1 * last_skywalker).sum(), (user1 * casablanca).sum()
+    assert sw == pytest.approx(2.142, abs=1e-12) and repr(float(sw)) == "2.1420000000000003", f"{CF2}: got {sw!r}"
+    assert ca == pytest.approx(-1.611, abs=1e-12), f"CF-2 'if we do user1 times Casablanca, we get a negative number': {ca}"
+    t = torch.tensor(user1, dtype=torch.float32)
+    assert (t * torch.tensor(last_skywalker, dtype=torch.float32)).sum().item() == pytest.approx(2.142, rel=1e-6)
+
+
+@pytest.mark.claim("CF-3")
+@given(data=st.data())
+def test_elementwise_product_summed_is_matmul(data):
+    "(a*b) is element-wise with a's shape; (a*b).sum() == a @ b, the dot product, for any 1-D vectors."
+    n = data.draw(st.integers(1, 64), label="n")
+    v = st.lists(st.floats(-100, 100), min_size=n, max_size=n)
+    a, b = (torch.tensor(data.draw(v, label=k), dtype=torch.float64) for k in ("a", "b"))
+    assert (a * b).shape == a.shape and torch.equal(a * b, torch.tensor(a.numpy() * b.numpy())), f"{CF3}: a*b"
+    assert (a * b).sum().item() == pytest.approx((a @ b).item(), abs=1e-9), f"{CF3}: a={a.tolist()}, b={b.tolist()}"
+
+
+# ---------------------------------------------------------------- impl's errors
+@pytest.mark.claim("IMPL-5")
+@given(lo=st.floats(-10, 10), gap=st.floats(0, 10))
+def test_impl_sigmoid_range_rejects_lo_ge_hi(lo, gap):
+    with pytest.raises(ValueError, match=r"lo < hi.*lo=.*hi="):
+        L.sigmoid_range(torch.zeros(2), lo, lo - gap)
+    with pytest.raises(ValueError, match=r"lo < hi"):
+        L.SigmoidRange(lo, lo - gap)
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_layer_errors():
+    with pytest.raises(ValueError, match="lo must be finite"):
+        L.sigmoid_range(torch.zeros(2), math.nan, 1)
+    with pytest.raises(TypeError, match="hi must be a real number"):
+        L.sigmoid_range(torch.zeros(2), 0, "1")
+    with pytest.raises(ValueError, match=r"n \(the number of classes\) must be >= 1, got 0"):
+        L.one_hot(0, 0)
+    for i in (5, -1, [1, 7]):
+        with pytest.raises(ValueError, match=r"i must lie in \[0, 5\)"):
+            L.one_hot(i, 5)
+    with pytest.raises(TypeError, match="i must hold integers"):
+        L.one_hot(1.0, 5)
+    with pytest.raises(ValueError, match=r"equal last dimensions.*\(3,\) and \(4,\)"):
+        L.dot(torch.ones(3), torch.ones(4))
