@@ -1,4 +1,4 @@
-"""Layers: sigmoid_range (y_range) and its float32 saturation, one-hot times a matrix = embedding lookup, dot products."""
+"""Layers: sigmoid_range (y_range) and its float32 saturation, one-hot @ matrix = embedding lookup, dot products."""
 
 import math
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import impl.layers as L
 
 REG12 = "REG-12 'sigmoid_range ... takes the sigmoid of X multiplies by hi minus lo and adds lo' (T:L1452)"
-CF11 = "CF-11 'one-hot encode the value 3 with n_users classes ... compare that to user_factors_3, same thing' (T:L1898)"
+CF11 = "CF-11 'one-hot encode the value 3 with n_users classes ... compare that to user_factors_3, same thing'"
 CF12 = "CF-12 'an embedding ... has the computational speed of an array lookup and the same gradients as a matmul'"
 CF2 = "CF-2 'user1 likes exactly the kind of stuff that the last_skywalker has ... we get 2.1' (T:L1770)"
 CF3 = "CF-3 'element-wise ... If we want matrix multiplication, it would be an @ sign' (T:L1765)"
@@ -21,8 +21,9 @@ DTYPES = st.sampled_from([torch.float32, torch.float64])
 
 
 def dyadic_bounds(m=800):
-    "lo < hi, multiples of 1/8 in [-m/8, m/8]: exact in float32, and hi - lo is exact, so rounding cannot leave [lo, hi]."
-    return st.tuples(st.integers(-m, m), st.integers(-m, m)).filter(lambda t: t[0] < t[1]).map(lambda t: (t[0] / 8, t[1] / 8))
+    "lo < hi, multiples of 1/8 in [-m/8, m/8]: exact in float32, and so is hi - lo: rounding cannot leave [lo, hi]."
+    ints = st.tuples(st.integers(-m, m), st.integers(-m, m)).filter(lambda t: t[0] < t[1])
+    return ints.map(lambda t: (t[0] / 8, t[1] / 8))
 
 
 def f32_grid(a, b):
@@ -50,7 +51,7 @@ def test_sigmoid_range_strictly_inside_in_float64(backend, data):
     lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
     x = torch.tensor(data.draw(st.lists(st.floats(-30, 30), min_size=1, max_size=30), label="x"), dtype=torch.float64)
     o = backend.sigmoid_range(x, lo, hi)
-    assert ((o > lo) & (o < hi)).all(), f"{REG12}: output not strictly inside ({lo}, {hi}): x={x.tolist()}, out={o.tolist()}"
+    assert ((o > lo) & (o < hi)).all(), f"{REG12}: not strictly inside ({lo}, {hi}): x={x.tolist()}, out={o.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -60,7 +61,8 @@ def test_sigmoid_range_matches_the_formula(backend, data):
     lo, hi = sorted(data.draw(st.lists(st.floats(-1e4, 1e4), min_size=2, max_size=2, unique=True), label="lo, hi"))
     xs = data.draw(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30), label="x")
     o = backend.sigmoid_range(torch.tensor(xs, dtype=torch.float64), lo, hi).numpy()
-    ref = np.array([(1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))) * (hi - lo) + lo for x in xs])
+    sig = [1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x)) for x in xs]
+    ref = np.array(sig) * (hi - lo) + lo
     tol = 8 * np.spacing(max(abs(lo), abs(hi)))
     assert np.abs(o - ref).max() <= tol, f"{REG12}: lo={lo}, hi={hi}, x={xs}, out={o.tolist()}, formula={ref.tolist()}"
 
@@ -116,7 +118,8 @@ def test_sigmoid_range_float32_saturation(backend, lo, hi):
         neg = backend.sigmoid_range(-ax, lo, hi)
         j = (neg == lo).nonzero()[0].item()
         assert (neg[j:] == lo).all() and (neg[:j] > lo).all(), f"{REG12}: -1 not a clean threshold at x={-ax[j].item()}"
-        assert ax[j].item() == pytest.approx(math.log(2**26), abs=1e-3), f"{REG12}: -1 first reached at x={-ax[j].item()}"
+        x1 = ax[j].item()
+        assert x1 == pytest.approx(math.log(2**26), abs=1e-3), f"{REG12}: -1 first reached at x={-x1}"
     else:
         assert (backend.sigmoid_range(torch.tensor([-80.0]), lo, hi) > lo).all(), f"{REG12}: {lo} reached by x=-80"
     x64 = torch.linspace(-36, 36, 200_001, dtype=torch.float64)
@@ -179,7 +182,7 @@ def test_embedding_is_one_hot_matmul_in_values_and_gradients(backend, data):
     ref = np.zeros((n, k))
     np.add.at(ref, np.array(idx), g.double().numpy())  # each row's gradient: the sum of g over its occurrences
     assert torch.allclose(emb.weight.grad, w.grad, atol=1e-5), f"{CF12}: gradients differ: idx={idx}"
-    assert np.allclose(emb.weight.grad.double().numpy(), ref, atol=1e-5), f"{CF12}: gradient is not the sum over idx={idx}"
+    assert np.allclose(emb.weight.grad.double().numpy(), ref, atol=1e-5), f"{CF12}: not the sum of g over idx={idx}"
 
 
 @pytest.mark.claim("CF-12")
@@ -198,10 +201,12 @@ def test_embedding_init_is_truncated_normal_std_001(backend):
 @pytest.mark.claim("CF-2")
 def test_dot_product_examples():
     "user1 . last_skywalker = 2.142 (printed 2.1420000000000003), user1 . casablanca = -1.611."
-    last_skywalker, user1, casablanca = np.array([0.98, 0.9, -0.9]), np.array([0.9, 0.8, -0.6]), np.array([-0.99, -0.3, 0.8])
+    last_skywalker = np.array([0.98, 0.9, -0.9])
+    user1 = np.array([0.9, 0.8, -0.6])
+    casablanca = np.array([-0.99, -0.3, 0.8])
     sw, ca = (user1 * last_skywalker).sum(), (user1 * casablanca).sum()
     assert sw == pytest.approx(2.142, abs=1e-12) and repr(float(sw)) == "2.1420000000000003", f"{CF2}: got {sw!r}"
-    assert ca == pytest.approx(-1.611, abs=1e-12), f"CF-2 'if we do user1 times Casablanca, we get a negative number': {ca}"
+    assert ca == pytest.approx(-1.611, abs=1e-12), f"CF-2 'user1 times Casablanca, we get a negative number': {ca}"
     t = torch.tensor(user1, dtype=torch.float32)
     assert (t * torch.tensor(last_skywalker, dtype=torch.float32)).sum().item() == pytest.approx(2.142, rel=1e-6)
 
