@@ -545,45 +545,48 @@ def _loss(name):
     return getattr(losses, name)()
 
 
-def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None, min_scale=0.75, **kw):
-    "Oxford-IIIT Pet: label from the file name, random split (seed 42 = the book's 1478 valid), crops and flips."
+def pets_datasets(path, seed=42, valid_pct=0.2, item_tfms=None):
+    "Oxford-IIIT Pet: (image, breed index); label from the file name (FB05 regex), random split (seed 42: FB05)."
     path = Path(path)
     items = image_files(path / "images" if (path / "images").is_dir() else path)
     cat = Categorize.from_labels(pet_label(f) for f in items)
-    ds = Datasets(
-        items,
-        [[load_image], [pet_label, cat]],
-        splits=RandomSplitter(valid_pct, seed)(items),
-        item_tfms=[RandomResizedCrop(size, min_scale=min_scale), Flip(), ToTensor()],
-        vocab=cat.vocab,
-    )
+    splits = RandomSplitter(valid_pct, seed)(items)
+    return Datasets(items, [[load_image], [pet_label, cat]], splits=splits, item_tfms=item_tfms, vocab=cat.vocab)
+
+
+def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None, min_scale=0.75, **kw):
+    "Pets DataLoaders: training items get a random crop of >= min_scale of the area and a flip; loss cross entropy."
+    tfms = [RandomResizedCrop(size, min_scale=min_scale), Flip(), ToTensor()]
+    ds = pets_datasets(path, seed=seed, valid_pct=valid_pct, item_tfms=tfms)
     return ds.dataloaders(bs=bs, device=device, loss_func=_loss("CrossEntropyLossFlat"), **kw)
 
 
-def pascal_dls(path, bs=64, size=128, device=None, min_scale=0.35, **kw):
-    "PASCAL 2007: train.csv rows, x = train/<fname>, y = one-hot of the space-separated labels, split by is_valid."
+def pascal_datasets(path, item_tfms=None):
+    "PASCAL 2007: (image train/<fname>, one-hot of the space-separated labels), split by is_valid (T:L973)."
     path = Path(path)
     df = read_pascal(path)
     cat = MultiCategorize.from_labels(s.split(" ") for s in df.labels)
-    ds = Datasets(
-        df,
-        [[ColReader("fname", pref=path / "train"), load_image], [ColReader("labels", label_delim=" "), cat]],
-        splits=ColSplitter("is_valid")(df),
-        item_tfms=[RandomResizedCrop(size, min_scale=min_scale), ToTensor()],
-        vocab=cat.vocab,
-    )
+    tfms = [[ColReader("fname", pref=path / "train"), load_image], [ColReader("labels", label_delim=" "), cat]]
+    return Datasets(df, tfms, splits=ColSplitter("is_valid")(df), item_tfms=item_tfms, vocab=cat.vocab)
+
+
+def pascal_dls(path, bs=64, size=128, device=None, min_scale=0.35, **kw):
+    "PASCAL DataLoaders: RandomResizedCrop(size, min_scale) so items collate (T:L1017); loss BCE with logits."
+    ds = pascal_datasets(path, item_tfms=[RandomResizedCrop(size, min_scale=min_scale), ToTensor()])
     return ds.dataloaders(bs=bs, device=device, loss_func=_loss("BCEWithLogitsLossFlat"), **kw)
 
 
-def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, flip=True, **kw):
-    "BIWI head pose: y = head centre (1, 2) in [-1, 1]; person `valid_person` is the validation set (T:L1373)."
+def biwi_datasets(path, valid_person="13", item_tfms=None):
+    "BIWI head pose: (frame, head centre as a (1, 2) TensorPoint in pixels); person `valid_person` is validation."
     items = image_files(path)
-    ds = Datasets(
-        items,
-        [[load_image], [get_ctr, TensorPoint.create]],
-        splits=PersonSplitter(valid_person)(items),
-        item_tfms=[PointScaler(), Resize(size, method="squish"), *([Flip()] if flip else []), ToTensor()],
-    )
+    splits = PersonSplitter(valid_person)(items)
+    return Datasets(items, [[load_image], [get_ctr, TensorPoint.create]], splits=splits, item_tfms=item_tfms)
+
+
+def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, flip=True, **kw):
+    "BIWI DataLoaders: points scaled to [-1, 1], frames squished to size (h, w), training flips; loss MSE."
+    tfms = [PointScaler(), Resize(size, method="squish"), *([Flip()] if flip else []), ToTensor()]
+    ds = biwi_datasets(path, valid_person=valid_person, item_tfms=tfms)
     return ds.dataloaders(bs=bs, device=device, c=2, loss_func=_loss("MSELossFlat"), **kw)
 
 
