@@ -1,0 +1,196 @@
+"""Losses: BCE is the MNIST loss plus a log, applied to every column; PyTorch's BCE/CE family; fastai's flat losses."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import impl.losses as LS
+
+ML6 = "ML-6 'exactly the same as the MNIST loss function ... add .log ... binary cross entropy' (T:L1125)"
+ML7 = "ML-7 'when we pass it a whole matrix is going to be applied to every column' (T:L1136)"
+ML8 = "ML-8 'F.binary_cross_entropy ... nn.BCELoss ... with_logits ... nll_loss and cross_entropy' (T:L1160)"
+ML9 = "ML-9 'we don't actually pass a loss function ... fast AI is smart enough' (BCEWithLogitsLossFlat)"
+REG13 = "REG-13 'We didn't specify a loss function ... MSE loss' (MSELossFlat)"
+
+
+def np_logsig(x):
+    "log(sigmoid(x)) in float64, stable for any x."
+    return -np.logaddexp(0, -x)
+
+
+def np_bce(x, t):
+    "Binary cross entropy on logits, element-wise mean, numpy float64."
+    return -np.mean(np.where(t == 1, np_logsig(x), np_logsig(-x)))
+
+
+def batch(data, lo=-10.0, hi=10.0, max_bs=8, max_c=6):
+    "(bs, C) float32 logits and 0/1 float32 targets."
+    bs = data.draw(st.integers(1, max_bs), label="bs")
+    c = data.draw(st.integers(1, max_c), label="C")
+    x = data.draw(st.lists(st.floats(lo, hi, width=32), min_size=bs * c, max_size=bs * c), label="logits")
+    t = data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=bs * c, max_size=bs * c), label="targets")
+    return torch.tensor(x).view(bs, c), torch.tensor(t).view(bs, c)
+
+
+def close(a, b, rel=1e-5, abs=1e-6):
+    return float(a) == pytest.approx(float(b), rel=rel, abs=abs)
+
+
+# ---------------------------------------------------------------- the MNIST loss and BCE
+@pytest.mark.claim("ML-6")
+@given(data=st.data())
+def test_bce_is_mnist_loss_plus_log(backend, data):
+    "mnist_loss averages m = where(t==1, 1-σ(x), σ(x)); BCE averages -log(1-m): the same thing plus a log."
+    x, t = batch(data)
+    xd, td = x.double().numpy(), t.double().numpy()
+    p = 1 / (1 + np.exp(-xd))
+    m = np.where(td == 1, 1 - p, p)  # the MNIST loss's per-item distance from the target
+    mnist, bce = backend.mnist_loss(x, t), backend.binary_cross_entropy(x, t)
+    assert close(mnist, m.mean()), f"{ML6}: mnist_loss={float(mnist)}, mean(m)={m.mean()}, x={x.tolist()}, t={t}"
+    assert close(bce, -np.log(1 - m).mean()), f"{ML6}: BCE={float(bce)}, -mean(log(1-m))={-np.log(1 - m).mean()}"
+    assert close(bce, F.binary_cross_entropy_with_logits(x, t)), f"{ML6}: BCE={float(bce)} != with_logits"
+    assert close(bce, nn.BCEWithLogitsLoss()(x, t)), f"{ML6}: BCE={float(bce)} != nn.BCEWithLogitsLoss"
+
+
+@pytest.mark.claim("ML-6")
+@given(data=st.data())
+def test_bce_is_stable_for_large_logits(backend, data):
+    "BCE on logits is finite and exact even where float32 σ(x) is 0 or 1 (|x| up to 1e4): computed via log-sigmoid."
+    x, t = batch(data, -1e4, 1e4)
+    bce, ref = backend.binary_cross_entropy(x, t), np_bce(x.double().numpy(), t.double().numpy())
+    assert torch.isfinite(bce) and close(bce, ref), f"{ML6}: BCE={float(bce)}, reference={ref}, x={x.tolist()}"
+
+
+@pytest.mark.claim("ML-6")
+@given(data=st.data())
+def test_book_notebook_bce_has_flipped_targets(data):
+    "fastbook's notebook writes -where(t==1, 1-σ, σ).log().mean(), literally 'mnist loss + log': BCE of 1 - t."
+    x, t = batch(data)
+    p = x.double().sigmoid()
+    book = -torch.where(t == 1, 1 - p, p).log().mean()
+    assert close(book, np_bce(x.double().numpy(), 1 - t.double().numpy()), rel=1e-9), f"{ML6}: x={x.tolist()}"
+
+
+@pytest.mark.claim("ML-7")
+@given(data=st.data())
+def test_bce_applies_to_every_column(backend, data):
+    "BCE of a (bs, C) batch = mean over all bs*C items = mean of the C per-column BCEs."
+    x, t = batch(data)
+    full = backend.binary_cross_entropy(x, t)
+    cols = [backend.binary_cross_entropy(x[:, j], t[:, j]) for j in range(x.shape[1])]
+    per_item = np.mean([np_bce(a, b) for a, b in zip(x.double().numpy().ravel(), t.double().numpy().ravel())])
+    assert close(full, np.mean([float(c) for c in cols])), f"{ML7}: full={float(full)}, columns={cols}"
+    assert close(full, per_item), f"{ML7}: full={float(full)}, mean of per-item BCEs={per_item}"
+
+
+# ---------------------------------------------------------------- PyTorch's names (PyTorch only)
+@pytest.mark.claim("ML-8")
+@given(data=st.data())
+def test_pytorch_bce_function_and_module_agree(data):
+    "F.binary_cross_entropy == nn.BCELoss (on probabilities); ..._with_logits == nn.BCEWithLogitsLoss == BCE of σ(x)."
+    x, t = (a.double() for a in batch(data))
+    p = torch.sigmoid(x)
+    assert torch.equal(F.binary_cross_entropy(p, t), nn.BCELoss()(p, t)), f"{ML8}: p={p.tolist()}, t={t.tolist()}"
+    wl = F.binary_cross_entropy_with_logits(x, t)
+    assert torch.equal(wl, nn.BCEWithLogitsLoss()(x, t)), f"{ML8}: x={x.tolist()}, t={t.tolist()}"
+    assert close(wl, F.binary_cross_entropy(p, t), rel=1e-9), f"{ML8}: with_logits={float(wl)} vs BCE(σ(x))"
+    assert close(wl, np_bce(x.numpy(), t.numpy()), rel=1e-9), f"{ML8}: with_logits={float(wl)} vs the formula"
+
+
+@pytest.mark.claim("ML-8")
+def test_pytorch_bce_takes_probabilities_and_with_logits_is_better_behaved():
+    "binary_cross_entropy has no sigmoid (inputs in [0, 1]); in float32 σ(40) == 1, so it clamps log(0) to -100."
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(torch.tensor([2.0]), torch.tensor([1.0]))
+    x, t = torch.tensor([40.0]), torch.tensor([0.0])
+    assert F.binary_cross_entropy(torch.sigmoid(x), t).item() == 100.0, f"{ML8}: BCE(σ(40), 0) should be clamped to 100"
+    assert close(F.binary_cross_entropy_with_logits(x, t), 40.0), f"{ML8}: with_logits(40, 0) should be 40 (exact)"
+
+
+@pytest.mark.claim("ML-8")
+@given(data=st.data())
+def test_cross_entropy_is_nll_of_log_softmax(data):
+    "F.cross_entropy(x, t) == F.nll_loss(F.log_softmax(x, -1), t) == nn.CrossEntropyLoss()(x, t) (single label)."
+    x, _ = batch(data, -30, 30)
+    x = x.double()
+    t = torch.tensor(data.draw(st.lists(st.integers(0, x.shape[1] - 1), min_size=len(x), max_size=len(x)), label="t"))
+    ce = F.cross_entropy(x, t)
+    assert close(ce, F.nll_loss(F.log_softmax(x, -1), t), rel=1e-12), f"{ML8}: x={x.tolist()}, t={t.tolist()}"
+    assert torch.equal(ce, nn.CrossEntropyLoss()(x, t)), f"{ML8}: F.cross_entropy != nn.CrossEntropyLoss"
+    xs = x.numpy()
+    ref = -np.mean(xs[np.arange(len(t)), t.numpy()] - np.logaddexp.reduce(xs, axis=1))
+    assert close(ce, ref, rel=1e-9), f"{ML8}: cross_entropy={float(ce)}, -mean log softmax[t]={ref}"
+
+
+# ---------------------------------------------------------------- the flattened losses fastai picks
+@pytest.mark.claim("ML-9")
+@given(data=st.data())
+def test_bce_with_logits_loss_flat(backend, data):
+    "BCEWithLogitsLossFlat: BCE on logits of the flattened batch; its activation is sigmoid, decodes is > 0.5."
+    x, t = batch(data, -50, 50)
+    lf = backend.BCEWithLogitsLossFlat()
+    assert repr(lf) == "FlattenedLoss of BCEWithLogitsLoss()", f"{ML9}: repr {lf!r}"
+    loss, ref = lf(x, t), np_bce(x.double().numpy(), t.double().numpy())
+    assert close(loss, ref), f"{ML9}: loss={float(loss)}, reference={ref}, x={x.tolist()}, t={t.tolist()}"
+    assert torch.equal(lf.activation(x), torch.sigmoid(x)), f"{ML9}: activation is not sigmoid"
+    assert torch.equal(lf.decodes(x), x > 0.5), f"{ML9}: decodes is not x > thresh=0.5"
+
+
+@pytest.mark.claim("REG-13")
+@given(data=st.data())
+def test_mse_loss_flat_flattens_points(backend, data):
+    "MSELossFlat compares (bs, 2) predictions with (bs, 1, 2) point targets: the mean of the squared differences."
+    bs = data.draw(st.integers(1, 16), label="bs")
+    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
+    p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
+    y = torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
+    loss, ref = backend.MSELossFlat()(p, y), ((p.double().numpy() - y.double().numpy().reshape(bs, 2)) ** 2).mean()
+    assert close(loss, ref), f"{REG13}: loss={float(loss)}, mean squared difference={ref}"
+    assert repr(backend.MSELossFlat()) == "FlattenedLoss of MSELoss()", f"{REG13}: repr {backend.MSELossFlat()!r}"
+
+
+@pytest.mark.claim("ML-8")
+@given(data=st.data())
+def test_cross_entropy_loss_flat(backend, data):
+    "CrossEntropyLossFlat flattens (bs, ..., C) logits to (N, C) and targets to N: the mean of -log softmax[target]."
+    x, _ = batch(data, -30, 30)
+    seq = data.draw(st.integers(1, 3), label="seq")
+    x = x.unsqueeze(1).expand(-1, seq, -1).contiguous()  # (bs, seq, C)
+    n, c = x.shape[0] * seq, x.shape[2]
+    t = torch.tensor(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n), label="t")).view(-1, seq)
+    xs, ts = x.double().numpy().reshape(n, c), t.numpy().ravel()
+    ref = -np.mean(xs[np.arange(n), ts] - np.logaddexp.reduce(xs, axis=1))
+    lf = backend.CrossEntropyLossFlat()
+    assert close(lf(x, t), ref), f"{ML8}: CrossEntropyLossFlat={float(lf(x, t))}, reference={ref}"
+    assert torch.equal(lf.decodes(x), x.argmax(-1)), f"{ML8}: decodes is not argmax"
+
+
+# ---------------------------------------------------------------- impl's errors
+@pytest.mark.claim("IMPL-5")
+@given(bad=st.floats(-5, 5, width=32).filter(lambda v: v not in (0.0, 1.0)))
+def test_impl_bce_rejects_targets_not_0_1(bad):
+    x, t = torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 1.0], [0.0, bad, 0.0]])
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must be 0 or 1, got"):
+        LS.binary_cross_entropy(x, t)
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLossFlat: targets must be 0 or 1, got"):
+        LS.BCEWithLogitsLossFlat()(x, t)
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_flat_loss_shape_errors():
+    with pytest.raises(ValueError, match=r"MSELossFlat: .*shapes \(4, 2\) and \(4, 1, 3\)"):
+        LS.MSELossFlat()(torch.zeros(4, 2), torch.zeros(4, 1, 3))
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLossFlat: .*shapes \(4, 3\) and \(4, 2\)"):
+        LS.BCEWithLogitsLossFlat()(torch.zeros(4, 3), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"CrossEntropyLossFlat: .*one target per row.*\(4, 3\) and \(3,\)"):
+        LS.CrossEntropyLossFlat()(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"CrossEntropyLossFlat: targets must lie in \[0, 3\), got 3"):
+        LS.CrossEntropyLossFlat()(torch.zeros(2, 3), torch.tensor([0, 3]))
+    with pytest.raises(TypeError, match=r"CrossEntropyLossFlat: targets must be class indices"):
+        LS.CrossEntropyLossFlat()(torch.zeros(2, 3), torch.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError, match=r"MSELossFlat needs tensors, got list"):
+        LS.MSELossFlat()([1.0, 2.0], torch.zeros(2))
