@@ -1,0 +1,70 @@
+"""Data on impl: Datasets/DataLoaders, splitters, categories, images and points, readers, the four datasets."""
+
+import pickle as _pickle
+
+import impl.data as _data
+from impl.data import (  # noqa: F401
+    ColReader,
+    ColSplitter,
+    DataLoader,
+    Datasets,
+    FuncSplitter,
+    RandomSplitter,
+    biwi_datasets,
+    biwi_dls,
+    collab_dls,
+    first,
+    flip_lr,
+    image2tensor,
+    pascal_datasets,
+    pascal_dls,
+    pets_datasets,
+    pets_dls,
+    scale_points,
+    unscale_points,
+)
+from impl.readers import (  # noqa: F401
+    get_ctr,
+    get_image_files,
+    img2pose,
+    load_image,
+    pet_label,
+    read_cal,
+    read_movielens,
+    read_movies,
+    read_pascal,
+    read_ratings,
+    top_crosstab,
+)
+
+
+def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
+    "What an (empty) DataBlock makes: (get_x(o), get_y(o)) items, each the item itself by default, split randomly."
+    same = lambda o: o  # noqa: E731
+    return Datasets(source, [[get_x or same], [get_y or same]], splits=(splitter or RandomSplitter())(source))
+
+
+def person_splitter(person="13"):
+    return _data.PersonSplitter(person)
+
+
+def one_hot_labels(labels, vocab):
+    return _data.MultiCategorize(vocab)(labels)
+
+
+def decode_labels(t, vocab):
+    return _data.MultiCategorize(vocab).decode(t)
+
+
+def image_shape(img):
+    "(rows, columns) of a loaded image."
+    return (img.height, img.width)
+
+
+def random_resized_crop(img, size, min_scale=0.08, train=True):
+    return _data.RandomResizedCrop(size, min_scale=min_scale)((img,), train=train)[0]
+
+
+def export_data(dls, f, pickle_module=None):
+    "Save DataLoaders (what a learner export holds); impl saves with plain pickle unless told otherwise."
+    _data.export(dls, f, pickle_module=pickle_module or _pickle)
