@@ -1,0 +1,194 @@
+"""Schedules: per-group LRs from a slice (discriminative LRs), the cosine (1cycle) and exponential (LR finder) ones."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import impl.schedule as S
+
+DLR1 = "DLR-1 'pass a slice ... the very first layer ... 10 to the -6, the very last layer ... 10 to the -4' (T:L406)"
+DLR2 = "DLR-2 'slice(b) -> [b/10]*(n-1) + [b]; a scalar for every group; a list of n' (fastai Optimizer.set_hyper)"
+OC3 = "OC-3 'SchedCos(s,e)(p) = s + (1+cos(pi(1-p)))(e-s)/2; combined_cos: start->middle over pct, then ->end'"
+LR3 = "LR-3 'very first mini batch at ... 10 to the minus 7, and then ... higher and do another step' (T:L109)"
+
+lr = st.floats(-8, 1).map(lambda e: 10.0**e)  # a learning rate, log-uniform in [1e-8, 10]
+pos = st.floats(0, 1)
+
+
+# ---------------------------------------------------------------- discriminative learning rates
+@pytest.mark.claim("DLR-1")
+def test_slice_1e6_1e4_on_three_groups(backend):
+    "The lesson's slice(1e-6, 1e-4) on a resnet's 3 parameter groups: 1e-6, 1e-5, 1e-4."
+    got = backend.lrs_for(slice(1e-6, 1e-4), 3)
+    assert got == pytest.approx([1e-6, 1e-5, 1e-4], rel=1e-12), f"{DLR1}: got {got}"
+
+
+@pytest.mark.claim("DLR-1")
+@given(data=st.data())
+def test_slice_gives_geometric_lrs(backend, data):
+    "slice(a, b) on n groups: a first, b last, log-spaced: a*(b/a)**(i/(n-1)), = even_mults(a, b, n)."
+    a, b = data.draw(lr, label="a"), data.draw(lr, label="b")
+    n = data.draw(st.integers(2, 12), label="n")
+    got, em = backend.lrs_for(slice(a, b), n), backend.even_mults(a, b, n)
+    ref = [math.exp(math.log(a) + i / (n - 1) * (math.log(b) - math.log(a))) for i in range(n)]
+    assert list(got) == pytest.approx(ref, rel=1e-9), f"{DLR1}: slice({a}, {b}) on {n} groups: {got}, expected {ref}"
+    assert list(em) == pytest.approx(ref, rel=1e-9), f"{DLR1}: even_mults({a}, {b}, {n}) = {em}, expected {ref}"
+    steps = np.diff(np.log(got))
+    assert np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9), f"{DLR1}: log-steps not equal: {steps}"
+
+
+@pytest.mark.claim("DLR-2")
+@given(data=st.data())
+def test_slice_without_start_float_and_list(backend, data):
+    "slice(b) -> b/10 for every group but the last, b for the last; a float -> the same for all; a list of n -> itself."
+    b = data.draw(lr, label="b")
+    n = data.draw(st.integers(1, 12), label="n")
+    got = backend.lrs_for(slice(b), n)
+    assert list(got) == pytest.approx([b / 10] * (n - 1) + [b], rel=1e-12), f"{DLR2}: slice({b}) on {n}: {got}"
+    assert list(backend.lrs_for(b, n)) == [b] * n, f"{DLR2}: lr={b} on {n} groups: {backend.lrs_for(b, n)}"
+    lrs = data.draw(st.lists(lr, min_size=n, max_size=n), label="list")
+    assert list(backend.lrs_for(lrs, n)) == lrs, f"{DLR2}: list {lrs} on {n} groups: {backend.lrs_for(lrs, n)}"
+
+
+@pytest.mark.claim("DLR-2")
+def test_slice_3e3_on_three_groups(backend):
+    got = backend.lrs_for(slice(3e-3), 3)
+    assert got == pytest.approx([3e-4, 3e-4, 3e-3], rel=1e-12), f"{DLR2}: slice(3e-3) on 3 groups: {got}"
+
+
+@pytest.mark.claim("DLR-2")
+@given(data=st.data())
+def test_wrong_length_list_is_an_error(backend, data):
+    "A list whose length is not the number of groups (nor 1) is rejected, naming both numbers."
+    n = data.draw(st.integers(2, 8), label="n")
+    k = data.draw(st.integers(2, 9).filter(lambda k: k != n), label="len(list)")
+    with pytest.raises((ValueError, AssertionError), match=rf"{k} values .* {n} parameter groups"):
+        backend.lrs_for([1e-3] * k, n)
+
+
+# ---------------------------------------------------------------- cosine annealing (1cycle)
+def cos_ref(s, e, p):
+    return s + (1 + math.cos(math.pi * (1 - p))) * (e - s) / 2
+
+
+@pytest.mark.claim("OC-3")
+@given(data=st.data())
+def test_sched_cos_formula(backend, data):
+    "sched_cos(s, e, p) = s + (1+cos(pi*(1-p)))*(e-s)/2: s at p=0, e at p=1, (s+e)/2 at p=1/2, monotonic in between."
+    s, e = data.draw(lr, label="s"), data.draw(lr, label="e")
+    p = data.draw(pos, label="p")
+    got = backend.sched_cos(s, e, p)
+    assert got == pytest.approx(cos_ref(s, e, p), rel=1e-12, abs=1e-15), f"{OC3}: sched_cos({s}, {e}, {p}) = {got}"
+    ends = [backend.sched_cos(s, e, q) for q in (0.0, 0.5, 1.0)]
+    assert ends == pytest.approx([s, (s + e) / 2, e], rel=1e-12), f"{OC3}: at p=0, .5, 1: {ends}"
+    ps = sorted(data.draw(st.lists(pos, min_size=2, max_size=20), label="ps"))
+    v = np.sign(e - s) * np.array([backend.sched_cos(s, e, q) for q in ps])
+    assert (np.diff(v) >= -1e-15 * max(s, e)).all(), f"{OC3}: not monotonic from {s} to {e}: {v.tolist()}"
+
+
+@pytest.mark.claim("OC-3")
+def test_combined_cos_example(backend):
+    "combined_cos(0.25, .04, 1, 1e-5) at p = 0, .125, .25, .5, 1 -> 0.04, 0.52, 1.0, 0.750002, 1e-5."
+    f = backend.combined_cos(0.25, 0.04, 1, 1e-5)
+    got = [f(p) for p in (0.0, 0.125, 0.25, 0.5, 1.0)]
+    assert got == pytest.approx([0.04, 0.52, 1.0, 0.750002, 1e-5], rel=1e-5, abs=1e-7), f"{OC3}: {got}"
+
+
+@pytest.mark.claim("OC-3")
+@given(data=st.data())
+def test_combined_cos_is_two_cosines(backend, data):
+    "combined_cos(pct, a, b, c)(p) is cos a->b at p/pct for p < pct, then cos b->c at (p-pct)/(1-pct); b at p=pct."
+    pct = data.draw(st.floats(0.05, 0.95), label="pct")
+    a, b, c = (data.draw(lr, label=k) for k in ("start", "middle", "end"))
+    p = data.draw(pos, label="p")
+    ref = cos_ref(a, b, p / pct) if p < pct else cos_ref(b, c, (p - pct) / (1 - pct))
+    got = backend.combined_cos(pct, a, b, c)(p)
+    tol = 1e-5 * max(a, b, c)  # fastai computes the position within a phase in float32
+    assert got == pytest.approx(ref, abs=tol), f"{OC3}: combined_cos({pct}, {a}, {b}, {c})({p}) = {got}, expected {ref}"
+    ends = [backend.combined_cos(pct, a, b, c)(q) for q in (0.0, pct, 1.0)]
+    assert ends == pytest.approx([a, b, c], abs=tol), f"{OC3}: at 0, pct, 1: {ends}, expected {[a, b, c]}"
+
+
+# ---------------------------------------------------------------- the LR finder's exponential schedule
+@pytest.mark.claim("LR-3")
+def test_lr_finder_schedule_defaults(backend):
+    "1e-7 to 10 over 100 batches: the first LR is exactly 1e-7, each next is 10**0.08 = 1.2023 times the last."
+    lrs = backend.lr_finder_schedule()
+    assert len(lrs) == 100 and lrs[0] == 1e-7, f"{LR3}: {len(lrs)} LRs starting at {lrs[0]}"
+    ratio = np.array(lrs[1:]) / np.array(lrs[:-1])
+    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"{LR3}: ratios {ratio.min()}..{ratio.max()}, expected 10**0.08"
+    assert 10**0.08 == pytest.approx(1.2022644, rel=1e-7) and abs(10**0.08 - 1.25) > 0.04, f"{LR3}: 10**0.08"
+    expect = [10 ** (-7 + 0.08 * i) for i in range(100)]
+    assert lrs == pytest.approx(expect, rel=1e-9), f"{LR3}: LRs are not 10**(-7 + 0.08 i); last {lrs[-1]}"
+
+
+@pytest.mark.claim("LR-3")
+@given(data=st.data())
+def test_sched_exp_has_a_constant_ratio(backend, data):
+    "sched_exp(s, e, p) = s*(e/s)**p; the finder's LR i is sched_exp at i/num_it: ratio (e/s)**(1/num_it) each step."
+    s, e = data.draw(lr, label="start_lr"), data.draw(lr, label="end_lr")
+    p = data.draw(pos, label="p")
+    got = backend.sched_exp(s, e, p)
+    assert got == pytest.approx(math.exp(math.log(s) + p * (math.log(e) - math.log(s))), rel=1e-9), f"{LR3}: {got}"
+    n = data.draw(st.integers(6, 300), label="num_it")
+    lrs = backend.lr_finder_schedule(s, e, n)
+    assert len(lrs) == n and lrs[0] == pytest.approx(s, rel=1e-12), f"{LR3}: {len(lrs)} LRs from {lrs[0]}"
+    ratio = np.array(lrs[1:]) / np.array(lrs[:-1])
+    assert np.allclose(ratio, (e / s) ** (1 / n), rtol=1e-9), f"{LR3}: ratio not constant (e/s)**(1/{n}): {ratio}"
+
+
+# ---------------------------------------------------------------- impl's errors
+@pytest.mark.claim("IMPL-5")
+def test_impl_lrs_for_errors():
+    with pytest.raises(ValueError, match=r"lr has 2 values but there are 3 parameter groups"):
+        S.lrs_for([1e-3, 1e-2], 3)
+    with pytest.raises(ValueError, match=r"n \(the number of parameter groups\) must be >= 1, got 0"):
+        S.lrs_for(1e-3, 0)
+    with pytest.raises(ValueError, match=r"lr slice must not have a step"):
+        S.lrs_for(slice(1e-5, 1e-3, 2), 3)
+    with pytest.raises(ValueError, match=r"lr slice needs a stop"):
+        S.lrs_for(slice(1e-5, None), 3)
+    with pytest.raises(ValueError, match=r"lr\[1\] must be >= 0, got -0.1"):
+        S.lrs_for([1e-3, -0.1], 2)
+    with pytest.raises(ValueError, match=r"lr must be finite, got nan"):
+        S.lrs_for(math.nan, 2)
+    with pytest.raises(TypeError, match=r"lr must be a real number, got '1e-3'"):
+        S.lrs_for("1e-3", 2)
+    with pytest.raises(TypeError, match=r"n must be an int, got 2.0"):
+        S.lrs_for(1e-3, 2.0)
+
+
+@pytest.mark.claim("IMPL-5")
+@given(n=st.integers(-5, 0))
+def test_impl_even_mults_errors(n):
+    with pytest.raises(ValueError, match=rf"n must be >= 1, got {n}"):
+        S.even_mults(1e-5, 1e-3, n)
+    with pytest.raises(ValueError, match=r"a and b must be > 0, got a=0.0"):
+        S.even_mults(0, 1e-3, 3)
+    assert S.even_mults(1e-5, 1e-3, 1) == [1e-3]
+
+
+@pytest.mark.claim("IMPL-5")
+@given(p=st.one_of(st.floats(-10, -1e-9), st.floats(1 + 1e-9, 10)))
+def test_impl_schedules_reject_p_outside_0_1(p):
+    for bad in (p, torch.tensor([0.5, p], dtype=torch.float64), np.array([p, 0.5])):
+        for f in (S.sched_lin, S.sched_cos, S.sched_exp, lambda s, e, q: S.combined_cos(0.25, s, 2, e)(q)):
+            with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got"):
+                f(1.0, 3.0, bad)
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_schedule_argument_errors():
+    with pytest.raises(ValueError, match=r"s must be > 0 for an exponential schedule, got 0.0"):
+        S.sched_exp(0, 1, 0.5)
+    with pytest.raises(ValueError, match=r"e must be > 0 for an exponential schedule, got -1.0"):
+        S.sched_exp(1, -1, 0.5)
+    for pct in (0, 1, -0.5, 1.5):
+        with pytest.raises(ValueError, match=rf"pct must lie strictly between 0 and 1, got {float(pct)}"):
+            S.combined_cos(pct, 1, 2, 3)
+    with pytest.raises(ValueError, match=r"middle must be finite, got inf"):
+        S.combined_cos(0.3, 1, math.inf, 3)
