@@ -147,6 +147,35 @@ class Datasets:
         return DataLoaders(*dls, vocab=self.vocab, **kw)
 
 
+def _desc(o):
+    if isinstance(o, Image.Image):
+        return f"PIL image mode={o.mode} size={o.size[0]}x{o.size[1]}"
+    if isinstance(o, torch.Tensor):
+        return f"{type(o).__name__} of shape {tuple(o.shape)} {o.dtype}"
+    return repr(o)
+
+
+def summary(ds, bs=4, out=print):
+    "Walk the first training item through every step, then collate bs items, saying what each gives (T:L1024)."
+    d = ds.train if len(ds.splits) > 1 else ds
+    o = _get(d.items, 0 if d.idxs is None else d.idxs[0])
+    out(f"{len(ds.items)} items; splits {[len(s) for s in ds.splits]}; first training item: {_desc(o)}")
+    t = []
+    for k, p in enumerate(d.pipes):
+        x = o
+        for f in p.fs:
+            x = f(x)
+            out(f"  pipeline {k}: {getattr(f, '__name__', type(f).__name__)} -> {_desc(x)}")
+        t.append(x)
+    t = tuple(t)
+    for f in d.item_tfms:
+        t = f(t, train=True)
+        out(f"  item tfm {type(f).__name__} -> ({', '.join(map(_desc, t))})")
+    b = collate([t] + [d[i] for i in range(1, min(bs, len(d)))])  # raises with the shapes when items differ
+    out(f"collated {min(bs, len(d))} items -> ({', '.join(map(_desc, b))})")
+    return b
+
+
 # ---------------------------------------------------------------- batches
 def collate(batch):
     "A list of items -> one batch: tensors stacked, numbers as a tensor, tuples element-wise, strings as a tuple."
@@ -383,8 +412,8 @@ class TensorPoint(torch.Tensor):
 
 def image2tensor(img):
     "PIL RGB (w, h) -> float32 tensor (3, h, w) in [0, 1]: channel first, rows by columns (T:L1349, T:L1418)."
-    a = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div_(255)
+    a = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255  # numpy: no thread-pool overhead
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def scale_points(p, size):

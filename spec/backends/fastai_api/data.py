@@ -222,3 +222,19 @@ def export_data(dls, f, pickle_module=None):
     learn = learner.Learner(dls, torch.nn.Linear(1, 1), loss_func=torch.nn.MSELoss())
     kw = {} if pickle_module is None else {"pickle_module": pickle_module}
     learn.export(_Path(f).absolute(), **kw)
+
+
+def pascal_summary(path, bs=4, size=128):
+    "The text DataBlock.summary prints for PASCAL, cropped to size (no crop when size is None)."
+    import contextlib
+    import io
+
+    kw = {"item_tfms": augment.RandomResizedCrop(size, min_scale=0.35)} if size else {}
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        _pascal_block(path, **kw).summary(read_pascal(path), bs=bs)
+    return buf.getvalue()
+
+
+def n_outputs(dls):
+    return transforms.get_c(dls)

@@ -68,3 +68,16 @@ def random_resized_crop(img, size, min_scale=0.08, train=True):
 def export_data(dls, f, pickle_module=None):
     "Save DataLoaders (what a learner export holds); impl saves with plain pickle unless told otherwise."
     _data.export(dls, f, pickle_module=pickle_module or _pickle)
+
+
+def pascal_summary(path, bs=4, size=128):
+    "The text of summary() on PASCAL items, cropped to size (no crop when size is None); raises if items don't collate."
+    tfms = [_data.RandomResizedCrop(size, min_scale=0.35)] if size else []
+    lines = []
+    _data.summary(pascal_datasets(path, item_tfms=[*tfms, _data.ToTensor()]), bs=bs, out=lines.append)
+    return "\n".join(lines)
+
+
+def n_outputs(dls):
+    "How many activations a model needs for these DataLoaders."
+    return dls.c
