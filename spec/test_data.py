@@ -529,3 +529,128 @@ def test_fixture_arguments_are_checked(tmp_path):
     for kw, msg in [({"size": "huge"}, "size='huge'"), ({"seed": -1}, "seed=-1")]:
         with pytest.raises(ValueError, match=re.escape(msg)):
             fixtures.make(tmp_path, **kw)
+
+
+# ---------------------------------------------------------------- IMPL-6: bad input names the file (and line)
+def _copy(src: Path, dst: Path, edit=None):
+    "Copy a dataset file, optionally replacing line `k` (1-based) by `text`: edit = (k, text)."
+    lines = src.read_bytes().split(b"\n")
+    if edit:
+        lines[edit[0] - 1] = edit[1].encode("latin-1")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(b"\n".join(lines))
+    return dst
+
+
+@pytest.mark.claim("IMPL-6")
+@pytest.mark.parametrize(
+    "line, msg",
+    [
+        ("7\t3\tfive\t881250949", r"u\.data:4: expected integers"),
+        ("7\t3\t4", r"u\.data:4: expected 4 tab-separated"),
+        ("7\t3\t9\t881250949", r"u\.data:4: rating must be in 1\.\.5, got 9"),
+        ("7,3,4,881250949", r"u\.data:4: expected 4"),
+    ],
+)
+def test_bad_u_data_line(data_dir, tmp_path, line, msg):
+    from impl import readers as R
+
+    _copy(data_dir / "ml-100k/u.data", tmp_path / "u.data", edit=(4, line))
+    with pytest.raises(ValueError, match=msg):
+        R.read_ratings(tmp_path)
+
+
+@pytest.mark.claim("IMPL-6")
+def test_bad_u_item_and_missing_movie(data_dir, tmp_path):
+    from impl import readers as R
+
+    _copy(data_dir / "ml-100k/u.item", tmp_path / "u.item", edit=(3, "3|Four Rooms (1995)|01-Jan-1995"))
+    with pytest.raises(ValueError, match=r"u\.item:3: expected 24 '\|'-separated fields, got 3"):
+        R.read_movies(tmp_path)
+    _copy(data_dir / "ml-100k/u.item", tmp_path / "u.item", edit=(3, "x|" + "|" * 22))
+    with pytest.raises(ValueError, match=r"u\.item:3: movie id must be an integer"):
+        R.read_movies(tmp_path)
+    # a rating of a movie that u.item lacks would vanish in the merge: an error instead
+    items = (data_dir / "ml-100k/u.item").read_text(encoding="latin-1").splitlines()
+    (tmp_path / "u.item").write_text("\n".join(items[1:]) + "\n", encoding="latin-1")
+    _copy(data_dir / "ml-100k/u.data", tmp_path / "u.data", edit=(1, "1\t1\t4\t881250949"))
+    with pytest.raises(ValueError, match=r"u\.data: movie id\(s\) \[1\] not in .*u\.item"):
+        R.read_movielens(tmp_path)
+
+
+@pytest.mark.claim("IMPL-6")
+def test_missing_and_bad_pose_files(data_dir, tmp_path):
+    from impl import readers as R
+
+    src = data_dir / "biwi_head_pose" / "01"
+    d = tmp_path / "01"
+    d.mkdir()
+    (d / "rgb.cal").write_bytes((src / "rgb.cal").read_bytes())
+    f = d / "frame_00003_rgb.jpg"
+    f.write_bytes((src / "frame_00003_rgb.jpg").read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"frame_00003_pose\.txt: pose file of frame_00003_rgb\.jpg not found"):
+        R.get_ctr(f)
+    _copy(src / "frame_00003_pose.txt", d / "frame_00003_pose.txt", edit=(5, "12.5 abc 900"))
+    with pytest.raises(ValueError, match=r"frame_00003_pose\.txt:5: expected 3 numbers, got '12\.5 abc 900'"):
+        R.get_ctr(f)
+    with pytest.raises(ValueError, match=r"notes\.txt: not a BIWI frame"):
+        R.img2pose(d / "notes.txt")
+    (d / "rgb.cal").write_text("517.679 0\n")
+    with pytest.raises(ValueError, match=r"rgb\.cal: "):
+        R.get_ctr(f)
+
+
+@pytest.mark.claim("IMPL-6")
+def test_corrupt_and_truncated_jpeg(data_dir, tmp_path):
+    from impl import readers as R
+
+    good = (data_dir / "pascal_2007/train/000005.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.jpg").write_bytes(b"\x00not a jpeg at all" * 10)
+    for name in ("cut.jpg", "junk.jpg"):
+        with pytest.raises(ValueError, match=rf"{name}: not a readable image"):
+            R.load_image(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"gone\.jpg: no such image file"):
+        R.load_image(tmp_path / "gone.jpg")
+
+
+@pytest.mark.claim("IMPL-6")
+def test_bad_pascal_csv_and_labels(data_dir, tmp_path):
+    from impl import data as D
+    from impl import readers as R
+
+    csv = data_dir / "pascal_2007/train.csv"
+    _copy(csv, tmp_path / "a" / "train.csv", edit=(1, "fname,tags,is_valid"))
+    with pytest.raises(ValueError, match=r"train\.csv: missing column\(s\) \['labels'\]"):
+        R.read_pascal(tmp_path / "a")
+    _copy(csv, tmp_path / "b" / "train.csv", edit=(3, "000007.jpg,car unicorn,True"))
+    with pytest.raises(ValueError, match=r"train\.csv:3: unknown label\(s\) \['unicorn'\] for 000007\.jpg"):
+        R.read_pascal(tmp_path / "b", classes=R.VOC)
+    _copy(csv, tmp_path / "c" / "train.csv", edit=(4, "000009.jpg,horse,maybe"))
+    with pytest.raises(ValueError, match=r"train\.csv:4: is_valid must be True or False, got 'maybe'"):
+        R.read_pascal(tmp_path / "c")
+    _copy(csv, tmp_path / "d" / "train.csv", edit=(2, "000005.jpg,,True"))
+    with pytest.raises(ValueError, match=r"train\.csv:2: no labels for 000005\.jpg"):
+        R.read_pascal(tmp_path / "d")
+    with pytest.raises(ValueError, match=r"label 'unicorn' is not in the vocab of 20 labels"):
+        D.MultiCategorize(R.VOC)(["car", "unicorn"])
+    with pytest.raises(ValueError, match=r"label 'Tiger' is not in the vocab"):
+        D.Categorize(["Bengal", "Birman"])("Tiger")
+
+
+@pytest.mark.claim("IMPL-6")
+def test_empty_folders_and_unlabelled_files(tmp_path):
+    from impl import data as D
+    from impl import readers as R
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    for make in (D.pets_dls, D.biwi_dls):
+        with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path / 'empty'))}: no image files found"):
+            make(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"nowhere: no such folder"):
+        R.get_image_files(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"cat\.jpg: file name does not match"):
+        R.pet_label(tmp_path / "cat.jpg")
+    with pytest.raises(ValueError, match=r"no frame of person '13'"):
+        D.PersonSplitter("13")([tmp_path / "01" / "frame_00003_rgb.jpg"])
