@@ -41,7 +41,7 @@ class Backend:
         return f"Backend({self.name!r}, {len(self._api)} names)"
 
 
-_cache: dict[str, Backend] = {}
+_cache: dict[str, Backend | BackendUnavailable] = {}
 
 
 def get(name: str) -> Backend:
@@ -51,7 +51,9 @@ def get(name: str) -> Backend:
         pkg = importlib.import_module(f"{__name__}.{name}_api")
         try:
             mods = [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
-        except ImportError as e:
-            raise BackendUnavailable(f"backend {name!r} cannot be imported: {e}") from e
-        _cache[name] = Backend(name, mods)
+            _cache[name] = Backend(name, mods)
+        except ImportError as e:  # the library is missing: the backend's tests are skipped with this reason
+            _cache[name] = BackendUnavailable(f"backend {name!r} cannot be imported: {type(e).__name__}: {e}")
+    if isinstance(_cache[name], BackendUnavailable):
+        raise _cache[name]  # the first failure, every time (a retried import fails differently, e.g. numpy's reload guard)
     return _cache[name]
