@@ -1,0 +1,429 @@
+"""Training loop: fit_one_cycle schedules, discriminative LRs, freeze/unfreeze, fine_tune, plots, save/load.
+
+Every group's LR and momentum is logged at every batch (the adapters' `train_log`) and compared with the
+formulas written out here (numpy), independently of both implementations.
+"""
+
+import inspect
+import math
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from spec.tiny import make, mlp, one_thread, params  # noqa: F401
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+OC1 = "OC-1 'starts at a low learning rate, increases it gradually for the first one-third or so' (T:L430)"
+FT3 = "FT-3 'first ... we call freeze ... fit ... divide our learning rate by 2 and then we unfreeze ... fit' (T:L316)"
+FT6 = "FT-6 'freeze ... makes it so only the last layer's weights will get stepped' (T:L322)"
+DLR1 = "DLR-1 'pass a slice ... the very first layer ... 10 to the -6, the very last ... 10 to the -4' (T:L406)"
+
+
+def cos(s, e, p):
+    "Half a cosine from s (p=0) to e (p=1)."
+    return s + (1 + np.cos(np.pi * (1 - p))) * (e - s) / 2
+
+
+def one_cycle(n, peaks, div=25.0, div_final=1e5, pct=0.25):
+    "LRs of n batches (p = i/n) x groups: cosine peak/div -> peak over pct, then peak -> peak/div_final."
+    p, hi = (np.arange(n) / n)[:, None], np.asarray(peaks, dtype=float)[None, :]
+    return np.where(p < pct, cos(hi / div, hi, p / pct), cos(hi, hi / div_final, (p - pct) / (1 - pct)))
+
+
+def moms_cycle(n, n_groups, pct=0.25, moms=(0.95, 0.85, 0.95)):
+    p = np.repeat((np.arange(n) / n)[:, None], n_groups, 1)
+    return np.where(p < pct, cos(moms[0], moms[1], p / pct), cos(moms[1], moms[2], (p - pct) / (1 - pct)))
+
+
+def close(got, want, rtol=1e-5, what=""):
+    "fastai computes schedule positions in float32: 1e-5 relative is exact up to that rounding."
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    bad = ~np.isclose(got, want, rtol=rtol, atol=0)
+    at = np.argwhere(bad)[0].tolist() if bad.any() else None
+    assert not bad.any(), f"{what}: first mismatch at {at}: {got[bad][0]!r} != {want[bad][0]!r}"
+
+
+def is_norm(m):
+    return [isinstance(mod, nn.BatchNorm1d) for mod in m for _ in mod.parameters(recurse=False)]
+
+
+def group_of(m):
+    "Group index (tiny.split) of every parameter, in model.parameters() order."
+    return [0 if i < 3 else 1 if i < 6 else 2 for i, mod in enumerate(m) for _ in mod.parameters(recurse=False)]
+
+
+# ---------------------------------------------------------------- defaults
+@pytest.mark.claim("LR-1")
+def test_default_learning_rates(backend):
+    "fine_tune's base_lr defaults to 2e-3 and the Learner's lr to 1e-3 (fit_one_cycle's lr_max=None uses it)."
+    learn, *_ = make(backend)
+    base = inspect.signature(learn.fine_tune).parameters["base_lr"].default
+    assert base == 2e-3, f"LR-1: fine_tune(base_lr=...) defaults to {base}, expected 2e-3"
+    assert learn.lr == 1e-3, f"LR-1: Learner(lr=...) defaults to {learn.lr}, expected 1e-3"
+
+
+# ---------------------------------------------------------------- fit_one_cycle (T:L430-442)
+@pytest.mark.claim("OC-1")
+def test_one_cycle_lr_warms_up_then_anneals(backend):
+    "16 batches, lr_max 1e-2: cosine from 4e-4 up to 1e-2 over the first 25% (4 batches), then down towards 1e-7."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(2, 1e-2)
+    lrs = backend.train_log(learn)["lrs"]
+    close(lrs, one_cycle(16, [1e-2] * 3), what=f"{OC1}: every group's LR per batch")
+    assert math.isclose(lrs[0, 0], 4e-4, rel_tol=1e-6), f"{OC1}: first LR {lrs[0, 0]}, expected lr_max/25 = 4e-4"
+    assert lrs[:, 0].argmax() == 4, f"{OC1}: the LR peaks at batch {lrs[:, 0].argmax()} of 16, expected 4 (25%)"
+    assert math.isclose(lrs.max(), 1e-2, rel_tol=1e-6), f"{OC1}: peak {lrs.max()}, expected lr_max 1e-2"
+    assert (np.diff(lrs[:5, 0]) > 0).all() and (np.diff(lrs[4:, 0]) < 0).all(), f"{OC1}: not up then down: {lrs[:, 0]}"
+
+
+@pytest.mark.claim("OC-2")
+def test_one_cycle_momentum_is_mirrored(backend):
+    "Momentum (Adam's beta1) goes 0.95 -> 0.85 -> 0.95, lowest where the LR peaks."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(2, 1e-2)
+    log = backend.train_log(learn)
+    close(log["moms"], moms_cycle(16, 3), what="OC-2: momentum per batch and group")
+    assert log["moms"][:, 0].argmin() == log["lrs"][:, 0].argmax() == 4, "OC-2: momentum lowest where the LR peaks"
+
+
+@pytest.mark.claim("OC-2")
+def test_one_cycle_custom_moms(backend):
+    "moms=(0.9, 0.8, 0.7) is followed as given (start, middle, end)."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(1, 1e-2, moms=(0.9, 0.8, 0.7), pct_start=0.5)
+    close(backend.train_log(learn)["moms"], moms_cycle(8, 3, 0.5, (0.9, 0.8, 0.7)), what="OC-2: moms=(0.9, 0.8, 0.7)")
+
+
+@pytest.mark.claim("OC-4")
+def test_one_cycle_lr_max_none_and_slice(backend):
+    "lr_max=None uses learn.lr; a slice gives each group its own cycle (peaks 1e-4, 1e-3, 1e-2)."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(1)
+    close(backend.train_log(learn)["lrs"], one_cycle(8, [learn.lr] * 3), what="OC-4: lr_max=None")
+    learn, *_ = make(backend, lr=3e-3)
+    learn.fit_one_cycle(1)
+    close(backend.train_log(learn)["lrs"], one_cycle(8, [3e-3] * 3), what="OC-4: lr_max=None with Learner(lr=3e-3)")
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(1, slice(1e-4, 1e-2))
+    close(backend.train_log(learn)["lrs"], one_cycle(8, [1e-4, 1e-3, 1e-2]), what="OC-4: lr_max=slice(1e-4, 1e-2)")
+
+
+@pytest.mark.claim("OC-1")
+def test_one_cycle_options(backend):
+    "div, div_final and pct_start change the cycle exactly as the formula says."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(2, 3e-3, div=10, div_final=100, pct_start=0.5)
+    want = one_cycle(16, [3e-3] * 3, div=10, div_final=100, pct=0.5)
+    close(backend.train_log(learn)["lrs"], want, what="OC-1: div/div_final/pct_start")
+
+
+@pytest.mark.claim("OC-5")
+def test_plot_loss_shows_smoothed_train_and_valid_losses(backend):
+    "plot_loss draws the smoothed training loss per batch (from batch 5) and the validation loss per epoch."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(2, 1e-2)
+    raw = backend.train_log(learn)["losses"]
+    w = 0.02 * 0.98 ** np.subtract.outer(np.arange(16), np.arange(16)).clip(0) * np.tri(16)  # EMA weights, beta 0.98
+    ema = (w @ raw) / (1 - 0.98 ** np.arange(1, 17))  # debiased
+    plt.close("all")
+    learn.recorder.plot_loss()
+    lines = plt.gca().get_lines()
+    assert len(lines) == 2, f"OC-5: plot_loss drew {len(lines)} lines, expected train and valid"
+    close(lines[0].get_ydata(), ema[5:], rtol=1e-4, what="OC-5: train line = smoothed losses from batch 5")
+    assert np.isclose(lines[1].get_ydata()[-1], backend.valid_metrics(learn)[0], rtol=1e-5), "OC-5: last valid point"
+    assert list(lines[1].get_xdata()) == [8, 16], f"OC-5: valid points at batches {list(lines[1].get_xdata())}"
+    plt.close("all")
+
+
+@pytest.mark.claim("OC-5")
+def test_recorder_keeps_epoch_rows(backend):
+    "One row per epoch: train loss, valid loss (and the epoch time shown in the table)."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(3, 1e-2)
+    vals = np.array([list(map(float, v)) for v in learn.recorder.values])
+    assert vals.shape[0] == 3 and vals.shape[1] >= 2, f"OC-5: recorder.values has shape {vals.shape}"
+    assert np.isclose(vals[-1, 1], backend.valid_metrics(learn)[0], rtol=1e-5), "OC-5: last valid loss"
+
+
+# ---------------------------------------------------------------- discriminative LRs (T:L406-420)
+@pytest.mark.claim("DLR-1")
+def test_slice_lesson_example(backend):
+    "fit with slice(1e-6, 1e-4) on 3 groups trains them at 1e-6, 1e-5, 1e-4 (the lesson's example)."
+    learn, *_ = make(backend)
+    learn.fit(1, slice(1e-6, 1e-4))
+    close(backend.train_log(learn)["lrs"], np.tile([1e-6, 1e-5, 1e-4], (8, 1)), rtol=1e-12, what=DLR1)
+
+
+def _chain(n):
+    torch.manual_seed(0)
+    return nn.Sequential(*[nn.Linear(2, 2) for _ in range(n)])
+
+
+@pytest.mark.claim("DLR-1")
+@given(lo=st.floats(-7, -1).map(lambda e: 10**e), ratio=st.floats(0.1, 5).map(lambda e: 10**e),
+       n=st.integers(2, 6))
+def test_slice_is_geometric_across_groups(backend, lo, ratio, n):
+    "slice(lo, hi) gives group i the LR lo*(hi/lo)**(i/(n-1)): equal steps on a log scale, per group."
+    m = _chain(n)
+    by_layer = lambda m: [list(l.parameters()) for l in m]
+    learn = backend.learner(backend.dls_from_loaders([], []), m, nn.MSELoss(), splitter=by_layer)
+    got = backend.set_lr(learn, slice(lo, lo * ratio))
+    want = [lo * ratio ** (i / (n - 1)) for i in range(n)]
+    close(got, want, rtol=1e-9, what=f"{DLR1}: lo={lo}, hi={lo * ratio}, n={n}")
+
+
+@pytest.mark.claim("DLR-2")
+def test_slice_without_start_number_and_list(backend):
+    "slice(hi) -> [hi/10, ..., hi/10, hi]; a number -> the same LR everywhere; a list of the wrong length is refused."
+    learn, *_ = make(backend)
+    close(backend.set_lr(learn, slice(3e-3)), [3e-4, 3e-4, 3e-3], rtol=1e-12, what="DLR-2: slice(3e-3)")
+    close(backend.set_lr(learn, 2e-3), [2e-3] * 3, rtol=0, what="DLR-2: a float")
+    close(backend.set_lr(learn, [1e-3, 2e-3, 3e-3]), [1e-3, 2e-3, 3e-3], rtol=0, what="DLR-2: a list")
+    with pytest.raises((ValueError, AssertionError), match="2 values|2 .*parameter groups|3 parameter groups"):
+        backend.set_lr(learn, [1e-3, 2e-3])
+
+
+# ---------------------------------------------------------------- freeze / unfreeze (T:L322-337)
+@pytest.mark.claim("FT-6")
+@pytest.mark.parametrize("train_bn", [True, False])
+def test_freeze_requires_grad(backend, train_bn):
+    "freeze(): only the last group trains, except that BatchNorm parameters stay trainable when train_bn (default)."
+    learn, *_ = make(backend, train_bn=train_bn)
+    learn.freeze()
+    got = backend.requires_grad(learn)
+    want = [g == 2 or (train_bn and bn) for g, bn in zip(group_of(learn.model), is_norm(learn.model))]
+    assert got == want, f"{FT6} (train_bn={train_bn}): requires_grad {got}, expected {want}"
+
+
+@pytest.mark.claim("FT-6")
+def test_frozen_step_changes_only_head_and_batchnorm(backend):
+    "One frozen epoch: body Linear weights bit-identical; body BatchNorm weights and the head change."
+    learn, *_ = make(backend)
+    learn.freeze()
+    before = params(learn.model)
+    learn.fit(1, 1e-2)
+    changed = [not torch.equal(a, b) for a, b in zip(before, params(learn.model))]
+    want = [g == 2 or bn for g, bn in zip(group_of(learn.model), is_norm(learn.model))]
+    assert changed == want, f"{FT6}: parameters changed {changed}, expected {want} (head + BatchNorm only)"
+
+
+@pytest.mark.claim("FT-7")
+def test_unfreeze_trains_everything_and_freeze_to_clears_state(backend):
+    "unfreeze(): every parameter requires grad; freeze_to clears the optimizer state."
+    learn, *_ = make(backend)
+    learn.freeze()
+    learn.fit(1, 1e-3)
+    assert backend.opt_tensors(learn), "FT-7: a fit leaves optimizer state"
+    learn.unfreeze()
+    assert all(backend.requires_grad(learn)), "FT-7 'unfreeze ... all the parameters can now be stepped'"
+    assert backend.opt_tensors(learn) == [], "FT-7: freeze_to (here via unfreeze) clears the optimizer state"
+    before = params(learn.model)
+    learn.fit(1, 1e-3)
+    assert all(not torch.equal(a, b) for a, b in zip(before, params(learn.model))), "FT-7: every parameter is stepped"
+    learn.freeze_to(1)
+    rg = backend.requires_grad(learn)
+    want = [g >= 1 or bn for g, bn in zip(group_of(learn.model), is_norm(learn.model))]
+    assert rg == want, f"FT-7: freeze_to(1) requires_grad {rg}, expected {want}"
+
+
+# ---------------------------------------------------------------- fine_tune (T:L316-350)
+@pytest.mark.claim("FT-3")
+def test_fine_tune_algorithm(backend):
+    """fine_tune(2): 1 frozen epoch (1cycle at slice(base_lr), pct_start .99), then 2 unfrozen epochs
+    (1cycle at slice(base_lr/2/100, base_lr/2), pct_start .3, div 5)."""
+    learn, tr, va = make(backend)
+    before = params(learn.model)
+    learn.fine_tune(2, base_lr=2e-3)
+    log = backend.train_log(learn)
+    assert log["epochs"] == 3 and va.iters == 3 and len(log["lrs"]) == 24, (
+        f"{FT3}: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches; expected 3, 3, 24")
+    close(log["lrs"][:8], one_cycle(8, [2e-4, 2e-4, 2e-3], pct=0.99), what=f"{FT3}: frozen epoch LRs")
+    close(log["lrs"][8:], one_cycle(16, [1e-5, 1e-4, 1e-3], div=5, pct=0.3), what=f"{FT3}: unfrozen epochs LRs")
+    close(log["moms"][:8], moms_cycle(8, 3, 0.99), what=f"{FT3}: frozen epoch momentum")
+    close(log["moms"][8:], moms_cycle(16, 3, 0.3), what=f"{FT3}: unfrozen epochs momentum")
+    frozen = torch.tensor([g < 2 and not bn for g, bn in zip(group_of(learn.model), is_norm(learn.model))])
+    sizes = [p.numel() for p in before]
+    first = torch.cat([b.flatten() for b in before])
+    mask = torch.repeat_interleave(frozen, torch.tensor(sizes))
+    assert torch.equal(log["params"][7][mask], first[mask]), f"{FT3}: body weights moved during the frozen epoch"
+    assert not torch.equal(log["params"][-1][mask], first[mask]), f"{FT3}: body weights never moved after unfreeze"
+    assert all(backend.requires_grad(learn)), f"{FT3}: fine_tune ends unfrozen"
+
+
+@pytest.mark.claim("FT-3")
+def test_fine_tune_freeze_epochs(backend):
+    "Total epochs = freeze_epochs + epochs."
+    learn, tr, va = make(backend)
+    learn.fine_tune(1, freeze_epochs=2)
+    log = backend.train_log(learn)
+    assert (log["epochs"], va.iters, len(log["lrs"])) == (3, 3, 24), f"{FT3}: freeze_epochs=2, epochs=1"
+    close(log["lrs"][:16], one_cycle(16, [2e-4, 2e-4, 2e-3], pct=0.99), what=f"{FT3}: two frozen epochs")
+
+
+@pytest.mark.claim("FT-4", "FT-5")
+def test_fine_tune_phases_reach_their_peaks(backend):
+    """100 batches per phase: frozen LRs start at [8e-6, 8e-6, 8e-5] and peak at [2e-4, 2e-4, 2e-3] at 99%;
+    unfrozen ones peak at [1e-5, 1e-4, 1e-3] at 30% and start at peak/5."""
+    learn, *_ = make(backend, n=232, bs=2)
+    learn.fine_tune(1, base_lr=2e-3)
+    lrs = backend.train_log(learn)["lrs"]
+    fz, uf = lrs[:100], lrs[100:]
+    close(fz[0], [8e-6, 8e-6, 8e-5], rtol=1e-6, what="FT-4: frozen start")
+    assert fz[:, 2].argmax() == 99, f"FT-4: frozen peak at batch {fz[:, 2].argmax()}, expected 99 (99%)"
+    close(fz[99], [2e-4, 2e-4, 2e-3], rtol=1e-6, what="FT-4: frozen peak")
+    close(uf[0], [2e-6, 2e-5, 2e-4], rtol=1e-6, what="FT-5: unfrozen start = peak/5")
+    assert uf[:, 2].argmax() == 30, f"FT-5: unfrozen peak at batch {uf[:, 2].argmax()}, expected 30 (pct_start 0.3)"
+    close(uf[30], [1e-5, 1e-4, 1e-3], rtol=1e-6, what="FT-5: unfrozen peak = even_mults(base_lr/2/100, base_lr/2, 3)")
+    close(uf, one_cycle(100, [1e-5, 1e-4, 1e-3], div=5, pct=0.3), what="FT-5: unfrozen, towards peak/1e5")
+
+
+# ---------------------------------------------------------------- IMPL contract
+def _nan_after(k, base=None):
+    "A loss that is NaN from its (k+1)-th call on (0-based call k)."
+    base, calls = base or nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        calls[0] += 1
+        v = base(o, y)
+        return v * float("nan") if calls[0] > k else v
+
+    return loss
+
+
+@pytest.mark.claim("IMPL-3")
+def test_nan_loss_stops_fit_with_weights_before_that_step(backend):
+    "A NaN loss at epoch 0 batch 3 stops fit with an error naming both; the weights are those after batch 2."
+    learn, *_ = make(backend, loss_func=_nan_after(3))
+    with pytest.raises(FloatingPointError, match=r"nan.*epoch 0, batch 3") as e:
+        learn.fit(1, 1e-2)
+    log = backend.train_log(learn)
+    assert len(log["params"]) == 3, f"IMPL-3: {len(log['params'])} batches logged before the NaN, expected 3"
+    now = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
+    assert torch.equal(now, log["params"][-1]), f"IMPL-3: weights changed by the NaN step ({e.value})"
+    assert torch.isfinite(now).all(), "IMPL-3: weights are finite"
+
+
+@pytest.mark.claim("IMPL-4")
+@pytest.mark.parametrize("call, arg", [
+    (lambda l: l.fit_one_cycle(1, pct_start=0), "pct_start"),
+    (lambda l: l.fit_one_cycle(1, pct_start=1), "pct_start"),
+    (lambda l: l.fit_one_cycle(1, pct_start=1.5), "pct_start"),
+    (lambda l: l.fit_one_cycle(1, div=0), "div"),
+    (lambda l: l.fit_one_cycle(1, lr_max=[1e-3, 1e-2]), "lr"),
+    (lambda l: l.fit(1, lr=-1e-3), "lr"),
+    (lambda l: l.fit(-1), "n_epoch"),
+    (lambda l: l.fine_tune(1, base_lr=0), "base_lr"),
+    (lambda l: l.lr_find(start_lr=1, end_lr=1e-3), "start_lr"),
+    (lambda l: l.lr_find(num_it=0), "num_it"),
+], ids=["pct0", "pct1", "pct1.5", "div0", "lr-list-len", "lr-negative", "n_epoch", "base_lr", "start>end", "num_it"])
+def test_bad_arguments_raise_clear_errors(backend, call, arg):
+    "Bad schedule arguments raise ValueError naming the argument, before any training."
+    learn, tr, _ = make(backend)
+    before = params(learn.model)
+    with pytest.raises(ValueError, match=arg):
+        call(learn)
+    assert all(torch.equal(a, b) for a, b in zip(before, params(learn.model))), "IMPL-4: no step before the error"
+
+
+@pytest.mark.claim("IMPL-7")
+def test_save_load_round_trip(backend, tmp_path):
+    "save then load puts back bit-identical weights and optimizer state; the file holds weights only."
+    learn, *_ = make(backend, path=tmp_path)
+    learn.fit(1, 1e-2)
+    f = learn.save("m")
+    w, o = params(learn.model), backend.opt_tensors(learn)
+    learn.fit(1, 1e-2)
+    learn.load("m")
+    assert all(torch.equal(a, b) for a, b in zip(w, params(learn.model))), "IMPL-7: weights after load"
+    assert all(torch.equal(a, b) for a, b in zip(o, backend.opt_tensors(learn))), "IMPL-7: optimizer state after load"
+    torch.load(f, weights_only=True)  # loadable without unpickling code
+
+
+class _Payload:
+    "Any class: unpickling it means running arbitrary import/construct code."
+
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+@pytest.mark.claim("IMPL-7")
+def test_load_refuses_arbitrary_pickle(backend, tmp_path):
+    "A .pth holding a pickled object (not tensors) is refused by load, and the model is untouched."
+    learn, *_ = make(backend, path=tmp_path)
+    (tmp_path / "models").mkdir()
+    torch.save({"model": _Payload()}, tmp_path / "models" / "evil.pth")
+    before = params(learn.model)
+    with pytest.raises(Exception, match="(?i)weights.only|unsupported global|unpickl"):
+        learn.load("evil")
+    assert all(torch.equal(a, b) for a, b in zip(before, params(learn.model))), "IMPL-7: model untouched"
+
+
+def _files(d):
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.claim("IMPL-12")
+def test_failing_fit_and_lr_find_leave_files_untouched(backend, tmp_path):
+    "A fit or lr_find that raises midway leaves the saved model file byte-identical and adds no files."
+    learn, *_ = make(backend, path=tmp_path)
+    learn.fit(1, 1e-3)
+    learn.save("m")
+    files = _files(tmp_path)
+    learn.loss_func = _raise_after(2)
+    with pytest.raises(RuntimeError, match="boom"):
+        learn.fit(1, 1e-3)
+    assert _files(tmp_path) == files, "IMPL-12: files changed by a fit that raised"
+    learn.loss_func = _raise_after(3)
+    with pytest.raises(RuntimeError, match="boom"):
+        backend.lr_find(learn)
+    now = sorted(map(str, _files(tmp_path)))
+    assert _files(tmp_path) == files, f"IMPL-12: files after an lr_find that raised: {now}"
+
+
+def _raise_after(k, exc=RuntimeError("boom")):
+    ce, calls = nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        calls[0] += 1
+        if calls[0] > k:
+            raise exc
+        return ce(o, y)
+
+    return loss
+
+
+@pytest.mark.claim("IMPL-12")
+def test_failed_save_keeps_the_previous_file(backend, tmp_path, monkeypatch):
+    "If writing a save fails halfway, the previous file is intact and no partial file is left."
+    learn, *_ = make(backend, path=tmp_path)
+    learn.save("m")
+    files = _files(tmp_path)
+    real = torch.save
+
+    def half(obj, f, *a, **k):
+        real(obj, f, *a, **k)
+        if hasattr(f, "truncate"):
+            f.truncate(100)
+        else:
+            with open(f, "r+b") as fh:
+                fh.truncate(100)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", half)
+    learn.fit(1, 1e-3)
+    with pytest.raises(OSError, match="disk full"):
+        learn.save("m")
+    monkeypatch.undo()
+    assert _files(tmp_path) == files, "IMPL-12: a failed save damaged the previous file or left a partial one"
+    learn.load("m")

@@ -1,0 +1,307 @@
+"""The LR finder (T:L100-157, T:L226-272): schedule, stopping, smoothing, restoring, suggestions, plot."""
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from spec.tiny import make, one_thread, params  # noqa: F401
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+LR3 = "LR-3 'very first mini batch at ... 10 to the minus 7, and then ... 25% higher and do another step' (T:L109)"
+LR5 = "LR-5 'at the end of it we go back to ... whatever the weights were at the time we ran this' (T:L263)"
+LR8 = "LR-8 'We can get back from it, the minimum and steep' (T:L139)"
+GRID = 10 ** (-7 + 0.08 * np.arange(100))  # the default sweep: 1e-7 * (1e8) ** (i/100)
+
+
+def ema(raw, beta=0.98):
+    "Debiased exponential moving average, written out."
+    out, avg = [], 0.0
+    for i, v in enumerate(raw, 1):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta**i))
+    return np.array(out)
+
+
+def same(a, b):
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+# ---------------------------------------------------------------- the sweep
+@pytest.mark.claim("LR-3")
+def test_sweep_starts_at_1e_7_and_multiplies_by_10_to_the_0_08(backend):
+    "100 batches: LR 1e-7 exactly, then x10**0.08 = 1.2023 (about 20%, not the lecture's 25%) each batch, to 8.3176."
+    learn, *_ = make(backend)
+    backend.lr_find(learn, stop_div=False)
+    lrs, _ = backend.finder_curve(learn)
+    assert len(lrs) == 100, f"{LR3}: {len(lrs)} batches, expected num_it=100"
+    assert lrs[0] == 1e-7, f"{LR3}: first LR {lrs[0]!r}, expected exactly 1e-7"
+    ratio = lrs[1:] / lrs[:-1]
+    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"{LR3}: ratios {ratio.min()}..{ratio.max()}, expected 1.2022644"
+    assert np.allclose(lrs, GRID, rtol=1e-9), f"{LR3}: LRs differ from 1e-7 * 1e8**(i/100)"
+    assert math.isclose(lrs[-1], 8.317637711026709, rel_tol=1e-9), f"{LR3}: last LR {lrs[-1]}, expected 10**0.92"
+    log = backend.train_log(learn)["lrs"][-100:]
+    assert (log == log[:, :1]).all(), f"{LR3}: a float start_lr sets every group to the same LR"
+
+
+@pytest.mark.claim("LR-3")
+@given(lo=st.floats(-8, -2).map(lambda e: 10**e), span=st.floats(1, 9), num_it=st.integers(6, 40))
+def test_sweep_ratio_is_constant(backend, lo, span, num_it):
+    "For any start_lr < end_lr and num_it, batch i trains at start_lr * (end_lr/start_lr)**(i/num_it)."
+    learn, *_ = make(backend, n=80, bs=16)
+    hi = lo * 10**span
+    backend.lr_find(learn, start_lr=lo, end_lr=hi, num_it=num_it, stop_div=False)
+    lrs, _ = backend.finder_curve(learn)
+    want = lo * (hi / lo) ** (np.arange(num_it) / num_it)
+    assert np.allclose(lrs, want, rtol=1e-9), f"LR-3: start_lr={lo}, end_lr={hi}, num_it={num_it}: {lrs} != {want}"
+
+
+@pytest.mark.claim("LR-4")
+def test_sweep_walks_successive_training_batches_without_validation(backend):
+    "num_it=20 over 8 training batches: 20 successive batches (3 passes over the shuffled data), no validation batch."
+    learn, tr, va = make(backend)
+    backend.lr_find(learn, num_it=20, stop_div=False)
+    got = (tr.batches, tr.iters)
+    assert got == (20, 3), f"LR-4: {got[0]} training batches in {got[1]} passes, expected 20 in 3"
+    assert va.batches == 0, f"LR-4: the sweep ran {va.batches} validation batches, expected none"
+    lrs, _ = backend.finder_curve(learn)
+    assert (np.diff(lrs) > 0).all(), "LR-4: the LR changes (grows) at every batch"
+
+
+@pytest.mark.claim("LR-5")
+def test_weights_and_optimizer_state_are_restored(backend):
+    "After a fit (so the optimizer has state) and a sweep, weights and optimizer state are bit-identical."
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(1, slice(1e-3, 1e-2))
+    w, o, rg = params(learn.model), backend.opt_tensors(learn), backend.requires_grad(learn)
+    backend.lr_find(learn)
+    assert same(w, params(learn.model)), f"{LR5}: weights differ after lr_find"
+    assert same(o, backend.opt_tensors(learn)), f"{LR5}: optimizer state differs after lr_find"
+    assert backend.requires_grad(learn) == rg, f"{LR5}: freezing changed"
+    assert len(backend.train_log(learn)["losses"]) > 8, "LR-5: the sweep did train (the weights really moved)"
+
+
+@pytest.mark.claim("LR-6")
+def test_stops_once_smoothed_loss_exceeds_4x_best(backend):
+    "end_lr=1e5, num_it=200: the sweep stops at the first batch whose smoothed loss is > 4x the best so far."
+    learn, *_ = make(backend)
+    backend.lr_find(learn, end_lr=1e5, num_it=200)
+    _, s = backend.finder_curve(learn)
+    best = np.minimum.accumulate(s)
+    over = s > 4 * best
+    assert len(s) < 200, f"LR-6: the sweep ran all {len(s)} batches; the loss should diverge at lr 1e5"
+    assert over[-1] and not over[:-1].any(), f"LR-6: stopped at batch {len(s) - 1}; first > 4x best at {over.argmax()}"
+
+
+@pytest.mark.claim("LR-6")
+def test_num_it_below_6_is_raised_to_6(backend):
+    "num_it=2 still runs 6 batches."
+    learn, *_ = make(backend)
+    backend.lr_find(learn, num_it=2, stop_div=False, suggest_funcs=None)
+    assert len(backend.finder_curve(learn)[0]) == 6, "LR-6: num_it < 6 is raised to 6"
+
+
+@pytest.mark.claim("LR-7")
+def test_recorded_losses_are_smoothed_and_lrs_of_the_last_group(backend):
+    "recorder.losses = debiased EMA (beta 0.98) of the raw batch losses; recorder.lrs = the last group's LR."
+    learn, *_ = make(backend)
+    backend.lr_find(learn, num_it=50, stop_div=False)
+    lrs, s = backend.finder_curve(learn)
+    log = backend.train_log(learn)
+    assert np.allclose(s, ema(log["losses"][-50:]), rtol=1e-5), "LR-7: smoothed losses differ from the EMA of raw ones"
+    assert np.array_equal(lrs, log["lrs"][-50:, -1]), "LR-7: recorder LRs are the last group's"
+
+
+# ---------------------------------------------------------------- suggestions (independent formulas)
+def minimum_ref(lrs, losses):
+    i = int(np.argmin(losses))
+    return lrs[i] / 10
+
+
+def steep_ref(lrs, losses, all_ties=False):
+    "The LR where d loss / d log(lr) is lowest (with all_ties: every LR within float32 noise of that slope)."
+    slope = np.diff(np.float64(losses)) / np.diff(np.log(np.float64(lrs)))
+    if all_ties:
+        return lrs[:-1][slope <= slope.min() + 1e-4 * abs(slope.min()) + 1e-5]
+    return lrs[int(np.argmin(slope))]
+
+
+def valley_ref(lrs, losses):
+    "Longest decreasing subsequence (first one of maximal length) ending at max_end; 1/3 + 1/6 of its length in."
+    n = len(losses)
+    lds = np.ones(n, int)
+    for i in range(1, n):
+        prev = lds[:i][losses[:i] > losses[i]]
+        lds[i] = 1 + prev.max() if len(prev) else 1
+    end = int(np.argmax(lds))
+    if lds[end] == 1:
+        return lrs[0]  # no decrease at all: the (empty) valley at the start
+    k = lds[end] / 3
+    return lrs[end - lds[end] + int(k) + int(k / 2)]
+
+
+def slide_ref(lrs, losses, lr_diff=15, thresh=0.005):
+    "Slide [l, r] = [-1-k-lr_diff, -1-k] left while the gradient differs by > thresh; the LR at the last l moved to."
+    g, n = np.gradient(losses), len(losses)
+    k = np.arange(n)
+    ok = (-1 - k - lr_diff >= -n) & (np.abs(g[-1 - k] - g[np.maximum(-1 - k - lr_diff, -n)]) > thresh)
+    stop = int(np.argmin(ok)) if not ok.all() else n
+    return float(lrs[-1 - lr_diff - max(stop - 1, 0)])
+
+
+REFS = {"minimum": minimum_ref, "steep": steep_ref, "valley": valley_ref, "slide": slide_ref}
+
+
+def curve(data):
+    n = data.draw(st.integers(20, 90), label="points")
+    start = data.draw(st.integers(0, 10), label="first grid index")
+    lrs = torch.tensor(GRID[start:start + n], dtype=torch.float32)
+    steps = data.draw(st.lists(st.floats(-0.25, 0.25, width=32), min_size=n, max_size=n), label="loss steps")
+    losses = torch.tensor(2 + np.cumsum(steps), dtype=torch.float32)
+    return lrs, losses
+
+
+@pytest.mark.claim("LR-10")
+@pytest.mark.parametrize("name", ["minimum", "steep", "valley", "slide"])
+@given(data=st.data())
+def test_suggestion_functions(backend, name, data):
+    "Each suggestion takes (lrs, losses, num_it) and returns (lr, (lr_at_point, loss_there)) as the rule says."
+    lrs, losses = curve(data)
+    lr, (x, y) = getattr(backend, name)(lrs, losses, 100)
+    want = REFS[name](lrs.numpy(), losses.numpy(), **({"all_ties": True} if name == "steep" else {}))
+    assert np.isclose(lr, want, rtol=1e-6, atol=0).any(), f"LR-10: {name} suggests {lr}, the rule gives {want}"
+    assert lrs.numpy().min() / 10 <= x <= lrs.numpy().max() and math.isfinite(float(y)), f"LR-10: {name} point {x}, {y}"
+
+
+@pytest.mark.claim("LR-10")
+def test_nan_losses_truncate_the_curve(backend):
+    "A NaN loss: suggestions use the recorded curve (less the first num_it//10 and last 5 points) up to the first NaN."
+    ce, calls = nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        calls[0] += 1
+        return ce(o, y) * (float("nan") if calls[0] > 40 else 1.0)
+
+    learn, *_ = make(backend, loss_func=loss)
+    r = backend.lr_find(learn, stop_div=False)
+    lrs, s = backend.finder_curve(learn)
+    lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
+    cut = np.isnan(s).argmax() if np.isnan(s).any() else len(s)
+    want = valley_ref(lrs[:cut], s[:cut])
+    assert math.isclose(r.valley, want, rel_tol=1e-6), f"LR-10: valley {r.valley}, expected {want} ({cut} points)"
+
+
+# ---------------------------------------------------------------- what lr_find returns (T:L139-147)
+@pytest.mark.claim("LR-8")
+def test_lesson_lr_min_lr_steep(backend):
+    "The lesson's `lr_min, lr_steep = learn.lr_find()`: the minimum/10 and the steepest point."
+    learn, *_ = make(backend)
+    lr_min, lr_steep = backend.lr_find(learn)
+    lrs, s = backend.finder_curve(learn)
+    lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
+    assert math.isclose(lr_min, minimum_ref(lrs, s), rel_tol=1e-6), f"{LR8}: lr_min {lr_min}"
+    assert np.isclose(lr_steep, steep_ref(lrs, s, all_ties=True), rtol=1e-6).any(), f"{LR8}: lr_steep {lr_steep}"
+
+
+@pytest.mark.claim("LR-8", current=True)
+def test_lr_find_returns_valley_now(backend):
+    "Since fastai 2.4: SuggestedLRs(valley=...) by default; suggest_funcs=(minimum, steep) gives the old pair."
+    learn, *_ = make(backend)
+    r = backend.lr_find(learn)
+    assert type(r).__name__ == "SuggestedLRs" and r._fields == ("valley",), f"LR-8: lr_find() returned {r!r}"
+    lrs, s = backend.finder_curve(learn)
+    lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
+    assert math.isclose(r.valley, valley_ref(lrs, s), rel_tol=1e-6), f"LR-8: valley {r.valley}"
+    with pytest.raises(ValueError):
+        lr_min, lr_steep = r
+    r = backend.lr_find(learn, suggest_funcs=(backend.minimum, backend.steep))
+    lrs, s = backend.finder_curve(learn)
+    lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
+    assert r._fields == ("minimum", "steep"), f"LR-8: fields {r._fields}"
+    assert math.isclose(r.minimum, minimum_ref(lrs, s), rel_tol=1e-6), f"LR-8: minimum {r.minimum}"
+    assert np.isclose(r.steep, steep_ref(lrs, s, all_ties=True), rtol=1e-6).any(), f"LR-8: steep {r.steep}"
+
+
+def on_grid(v, shift=0.0):
+    "v (float32-rounded) is 10**(-7 + 0.08 i) * 10**shift for an integer i."
+    i = (math.log10(v) - shift + 7) / 0.08
+    return abs(i - round(i)) < 1e-4
+
+
+@pytest.mark.claim("LR-9")
+def test_book_suggestions_are_grid_values():
+    "The book's 'Minimum/10: 1.00e-02, steepest point: 5.25e-03' and (1.0964782e-05, 1.5848932e-06) sit on the grid."
+    assert math.isclose(10 ** (-7 + 0.08 * 75) / 10, 1.00e-02, rel_tol=1e-9), "LR-9: minimum/10 = grid[75]/10"
+    assert math.isclose(10 ** (-7 + 0.08 * 59), 5.25e-03, rel_tol=1e-3), "LR-9: steep = grid[59] (5.248e-3)"
+    f32 = lambda i: float(np.float32(10 ** (-7 + 0.08 * i)))  # suggestions come from a float32 tensor of LRs
+    assert f32(38) / 10 == 1.0964782268274575e-05, "LR-9: the book's unfrozen minimum/10 is float32(grid[38])/10"
+    assert f32(15) == 1.5848931980144698e-06, "LR-9: the book's unfrozen steep is float32(grid[15])"
+
+
+@pytest.mark.claim("LR-9")
+def test_suggestions_are_grid_values(backend):
+    "minimum*10 and steep are LRs the sweep used: 10**(-7 + 0.08 i)."
+    learn, *_ = make(backend)
+    r = backend.lr_find(learn, suggest_funcs=(backend.minimum, backend.steep))
+    assert on_grid(r.minimum, -1) and on_grid(r.steep), f"LR-9: {r} not on the 10**(-7+0.08i) grid"
+
+
+# ---------------------------------------------------------------- plot (T:L148)
+@pytest.mark.claim("LR-11")
+def test_plot_has_log_x_axis_and_marks_suggestions(backend):
+    "The plot: log-scale LR axis, the last 5 points dropped, one marked point per suggestion."
+    learn, *_ = make(backend)
+    plt.close("all")
+    r = learn.lr_find(suggest_funcs=(backend.minimum, backend.valley))
+    ax = plt.gca()
+    assert ax.get_xscale() == "log", f"LR-11: x axis is {ax.get_xscale()!r}, expected 'log'"
+    n = len(backend.finder_curve(learn)[0])
+    line, *marks = ax.get_lines()
+    assert len(line.get_xdata()) == n - 5, f"LR-11: {len(line.get_xdata())} points plotted of {n} (skip_end=5)"
+    assert [m.get_label() for m in marks] == ["minimum", "valley"], f"LR-11: marks {[m.get_label() for m in marks]}"
+    assert math.isclose(marks[1].get_xdata()[0], r.valley, rel_tol=1e-6), "LR-11: valley marked at its LR"
+    plt.close("all")
+
+
+# ---------------------------------------------------------------- IMPL contract
+@pytest.mark.claim("IMPL-1")
+def test_same_seed_same_losses_and_suggestions(backend):
+    "Twice from the same seed on CPU: bit-identical training losses and LR suggestions."
+    runs = []
+    for _ in range(2):
+        learn, *_ = make(backend, seed=3)
+        learn.fit_one_cycle(1, 1e-2)
+        r = backend.lr_find(learn)
+        runs.append((backend.train_log(learn)["losses"].tolist(), backend.finder_curve(learn)[1].tolist(), tuple(r)))
+    assert runs[0] == runs[1], "IMPL-1: two seeded runs differ"
+
+
+@pytest.mark.claim("IMPL-2")
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
+def test_raise_mid_sweep_restores_model_and_optimizer(backend, exc):
+    "An exception (or Ctrl-C) at the 5th batch of the sweep leaves weights and optimizer state bit-identical."
+    ce, calls = nn.CrossEntropyLoss(), [None]
+
+    def loss(o, y):
+        if calls[0] is not None:
+            calls[0] += 1
+            if calls[0] == 5:
+                raise exc
+        return ce(o, y)
+
+    learn, *_ = make(backend, loss_func=loss)
+    learn.fit(1, 1e-2)
+    w, o, calls[0] = params(learn.model), backend.opt_tensors(learn), 0
+    with pytest.raises(type(exc)):
+        backend.lr_find(learn)
+    assert same(w, params(learn.model)), "IMPL-2: weights differ after a sweep that raised"
+    assert same(o, backend.opt_tensors(learn)), "IMPL-2: optimizer state differs after a sweep that raised"

@@ -1,0 +1,85 @@
+"""Tiny models and tensor data for the training claims (learner, lr_find, fp16): fast on 2 CPU cores.
+
+`mlp()` and `cnn()` have three parameter groups (`split`), like fastai's ResNet split: two body groups, each
+with a BatchNorm, and a head. Data: a seeded synthetic 3-class problem that a linear model can learn.
+"""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Counted:
+    "An iterable of batches that counts passes (`iters`) and batches (`batches`) taken from it."
+
+    def __init__(self, dl):
+        self.dl, self.iters, self.batches = dl, 0, 0
+
+    def __len__(self):
+        return len(self.dl)
+
+    def __iter__(self):
+        self.iters += 1
+        for b in self.dl:
+            self.batches += 1
+            yield b
+
+
+def mlp(n_in=8, n_out=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(n_in, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                         nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                         nn.Linear(16, n_out))
+
+
+def cnn(n_out=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_out))
+
+
+def split(m):
+    "Three parameter groups: m[0:3], m[3:6], m[6:] (body, body, head)."
+    return [list(m[0:3].parameters()), list(m[3:6].parameters()), list(m[6:].parameters())]
+
+
+def data(n=96, shape=(8,), n_out=3, seed=0):
+    "x ~ N(0, 1); y = argmax of a fixed random linear map of x (learnable)."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *shape, generator=g)
+    w = torch.randn(x[0].numel(), n_out, generator=g)
+    return x, (x.flatten(1) @ w).argmax(1)
+
+
+def loaders(x, y, n_valid=32, bs=8, seed=0):
+    "(train, valid) torch DataLoaders, both Counted; train shuffled by a seeded generator."
+    g = torch.Generator().manual_seed(seed)
+    tr = DataLoader(TensorDataset(x[n_valid:], y[n_valid:]), batch_size=bs, shuffle=True, generator=g)
+    va = DataLoader(TensorDataset(x[:n_valid], y[:n_valid]), batch_size=2 * bs)
+    return Counted(tr), Counted(va)
+
+
+def make(backend, model=None, n=96, bs=8, seed=0, loss_func=None, **kw):
+    "A learner on `backend` over tiny data (8 training batches by default), 3 groups. Returns (learn, train, valid)."
+    model = mlp(seed=seed) if model is None else model
+    shape = (3, 8, 8) if isinstance(model[0], nn.Conv2d) else (8,)
+    tr, va = loaders(*data(n, shape, seed=seed), bs=bs, seed=seed)
+    loss_func = nn.CrossEntropyLoss() if loss_func is None else loss_func
+    kw.setdefault("splitter", split)
+    return backend.learner(backend.dls_from_loaders(tr, va), model, loss_func, **kw), tr, va
+
+
+def params(m):
+    "A copy of every parameter, in order."
+    return [p.detach().clone() for p in m.parameters()]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    "Tiny tensors: one intra-op thread is faster and avoids contention on a shared 2-core machine."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
