@@ -11,6 +11,7 @@ from torch import nn
 import impl.losses as LS
 
 ML6 = "ML-6 'exactly the same as the MNIST loss function ... add .log ... binary cross entropy' (T:L1125)"
+ML17 = "ML-17 'exactly the same as the MNIST loss function ... just going to ... add .log' (T:L1123)"
 ML7 = "ML-7 'when we pass it a whole matrix is going to be applied to every column' (T:L1136)"
 ML8 = "ML-8 'F.binary_cross_entropy ... nn.BCELoss ... with_logits ... nll_loss and cross_entropy' (T:L1160)"
 ML9 = "ML-9 'we don't actually pass a loss function ... fast AI is smart enough' (BCEWithLogitsLossFlat)"
@@ -65,14 +66,26 @@ def test_bce_is_stable_for_large_logits(backend, data):
     assert torch.isfinite(bce) and close(bce, ref), f"{ML6}: BCE={float(bce)}, reference={ref}, x={x.tolist()}"
 
 
-@pytest.mark.claim("ML-6")
+@pytest.mark.claim("ML-17")
+def test_mnist_loss_with_a_log_is_bce(backend):
+    "The lesson, literally: the MNIST loss's term with .log added, -where(t==1, 1-σ(x), σ(x)).log().mean(), is BCE."
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(4, 3, generator=g), (torch.rand(4, 3, generator=g) > 0.5).float()
+    p = x.sigmoid()
+    literal = -torch.where(t == 1, 1 - p, p).log().mean()
+    bce = backend.binary_cross_entropy(x, t)
+    assert close(literal, bce), f"{ML17}: literal={float(literal)}, BCE={float(bce)}, x={x.tolist()}, t={t.tolist()}"
+
+
+@pytest.mark.claim("ML-17", current=True)
 @given(data=st.data())
-def test_book_notebook_bce_has_flipped_targets(data):
-    "fastbook's notebook writes -where(t==1, 1-σ, σ).log().mean(), literally 'mnist loss + log': BCE of 1 - t."
+def test_mnist_loss_with_a_log_is_bce_of_flipped_targets(data):
+    "What that literal form (the fastbook notebook's binary_cross_entropy) is: BCE against 1 - t, rewarding errors."
     x, t = batch(data)
     p = x.double().sigmoid()
-    book = -torch.where(t == 1, 1 - p, p).log().mean()
-    assert close(book, np_bce(x.double().numpy(), 1 - t.double().numpy()), rel=1e-9), f"{ML6}: x={x.tolist()}"
+    literal = -torch.where(t == 1, 1 - p, p).log().mean()
+    ref = np_bce(x.double().numpy(), 1 - t.double().numpy())
+    assert close(literal, ref, rel=1e-9), f"{ML17}: literal={float(literal)}, BCE(x, 1-t)={ref}, x={x}, t={t}"
 
 
 @pytest.mark.claim("ML-7")
