@@ -40,3 +40,30 @@ def lint(session):
     "ruff over the whole project."
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".", *session.posargs)
+
+
+# ---------------------------------------------------------------- the report (specreport/)
+@nox.session(python=PY)
+def report(session):
+    """The spec (posargs go to it, e.g. --claims-compare BASE.json), then report/index.html: claims, drift since the
+    lesson, figures; then that page checked in headless Chromium (apt-get installs it when missing, as root)."""
+    install(session)
+    session.run("pytest", "spec", "--ignore=spec/meta", f"--claims-json={CLAIMS_JSON}", *session.posargs,
+                success_codes=[0, 1])  # failing claims belong in the report
+    session.run("python", "-m", "specreport", f"--claims-json={CLAIMS_JSON}", "--out", "report/index.html")
+    _ensure_chromium(session)
+    session.run("pytest", "spec/meta/test_report.py", "-q", "--no-claims-table",
+                env={"SPEC_REPORT_HTML": "report/index.html", "SPEC_REQUIRE_BROWSER": "1"})
+
+
+def _ensure_chromium(session):
+    import shutil
+    if any(map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))):
+        return
+    if getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
+        session.run("apt-get", "update", "-q", external=True)
+        session.run("apt-get", "install", "-y", "-q", "chromium", external=True,
+                    env={"DEBIAN_FRONTEND": "noninteractive"})
+    else:
+        session.error("the report's browser check needs Chromium: `sudo apt-get install -y chromium` "
+                      "(Debian/Ubuntu; any chromium/google-chrome on PATH works), then rerun `nox -s report`")
