@@ -299,6 +299,12 @@ def export(obj, f, pickle_module=pickle):
     torch.save(obj, f, pickle_module=pickle_module)
 
 
+def show_path(p, base=None):
+    "How the lesson displays a path: relative to `base` when under it (fastcore's Path.BASE_PATH, T:L1085)."
+    p = Path(p)
+    return f"Path({str(p.relative_to(base) if base is not None and p.is_relative_to(base) else p)!r})"
+
+
 # ---------------------------------------------------------------- splitters
 def RandomSplitter(valid_pct=0.2, seed=None):
     "Random (train, valid) indices, `int(valid_pct*n)` valid; a seed gives fastai's split: randperm after manual_seed."

@@ -362,6 +362,15 @@ def test_sequence_sources(backend):
         assert got == want, f"DATA-16: source {type(src).__name__}: items {got}"
 
 
+@pytest.mark.claim("DATA-14")
+def test_paths_display_relative_to_base(backend, pascal):
+    "T:L1085: with a base path, a path under it displays relative; without one, in full; the value is unchanged."
+    p = pascal / "train" / "000005.jpg"
+    assert backend.show_path(p, pascal) == "Path('train/000005.jpg')", f"DATA-14: {backend.show_path(p, pascal)}"
+    assert str(p) in backend.show_path(p), f"DATA-14: without a base: {backend.show_path(p)}"
+    assert p == pascal / "train" / "000005.jpg" and p.is_absolute(), "DATA-14: the path value changed"
+
+
 # ---------------------------------------------------------------- DATA-12, DATA-13, DATA-15: images
 @pytest.mark.claim("DATA-12")
 def test_random_resized_crop_collates(backend, pascal, data_dir):

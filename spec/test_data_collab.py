@@ -141,7 +141,7 @@ def plain(t):
     return torch.as_tensor(t).as_subclass(torch.Tensor).float()
 
 
-@pytest.mark.claim("CF-7", "CF-8")
+@pytest.mark.claim("CF-7", "CF-8", "CF-21")
 def test_batch_and_classes(backend, ml, merged, truth):
     dls = backend.collab_dls(ml, bs=64, seed=42)
     x, y = dls.one_batch()
@@ -152,7 +152,7 @@ def test_batch_and_classes(backend, ml, merged, truth):
     for vocab in (users, titles):
         assert vocab[0] == "#na#" and list(vocab[1:]) == sorted(vocab[1:]), f"{CF8}: {list(vocab[:4])} ..."
     assert [int(u) for u in users[1:]] == list(range(1, truth["n_users"] + 1)), f"{CF8}: users {list(users[:5])}"
-    assert len(users) == truth["n_users"] + 1, f"{CF9}: {len(users)} users, {truth['n_users']} + '#na#'"
+    assert len(users) == truth["n_users"] + 1, f"CF-21: {len(users)} users, {truth['n_users']} + '#na#'"
     assert titles[1] == BOOK_FIRST_TITLE, f"{CF8}: first title {titles[1]!r}, book {BOOK_FIRST_TITLE!r}"
     seen = merged.groupby(["user", "title"]).rating.apply(set).to_dict()
     for (ui, ti), r in zip(x.tolist(), plain(y).view(-1).tolist()):
@@ -182,7 +182,7 @@ def test_title_vocab_from_training_rows(backend, merged):
     )
 
 
-@pytest.mark.claim("CF-9", current=True)
+@pytest.mark.claim("CF-9", "CF-21", current=True)
 def test_title_vocab_from_all_rows(backend, merged, truth):
     "Now (fastai >= 2.0, and impl): every title of the DataFrame is in the vocab, even validation-only ones."
     seed, _ = _valid_only_split(merged)
@@ -199,7 +199,7 @@ def test_real_classes_lesson(backend, real_data):
     assert (len(dls.classes["user"]), len(dls.classes["title"])) == (944, 1635), f"{CF9}: {len(dls.classes['title'])}"
 
 
-@pytest.mark.claim("CF-9", current=True)
+@pytest.mark.claim("CF-9", "CF-21", current=True)
 @pytest.mark.real_data
 def test_real_classes_now(backend, real_data):
     dls = backend.collab_dls(real_data / "ml-100k", bs=64)

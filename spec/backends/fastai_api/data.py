@@ -238,3 +238,16 @@ def pascal_summary(path, bs=4, size=128):
 
 def n_outputs(dls):
     return transforms.get_c(dls)
+
+
+def show_path(p, base=None):
+    "repr(p) with Path.BASE_PATH = base (fastcore), restored afterwards."
+    had, old = hasattr(_Path, "BASE_PATH"), getattr(_Path, "BASE_PATH", None)
+    _Path.BASE_PATH = base
+    try:
+        return repr(_Path(p))
+    finally:
+        if had:
+            _Path.BASE_PATH = old
+        else:
+            del _Path.BASE_PATH

@@ -81,3 +81,7 @@ def pascal_summary(path, bs=4, size=128):
 def n_outputs(dls):
     "How many activations a model needs for these DataLoaders."
     return dls.c
+
+
+def show_path(p, base=None):
+    return _data.show_path(p, base)
