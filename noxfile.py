@@ -42,6 +42,56 @@ def lint(session):
     session.run("ruff", "check", ".", *session.posargs)
 
 
+# ---------------------------------------------------------------- benchmarks (benches/, results/README.md)
+BENCH_STORE = "--benchmark-storage=file://.benchmarks"
+
+
+@nox.session(python=PY)
+def bench(session):
+    "The benchmarks CPU-sized (a few minutes), saved to .benchmarks/ so runs accumulate (BENCH_SIZE overrides)."
+    install(session)
+    session.run("pytest", "benches", "--benchmark-autosave", BENCH_STORE, "--no-claims-table", "-p", "no:warnings",
+                *session.posargs, env={"BENCH_SIZE": os.environ.get("BENCH_SIZE", "cpu")})
+
+
+@nox.session(python=PY)
+def bench_gpu(session):
+    "The whole matrix on one CUDA GPU (under 8 minutes), saved to .benchmarks/ (tools/gpu_bench.sh: the same, offline)."
+    install(session)
+    session.run("python", "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU')")
+    session.run("pytest", "benches", "--benchmark-autosave", BENCH_STORE, "--no-claims-table", "-p", "no:warnings",
+                *session.posargs, env={"BENCH_SIZE": "gpu", "PYTHONUNBUFFERED": "1"})
+
+
+@nox.session(python=PY)
+def bench_report(session):
+    "Render the benchmark history (.benchmarks/ by default, or the posargs) as results/tmp/results.md + plots."
+    install(session)
+    session.run("python", "-m", "benches.report", *(session.posargs or [".benchmarks", "--out", "results/tmp"]))
+
+
+@nox.session(python=PY)
+def bench_compare(session):
+    """Regression gate on this machine: bench the base revision (posargs[0], default HEAD~1) in a git worktree, then
+    HEAD, and fail when any benchmark's mean is 10% slower (--benchmark-compare-fail=mean:10%)."""
+    import shutil
+    from pathlib import Path
+    install(session)
+    base = session.posargs[0] if session.posargs else "HEAD~1"
+    rest = session.posargs[1:]
+    store, tree = Path(".cache/bench-compare").resolve(), Path(".cache/bench-base").resolve()
+    shutil.rmtree(store, ignore_errors=True)
+    session.run("git", "worktree", "remove", "--force", str(tree), external=True, success_codes=[0, 128])
+    session.run("git", "worktree", "add", "--detach", str(tree), base, external=True)
+    args = ["--no-claims-table", "-p", "no:warnings", f"--benchmark-storage=file://{store}", *rest]
+    try:
+        with session.chdir(tree):  # the base's own impl/ and benches/ (pytest puts the rootdir first on sys.path)
+            session.run("pytest", "benches", "--benchmark-save=base", *args, env={"PYTHONPATH": str(tree)})
+        session.run("pytest", "benches", "--benchmark-compare=0001", "--benchmark-compare-fail=mean:10%", *args)
+    finally:
+        session.run("git", "worktree", "remove", "--force", str(tree), external=True)
+
+
 # ---------------------------------------------------------------- the report (specreport/)
 @nox.session(python=PY)
 def report(session):

@@ -1,0 +1,309 @@
+"""Per-epoch training time of resnet18/34/50 by precision, through impl's Learner (T:L520-531: to_fp16 gives "a 2
+to 3 times speed up"; resnet50 in fp16 "from 25 seconds to 26 seconds" against resnet34 in fp32).
+
+Group `fp16-speedup`, params `arch`, `precision`: compute-only (random batches already on the device, 224 px,
+bs 64 on a GPU; an epoch = `batches` training steps, no validation), all precisions of one arch interleaved.
+Precisions: fp32_strict (TF32 off), fp32 (TF32 on: PyTorch's convolution default), fp16 / bf16 (autocast; fp16
+with a GradScaler), fp16_cl / bf16_cl (the same in channels_last). extra_info: img/s, peak GPU memory,
+forward GFLOP per image (counted), the pets epoch this throughput implies.
+Group `fp16-e2e`, params `arch`, `precision`: end-to-end, the pets fixture through impl's data pipeline and
+vision_learner (JPEG decoding, random crops, transfer, validation included), fp32 vs fp16.
+Correctness: every precision computes the same initial loss as strict fp32 (within autocast's tolerance),
+losses stay finite and fall.
+"""
+
+import math
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from benches import _loops as L
+from benches import _timing as T
+
+ARCHS = {a: getattr(torchvision.models, a) for a in ("resnet18", "resnet34", "resnet50")}
+PETS_TRAIN = 5912  # real Oxford-IIIT Pet: 7390 images, valid_pct 0.2 -> 5912 training images (book epochs)
+ALL = list(L.PRECISIONS)
+SIZES = {
+    "gpu": dict(
+        archs=list(ARCHS),
+        precisions=ALL,
+        px=224,
+        bs=64,
+        batches=16,
+        rounds=5,
+        warmup=1,
+        e2e=dict(
+            archs=list(ARCHS),
+            precisions=["fp32", "fp16"],
+            fixture="medium",
+            px=224,
+            bs=64,
+            rounds=3,
+            warmup=1,
+            workers=min(8, os.cpu_count() or 1),
+        ),
+    ),
+    "cpu": dict(
+        archs=["resnet18"],
+        precisions=["fp32_strict", "fp32", "bf16", "bf16_cl"],
+        px=64,
+        bs=8,
+        batches=2,
+        rounds=2,
+        warmup=1,
+        e2e=dict(
+            archs=["resnet18"],
+            precisions=["fp32", "bf16"],
+            fixture="small",
+            px=64,
+            bs=16,
+            rounds=2,
+            warmup=1,
+            workers=0,
+        ),
+    ),
+    "smoke": dict(
+        archs=["resnet18"],
+        precisions=["fp32", "bf16", "bf16_cl"],
+        px=32,
+        bs=4,
+        batches=1,
+        rounds=1,
+        warmup=0,
+        e2e=dict(
+            archs=["resnet18"],
+            precisions=["fp32"],
+            fixture="small",
+            px=32,
+            bs=16,
+            rounds=1,
+            warmup=0,
+            workers=0,
+            max_batches=2,
+        ),
+    ),
+}
+SIZES["sim"] = dict(
+    SIZES["smoke"],
+    archs=list(ARCHS),
+    precisions=ALL,
+    e2e=dict(SIZES["smoke"]["e2e"], archs=list(ARCHS), precisions=["fp32", "fp16"]),
+)
+S = SIZES[T.PROFILE]
+N_CLASSES = 37
+LR = 1e-3
+
+
+def fwd_gflop(model, px) -> float:
+    "Forward FLOP per image (2 per multiply-add) of the convolutions and linear layers, counted with hooks."
+    macs = []
+
+    def hook(m, i, o):
+        k = m.weight[0].numel()  # in/groups * kh * kw for a conv; in_features for a linear
+        macs.append(o.numel() // o.shape[0] * k)
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, px, px, device=next(model.parameters()).device))
+    model.train(was)
+    for h in hs:
+        h.remove()
+    return 2 * sum(macs) / 1e9
+
+
+def batches(n_distinct, bs, px, dev, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(bs, 3, px, px, generator=g).to(dev), torch.randint(N_CLASSES, (bs,), generator=g).to(dev))
+        for _ in range(n_distinct)
+    ]
+
+
+def precision_ctx(precision):
+    return T.tf32(precision != "fp32_strict")
+
+
+def compute_only(arch, variants, bs, px, n_batches, rounds, warmup, seed=0):
+    """Interleaved epochs of each variant (name -> (precision, loop maker as in benches._loops.LOOPS)) on one model
+    init and the same device batches. Returns {name: dict(times, peak_mem_mib, losses, gflop)}, checked correct."""
+    dev, names = T.device(), list(variants)
+    torch.manual_seed(seed)
+    m0 = ARCHS[arch](num_classes=N_CLASSES).to(dev)
+    xys = batches(2, bs, px, dev, seed)
+    data = L.Data(L.Batches(xys, n_batches), L.Batches([], 0), dev)
+    init, gflop = {k: v.clone() for k, v in m0.state_dict().items()}, fwd_gflop(m0, px)
+    del m0
+    runs, models, peak, first = {}, {}, {k: 0 for k in names}, {}
+    with T.cudnn_benchmark(dev.type == "cuda"):
+        for k, (p, make) in variants.items():
+            models[k] = ARCHS[arch](num_classes=N_CLASSES).to(dev)
+            models[k].load_state_dict(init)
+            runs[k] = make(data, models[k], F.cross_entropy, LR, p)
+            # the same function: each configuration's initial loss (no grad, BatchNorm on batch statistics)
+            dt = L.PRECISIONS[p]
+            with precision_ctx(p), torch.autocast(dev.type, dtype=dt or torch.float32, enabled=dt is not None):
+                first[k] = L.check_loss(models[k], xys[:1], F.cross_entropy, train_mode=True)
+        ref = first[names[0]]
+        for k, v in first.items():
+            assert math.isfinite(v) and abs(v - ref) <= 0.05 * abs(ref), (
+                f"FP16-6: {arch} {k} initial loss {v:.4f} != {names[0]}'s {ref:.4f} (> 5%): not the same function"
+            )
+
+        def epoch(k):
+            def f():
+                if dev.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(dev)
+                with precision_ctx(variants[k][0]):
+                    runs[k]()
+                if dev.type == "cuda":
+                    peak[k] = max(peak[k], torch.cuda.max_memory_allocated(dev))
+
+            return f
+
+        times = T.interleave({k: epoch(k) for k in names}, rounds, warmup, dev)
+        last = {k: L.check_loss(models[k], xys, F.cross_entropy, train_mode=True) for k in names}
+    for k in names:
+        assert math.isfinite(last[k]) and last[k] < first[k], (
+            f"{arch} {k}: the loss on the training batches did not fall ({first[k]:.4f} -> {last[k]:.4f})"
+        )
+    models.clear()
+    runs.clear()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return {
+        k: dict(
+            times=times[k],
+            peak_mem_mib=peak[k] / 2**20,
+            loss_first=first[k],
+            loss_last=last[k],
+            fwd_gflop_per_img=gflop,
+        )
+        for k in names
+    }
+
+
+@pytest.mark.claim("FP16-6", "FP16-7", "ARCH-5")
+@pytest.mark.parametrize("precision", S["precisions"])
+@pytest.mark.parametrize("arch", S["archs"])
+@pytest.mark.benchmark(group="fp16-speedup")
+def test_fp16_speedup(benchmark, arch, precision):
+    r = T.once(
+        ("fp16", arch),
+        lambda: compute_only(
+            arch,
+            {p: (p, L.impl_epoch) for p in S["precisions"]},
+            S["bs"],
+            S["px"],
+            S["batches"],
+            S["rounds"],
+            S["warmup"],
+        ),
+    )[precision]
+    n = S["bs"] * S["batches"]
+    med = T.stats(r["times"]).get("median", math.nan)
+    T.record(
+        benchmark,
+        r["times"],
+        loop="impl",
+        bs=S["bs"],
+        px=S["px"],
+        batches=S["batches"],
+        images_per_epoch=n,
+        img_s=n / med,
+        pets_epoch_s=PETS_TRAIN * med / n,
+        peak_mem_mib=round(r["peak_mem_mib"], 1),
+        fwd_gflop_per_img=round(r["fwd_gflop_per_img"], 3),
+        loss_first=r["loss_first"],
+        loss_last=r["loss_last"],
+        tf32=precision != "fp32_strict",
+        channels_last=precision.endswith("_cl"),
+        device=str(T.device()),
+    )
+
+
+# ---------------------------------------------------------------- end to end: the pets fixture through impl's pipeline
+class Limit:
+    "At most `n` batches of a DataLoader (smoke and sim sizes)."
+
+    def __init__(self, dl, n):
+        self.dl, self.n = dl, n
+
+    device = property(lambda s: s.dl.device)
+
+    def __len__(self):
+        return min(len(self.dl), self.n)
+
+    def __iter__(self):
+        return (b for _, b in zip(range(self.n), self.dl))
+
+
+def e2e(arch):
+    import fixtures
+    from impl.data import pets_dls
+    from impl.vision import vision_learner
+
+    E, dev = S["e2e"], T.device()
+    root = fixtures.make(T.ROOT / ".cache" / "fixtures" / E["fixture"], seed=0, size=E["fixture"])
+    runs, first, losses = {}, {}, {}
+    with T.cudnn_benchmark(dev.type == "cuda"):
+        for k in E["precisions"]:
+            torch.manual_seed(0)
+            dls = pets_dls(
+                root / "oxford-iiit-pet", bs=E["bs"], size=E["px"], seed=42, device=dev, num_workers=E["workers"]
+            )
+            if "max_batches" in E:
+                dls.loaders = [Limit(d, E["max_batches"]) for d in dls.loaders]
+            learn = vision_learner(dls, ARCHS[arch], pretrained=False)
+            learn.model.to(dev)
+            if k == "fp16":
+                learn.to_fp16()
+            first[k] = learn.validate()[0]
+            losses[k] = []
+
+            def f(learn=learn, k=k):
+                learn.fit(1)
+                losses[k].append(learn.recorder.values[-1])
+
+            runs[k] = f
+        times = T.interleave(runs, E["rounds"], E["warmup"], dev)
+    n_train = len(dls.train) * E["bs"]  # the training DataLoader drops the last partial batch
+    out = {}
+    for k in E["precisions"]:
+        tl, vl = [v[0] for v in losses[k]], [v[1] for v in losses[k]]
+        assert all(map(math.isfinite, tl + vl)), f"{arch} {k}: non-finite losses {losses[k]}"
+        assert len(tl) < 3 or tl[-1] < tl[0], f"{arch} {k}: the training loss did not fall over {len(tl)} epochs: {tl}"
+        out[k] = dict(times=times[k], valid_first=first[k], valid_last=vl[-1], train_losses=tl, n_train=n_train)
+    runs.clear()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+@pytest.mark.claim("FP16-6", "FP16-7")
+@pytest.mark.parametrize("precision", S["e2e"]["precisions"])
+@pytest.mark.parametrize("arch", S["e2e"]["archs"])
+@pytest.mark.benchmark(group="fp16-e2e")
+def test_fp16_e2e(benchmark, arch, precision):
+    E = S["e2e"]
+    r = T.once(("e2e", arch), lambda: e2e(arch))[precision]
+    med = T.stats(r["times"]).get("median", math.nan)
+    T.record(
+        benchmark,
+        r["times"],
+        loop="impl",
+        bs=E["bs"],
+        px=E["px"],
+        fixture=E["fixture"],
+        n_train=r["n_train"],
+        img_s=r["n_train"] / med,
+        valid_first=r["valid_first"],
+        valid_last=r["valid_last"],
+        train_losses=r["train_losses"],
+        workers=E["workers"],
+        device=str(T.device()),
+    )
