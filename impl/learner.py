@@ -46,9 +46,9 @@ def _pos(v, name, lo=0.0, hi=math.inf, open_lo=True):
     return float(v)
 
 
-def _n_epoch(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n_epoch must be an int >= 0, got {n!r}")
+def _n_epoch(n, name="n_epoch", least=1):
+    if isinstance(n, bool) or not isinstance(n, int) or n < least:
+        raise ValueError(f"{name} must be an int >= {least}, got {n!r}")
     return n
 
 
@@ -329,9 +329,11 @@ class Learner:
     def fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, **kw):
         """fastai's algorithm (T:L316-350): freeze; 1cycle for freeze_epochs at slice(base_lr), pct_start 0.99;
         halve base_lr; unfreeze; 1cycle for epochs at slice(base_lr/lr_mult, base_lr), pct_start, div."""
-        _pos(base_lr, "base_lr"), _pos(lr_mult, "lr_mult")
+        _n_epoch(epochs, "epochs"), _n_epoch(freeze_epochs, "freeze_epochs", 0), _pos(div, "div")
+        _pos(base_lr, "base_lr"), _pos(lr_mult, "lr_mult"), _pos(pct_start, "pct_start", 0.0, 1.0)
         self.freeze()
-        self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kw)
+        if freeze_epochs:  # fastai's fit_one_cycle(0, ...) trains nothing
+            self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kw)
         base_lr /= 2
         self.unfreeze()
         return self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, **kw)

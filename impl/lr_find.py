@@ -64,6 +64,13 @@ def steep(lrs, losses, num_it):
     return lr_steep, (lr_steep, float(y))
 
 
+class SuggestionMethod:
+    "The four suggestion functions by name, as fastai's `SuggestionMethod` (LR-10)."
+
+    Valley, Slide = staticmethod(valley), staticmethod(slide)
+    Minimum, Steep = staticmethod(minimum), staticmethod(steep)
+
+
 def _snapshot(learn):
     return (
         {k: v.detach().clone() for k, v in learn.model.state_dict().items()},

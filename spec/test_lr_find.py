@@ -1,6 +1,11 @@
 """The LR finder (T:L100-157, T:L226-272): schedule, stopping, smoothing, restoring, suggestions, plot."""
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -10,12 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from spec.backends import get
 from spec.tiny import make, one_thread, params  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
 
 LR3 = "LR-3 'very first mini batch at ... 10 to the minus 7, and then ... 25% higher and do another step' (T:L109)"
 LR5 = "LR-5 'at the end of it we go back to ... whatever the weights were at the time we ran this' (T:L263)"
@@ -30,6 +37,11 @@ def ema(raw, beta=0.98):
         avg = beta * avg + (1 - beta) * v
         out.append(avg / (1 - beta**i))
     return np.array(out)
+
+
+def state(m):
+    "Parameters and buffers (BatchNorm running statistics), copied."
+    return [v.detach().clone() for v in m.state_dict().values()]
 
 
 def same(a, b):
@@ -51,6 +63,16 @@ def test_sweep_starts_at_1e_7_and_multiplies_by_10_to_the_0_08(backend):
     assert math.isclose(lrs[-1], 8.317637711026709, rel_tol=1e-9), f"{LR3}: last LR {lrs[-1]}, expected 10**0.92"
     log = backend.train_log(learn)["lrs"][-100:]
     assert (log == log[:, :1]).all(), f"{LR3}: a float start_lr sets every group to the same LR"
+
+
+@pytest.mark.claim("LR-14")
+def test_sweep_step_is_25_percent(backend):
+    "The lecture: each step is '25% higher' (T:L113)."
+    learn, *_ = make(backend)
+    backend.lr_find(learn, num_it=20, stop_div=False)
+    lrs, _ = backend.finder_curve(learn)
+    ratio = lrs[1:] / lrs[:-1]
+    assert np.allclose(ratio, 1.25, rtol=1e-3), f"LR-14: per-batch factor {ratio[0]:.4f}, the lecture says 1.25"
 
 
 @pytest.mark.claim("LR-3")
@@ -79,12 +101,12 @@ def test_sweep_walks_successive_training_batches_without_validation(backend):
 
 @pytest.mark.claim("LR-5")
 def test_weights_and_optimizer_state_are_restored(backend):
-    "After a fit (so the optimizer has state) and a sweep, weights and optimizer state are bit-identical."
+    "After a fit (so the optimizer has state) and a sweep: parameters, buffers and optimizer state bit-identical."
     learn, *_ = make(backend)
     learn.fit_one_cycle(1, slice(1e-3, 1e-2))
-    w, o, rg = params(learn.model), backend.opt_tensors(learn), backend.requires_grad(learn)
+    w, o, rg = state(learn.model), backend.opt_tensors(learn), backend.requires_grad(learn)
     backend.lr_find(learn)
-    assert same(w, params(learn.model)), f"{LR5}: weights differ after lr_find"
+    assert same(w, state(learn.model)), f"{LR5}: weights or BatchNorm statistics differ after lr_find"
     assert same(o, backend.opt_tensors(learn)), f"{LR5}: optimizer state differs after lr_find"
     assert backend.requires_grad(learn) == rg, f"{LR5}: freezing changed"
     assert len(backend.train_log(learn)["losses"]) > 8, "LR-5: the sweep did train (the weights really moved)"
@@ -170,7 +192,7 @@ def curve(data):
     return lrs, losses
 
 
-@pytest.mark.claim("LR-10")
+@pytest.mark.claim("LR-10", "LR-15")
 @pytest.mark.parametrize("name", ["minimum", "steep", "valley", "slide"])
 @given(data=st.data())
 def test_suggestion_functions(backend, name, data):
@@ -255,6 +277,55 @@ def test_suggestions_are_grid_values(backend):
     assert on_grid(r.minimum, -1) and on_grid(r.steep), f"LR-9: {r} not on the 10**(-7+0.08i) grid"
 
 
+@pytest.mark.claim("LR-10")
+def test_suggestion_method_names_the_four_functions(backend):
+    "SuggestionMethod.Valley/Slide/Minimum/Steep are the four suggestion functions."
+    sm = backend.SuggestionMethod
+    got = [getattr(sm, n) for n in ("Valley", "Slide", "Minimum", "Steep")]
+    assert got == [backend.valley, backend.slide, backend.minimum, backend.steep], f"LR-10: SuggestionMethod {got}"
+
+
+# ---------------------------------------------------------------- using the finder (T:L83-97, T:L363-378)
+@pytest.mark.claim("LR-13")
+def test_too_high_lr_makes_things_worse(backend):
+    """100x the steep suggestion raises the validation loss after one epoch above its starting value, while the
+    finder's suggestion (lr_find()'s default, valley) lowers it: in at least 4 of 5 seeds (tiny 3-class task)."""
+    rows = []
+    for seed in range(5):
+        learn, *_ = make(backend, seed=seed)
+        v0 = backend.valid_metrics(learn)[0]
+        r = backend.lr_find(learn, suggest_funcs=(backend.steep, backend.valley))
+        after = []
+        for lr in (100 * r.steep, r.valley):
+            learn, *_ = make(backend, seed=seed)
+            learn.fit(1, lr)
+            after.append(backend.valid_metrics(learn)[0])
+        rows.append((v0, *after))
+    ok = sum(hi > v0 > good for v0, hi, good in rows)
+    assert ok >= 4, f"LR-13: (before, 100x steep, valley) valid losses {rows}: as claimed in {ok} of 5 seeds"
+
+
+def initial_drop(s):
+    "How far the smoothed loss falls below its first value within the first 80% of the sweep."
+    k = int(0.8 * len(s))
+    return s[0] - s[:k].min()
+
+
+@pytest.mark.claim("FT-11")
+def test_trained_model_shows_no_initial_drop(backend):
+    """After 5 epochs of training, the finder's smoothed loss falls less than a quarter as far at first as it did
+    before training (3 seeds; 8 batches of 32 per epoch)."""
+    rows = []
+    for seed in range(3):
+        learn, *_ = make(backend, seed=seed, n=288, bs=32)
+        backend.lr_find(learn)
+        before = initial_drop(backend.finder_curve(learn)[1])
+        learn.fit_one_cycle(5, 3e-2)
+        backend.lr_find(learn)
+        rows.append((round(before, 4), round(initial_drop(backend.finder_curve(learn)[1]), 4)))
+    assert all(after < before / 4 for before, after in rows), f"FT-11: initial drop (before, after training) {rows}"
+
+
 # ---------------------------------------------------------------- plot (T:L148)
 @pytest.mark.claim("LR-11")
 def test_plot_has_log_x_axis_and_marks_suggestions(backend):
@@ -273,22 +344,45 @@ def test_plot_has_log_x_axis_and_marks_suggestions(backend):
 
 
 # ---------------------------------------------------------------- IMPL contract
+def _seeded_run(backend_name):
+    "fit_one_cycle + validate + lr_find from seed 3: per-batch losses, metrics, suggestion (floats, exact)."
+    from spec.backends import get
+
+    backend = get(backend_name)
+    learn, *_ = make(backend, seed=3)
+    learn.fit_one_cycle(1, 1e-2)
+    r = backend.lr_find(learn)
+    return [backend.train_log(learn)["losses"].tolist(), backend.valid_metrics(learn), list(r)]
+
+
+_SCRIPT = "import json, sys, torch; torch.set_num_threads(1); from spec.test_lr_find import _seeded_run; " \
+          "print(json.dumps(_seeded_run(sys.argv[1])))"
+
+
 @pytest.mark.claim("IMPL-1")
-def test_same_seed_same_losses_and_suggestions(backend):
-    "Twice from the same seed on CPU: bit-identical training losses and LR suggestions."
-    runs = []
-    for _ in range(2):
-        learn, *_ = make(backend, seed=3)
-        learn.fit_one_cycle(1, 1e-2)
-        r = backend.lr_find(learn)
-        runs.append((backend.train_log(learn)["losses"].tolist(), backend.finder_curve(learn)[1].tolist(), tuple(r)))
-    assert runs[0] == runs[1], "IMPL-1: two seeded runs differ"
+def test_same_seed_same_losses_and_suggestions():
+    "From the same seed on CPU, twice in this process: bit-identical losses, metrics and suggestions."
+    assert _seeded_run(IMPL.name) == _seeded_run(IMPL.name), "IMPL-1: two seeded runs in one process differ"
+
+
+@pytest.mark.claim("IMPL-1")
+@pytest.mark.slow
+def test_same_seed_same_results_in_a_fresh_process():
+    "A fresh interpreter (one thread) reproduces this process's seeded losses, metrics and suggestions bit for bit."
+    a = _seeded_run(IMPL.name)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, IMPL.name], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, f"IMPL-1: the fresh process failed: {out.stderr[-2000:]}"
+    fresh = json.loads(out.stdout.strip().splitlines()[-1])
+    assert fresh == json.loads(json.dumps(a)), "IMPL-1: a fresh process differs"
 
 
 @pytest.mark.claim("IMPL-2")
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
-def test_raise_mid_sweep_restores_model_and_optimizer(backend, exc):
-    "An exception (or Ctrl-C) at the 5th batch of the sweep leaves weights and optimizer state bit-identical."
+def test_raise_mid_sweep_restores_model_and_optimizer(exc, tmp_path):
+    "An exception (or Ctrl-C) at the 5th batch of the sweep propagates; model, optimizer and folder are as before."
     ce, calls = nn.CrossEntropyLoss(), [None]
 
     def loss(o, y):
@@ -298,10 +392,13 @@ def test_raise_mid_sweep_restores_model_and_optimizer(backend, exc):
                 raise exc
         return ce(o, y)
 
-    learn, *_ = make(backend, loss_func=loss)
+    learn, *_ = make(IMPL, loss_func=loss, path=tmp_path)
     learn.fit(1, 1e-2)
-    w, o, calls[0] = params(learn.model), backend.opt_tensors(learn), 0
-    with pytest.raises(type(exc)):
-        backend.lr_find(learn)
-    assert same(w, params(learn.model)), "IMPL-2: weights differ after a sweep that raised"
-    assert same(o, backend.opt_tensors(learn)), "IMPL-2: optimizer state differs after a sweep that raised"
+    w, o, calls[0] = state(learn.model), IMPL.opt_tensors(learn), 0
+    with pytest.raises(type(exc)) as e:
+        IMPL.lr_find(learn)
+    assert e.value is exc, f"IMPL-2: a different exception propagated: {e.value!r}"
+    assert same(w, state(learn.model)), "IMPL-2: weights or BatchNorm statistics differ after a sweep that raised"
+    assert same(o, IMPL.opt_tensors(learn)), "IMPL-2: optimizer state differs after a sweep that raised"
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert not left, f"IMPL-2: the sweep left {left} behind"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback as _Callback
 from fastai.callback.progress import ProgressCallback as _Progress
-from fastai.callback.schedule import minimum, slide, steep, valley  # noqa: F401
+from fastai.callback.schedule import SuggestionMethod, minimum, slide, steep, valley  # noqa: F401
 from fastai.data.core import DataLoaders as _DataLoaders
 from fastai.learner import Learner as _Learner
 

@@ -12,7 +12,7 @@ import torch
 
 from impl.data import DataLoaders as _DataLoaders
 from impl.learner import Learner as _Learner
-from impl.lr_find import minimum, slide, steep, valley  # noqa: F401
+from impl.lr_find import SuggestionMethod, minimum, slide, steep, valley  # noqa: F401
 
 
 class _Log:
