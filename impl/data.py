@@ -290,6 +290,11 @@ class DataLoaders:
         for dl in self.loaders:
             dl.device = d
 
+    def to(self, device):
+        "Move every batch of every loader to `device` from now on (like fastai's dls.to)."
+        self.device = device
+        return self
+
     def __repr__(self):
         return f"DataLoaders({', '.join(map(repr, self.loaders))})"
 
