@@ -41,7 +41,7 @@ def ema(raw, beta=0.98):
 
 def state(m):
     "Parameters and buffers (BatchNorm running statistics), copied."
-    return [v.detach().clone() for v in m.state_dict().values()]
+    return [v.detach().cpu().clone() for v in m.state_dict().values()]
 
 
 def same(a, b):

@@ -72,8 +72,8 @@ def make(backend, model=None, n=96, bs=8, seed=0, loss_func=None, **kw):
 
 
 def params(m):
-    "A copy of every parameter, in order."
-    return [p.detach().clone() for p in m.parameters()]
+    "A copy of every parameter, in order, on the CPU (fastai moves the model to the GPU when there is one)."
+    return [p.detach().cpu().clone() for p in m.parameters()]
 
 
 @pytest.fixture(scope="module")

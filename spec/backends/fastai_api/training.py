@@ -24,7 +24,7 @@ class _Log(_Callback):
 
     def __init__(self):
         self.lrs, self.moms, self.losses, self.params, self.scales, self.scaler = [], [], [], [], [], []
-        self.epochs = 0
+        self.epochs, self.scaler_cfg = 0, None
 
     def after_batch(self):
         if not self.training:
@@ -37,6 +37,7 @@ class _Log(_Callback):
         self.scaler.append(sc is not None and sc.is_enabled())
         if self.scaler[-1]:
             self.scales.append(sc.get_scale())
+            self.scaler_cfg = (sc.get_growth_factor(), sc.get_backoff_factor(), sc.get_growth_interval())
 
     def after_epoch(self):
         self.epochs += 1
@@ -60,10 +61,11 @@ def learner(dls, model, loss_func, splitter=None, path=None, **kw):
 
 def train_log(learn):
     """The per-batch log since the learner was made: `lrs`, `moms` (arrays: batches x groups), raw `losses`, flat
-    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `epochs`."""
+    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `scaler_cfg`
+    (growth factor, backoff factor, growth interval), `epochs`."""
     log = next(cb for cb in learn.cbs if isinstance(cb, _Log))
     return dict(lrs=np.array(log.lrs), moms=np.array(log.moms), losses=np.array(log.losses), params=log.params,
-                scaler=list(log.scaler), scales=list(log.scales), epochs=log.epochs)
+                scaler=list(log.scaler), scales=list(log.scales), scaler_cfg=log.scaler_cfg, epochs=log.epochs)
 
 
 def lr_find(learn, **kw):
@@ -98,7 +100,7 @@ def opt_tensors(learn):
     for p, *_ in learn.opt.all_params():
         for _, v in sorted(learn.opt.state[p].items()):
             if isinstance(v, torch.Tensor):
-                out.append(v.detach().clone())
+                out.append(v.detach().cpu().clone())
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 out.append(torch.tensor(v))
     return out

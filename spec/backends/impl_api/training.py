@@ -18,7 +18,7 @@ from impl.lr_find import SuggestionMethod, minimum, slide, steep, valley  # noqa
 class _Log:
     def __init__(self):
         self.lrs, self.moms, self.losses, self.params, self.scales, self.scaler = [], [], [], [], [], []
-        self.epochs = 0
+        self.epochs, self.scaler_cfg = 0, None
 
     def after_batch(self, learn):
         self.lrs.append(learn.hypers("lr"))
@@ -29,6 +29,7 @@ class _Log:
         self.scaler.append(sc is not None and sc.is_enabled())
         if self.scaler[-1]:
             self.scales.append(sc.get_scale())
+            self.scaler_cfg = (sc.get_growth_factor(), sc.get_backoff_factor(), sc.get_growth_interval())
 
     def after_epoch(self, learn):
         self.epochs += 1
@@ -47,10 +48,11 @@ def learner(dls, model, loss_func, splitter=None, path=None, **kw):
 
 def train_log(learn):
     """The per-batch log since the learner was made: `lrs`, `moms` (arrays: batches x groups), raw `losses`, flat
-    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `epochs`."""
+    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `scaler_cfg`
+    (growth factor, backoff factor, growth interval), `epochs`."""
     log = next(cb for cb in learn.cbs if isinstance(cb, _Log))
     return dict(lrs=np.array(log.lrs), moms=np.array(log.moms), losses=np.array(log.losses), params=log.params,
-                scaler=list(log.scaler), scales=list(log.scales), epochs=log.epochs)
+                scaler=list(log.scaler), scales=list(log.scales), scaler_cfg=log.scaler_cfg, epochs=log.epochs)
 
 
 def lr_find(learn, **kw):
@@ -82,7 +84,8 @@ def opt_tensors(learn):
     if learn.opt is None:
         return []
     sd = learn.opt.state_dict()["state"]
-    return [v.detach().clone() for k in sorted(sd) for _, v in sorted(sd[k].items()) if isinstance(v, torch.Tensor)]
+    vs = [v for k in sorted(sd) for _, v in sorted(sd[k].items())]
+    return [v.detach().cpu().clone() for v in vs if isinstance(v, torch.Tensor)]
 
 
 def requires_grad(learn):
