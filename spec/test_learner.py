@@ -447,3 +447,87 @@ def test_failures_leave_the_users_files_untouched(tmp_path, monkeypatch):
     now = sorted(map(str, _files(tmp_path)))
     assert _files(tmp_path) == files, f"IMPL-12: a failed save damaged the file or left a partial one: {now}"
     learn.load("m")
+
+
+# ---------------------------------------------------------------- the book's Pets runs (T:L83-157, T:L358-427)
+BOOK_ERRORS = {  # FB05, in the order printed: LR-2, LR-12, FT-10, DLR-3 (unfrozen epochs), ARCH-4
+    "LR-2": [0.504060, 0.834235], "LR-12": [0.114344, 0.127876, 0.083221],
+    "FT-10": [0.102842, 0.094723, 0.074425, 0.069012, 0.059540],
+    "DLR-3": [0.067659, 0.066306, 0.062246, 0.062923, 0.064276, 0.056157, 0.058863, 0.053451, 0.051421, 0.054127],
+    "ARCH-4": [0.098782, 0.094723, 0.091340, 0.083897, 0.084574, 0.069012, 0.065629, 0.064276, 0.054804],
+}
+
+
+@pytest.mark.claim("DLR-4")
+def test_book_error_rates_are_multiples_of_1_over_1478():
+    "Every Pets error rate the book prints is k/1478 to 6 decimals (1478 = 20% of 7390); 1477 or 1479 would not do."
+    vals = [v for vs in BOOK_ERRORS.values() for v in vs]
+    bad = [v for v in vals if abs(round(v * 1478) / 1478 - v) >= 5e-7]
+    assert not bad, f"DLR-4: not k/1478 to 6 decimals: {bad}"
+    for n in (1477, 1479):
+        assert any(abs(round(v * n) / n - v) >= 5e-7 for v in vals), f"DLR-4: {n} fits too: the check proves nothing"
+
+
+_RUNS = {}
+
+
+def _pets(backend, real_data, recipe):
+    "Final (and intermediate) error rates of a recipe on real Pets with a pretrained resnet34 (cached per backend)."
+    key = (backend.name, recipe)
+    if key not in _RUNS:
+        from torchvision.models import resnet34
+
+        torch.manual_seed(42)
+        dls = backend.pets_dls(real_data / "oxford-iiit-pet", bs=64, size=224, seed=42, device="cuda")
+        learn = backend.vision_learner(dls, resnet34, pretrained=True, metrics=[backend.error_rate])
+        errs = []
+        if recipe[0] == "fine_tune":
+            learn.fine_tune(recipe[1], base_lr=recipe[2])
+        else:  # ("manual", lr_max after unfreezing, epochs): fit_one_cycle(3, 3e-3); unfreeze(); fit_one_cycle(...)
+            learn.fit_one_cycle(3, 3e-3)
+            errs.append(backend.valid_metrics(learn)[1])
+            learn.unfreeze()
+            learn.fit_one_cycle(recipe[2], lr_max=recipe[1])
+        _RUNS[key] = errs + [backend.valid_metrics(learn)[1]]
+    return _RUNS[key]
+
+
+def real_pets(f):
+    "Real Pets, ImageNet weights, a GPU; long."
+    for m in (pytest.mark.real_data, pytest.mark.pretrained, pytest.mark.cuda, pytest.mark.slow):
+        f = m(f)
+    return f
+
+
+@pytest.mark.claim("LR-2")
+@real_pets
+def test_real_too_high_lr_gets_most_wrong(backend, real_data):
+    "fine_tune(1, base_lr=0.1) ends with most of the validation set wrong: error > 0.5 and > 3x the default LR's."
+    hi, = _pets(backend, real_data, ("fine_tune", 1, 0.1))
+    ok, = _pets(backend, real_data, ("fine_tune", 1, 2e-3))
+    assert hi > 0.5 and hi > 3 * ok, f"LR-2: error {hi:.4f} at base_lr 0.1 vs {ok:.4f} at 2e-3 (book 0.834 vs ~0.08)"
+
+
+@pytest.mark.claim("LR-12")
+@real_pets
+def test_real_fine_tune_at_3e_3(backend, real_data):
+    "fine_tune(2, base_lr=3e-3): 3 epochs in all, final error < 0.10 (book 0.083221)."
+    err, = _pets(backend, real_data, ("fine_tune", 2, 3e-3))
+    assert err < 0.10, f"LR-12: final error {err:.4f}, book 0.083221"
+
+
+@pytest.mark.claim("FT-10")
+@real_pets
+def test_real_manual_unfreeze_at_1e_5(backend, real_data):
+    "fit_one_cycle(3, 3e-3); unfreeze(); fit_one_cycle(6, lr_max=1e-5): final < 0.075 and below the frozen error."
+    frozen, final = _pets(backend, real_data, ("manual", 1e-5, 6))
+    assert final < 0.075 and final < frozen, f"FT-10: error {frozen:.4f} frozen -> {final:.4f} (book 0.074 -> 0.0595)"
+
+
+@pytest.mark.claim("DLR-3")
+@real_pets
+def test_real_discriminative_lrs(backend, real_data):
+    "... fit_one_cycle(12, lr_max=slice(1e-6, 1e-4)): final < 0.065 and not above FT-10's final error + 0.01."
+    _, final = _pets(backend, real_data, ("manual", slice(1e-6, 1e-4), 12))
+    _, ft10 = _pets(backend, real_data, ("manual", 1e-5, 6))
+    assert final < 0.065 and final <= ft10 + 0.01, f"DLR-3: error {final:.4f} vs FT-10's {ft10:.4f} (book 0.054)"
