@@ -15,42 +15,14 @@ from PIL import Image
 
 from .readers import get_ctr, get_image_files, image_files, img2pose, load_image, pet_label, read_movielens, read_pascal
 
-__all__ = [
-    "Pipeline",
-    "Datasets",
-    "DataLoader",
-    "DataLoaders",
-    "collate",
-    "first",
-    "RandomSplitter",
-    "ColSplitter",
-    "FuncSplitter",
-    "PersonSplitter",
-    "ColReader",
-    "Categorize",
-    "MultiCategorize",
-    "TensorPoint",
-    "ItemTfm",
-    "Resize",
-    "RandomResizedCrop",
-    "Flip",
-    "ToTensor",
-    "PointScaler",
-    "image2tensor",
-    "scale_points",
-    "unscale_points",
-    "flip_lr",
-    "export",
-    "pets_dls",
-    "pascal_dls",
-    "biwi_dls",
-    "collab_dls",
-    "get_image_files",
-    "img2pose",
-    "get_ctr",
-    "load_image",
-    "pet_label",
-]
+# fmt: off
+__all__ = ["Pipeline", "Datasets", "DataLoader", "DataLoaders", "collate", "first", "summary", "export", "show_path",
+           "RandomSplitter", "ColSplitter", "FuncSplitter", "PersonSplitter", "ColReader", "Categorize",
+           "MultiCategorize", "TensorPoint", "ItemTfm", "Resize", "RandomResizedCrop", "Flip", "ToTensor",
+           "PointScaler", "image2tensor", "scale_points", "unscale_points", "flip_lr", "pets_datasets", "pets_dls",
+           "pascal_datasets", "pascal_dls", "biwi_datasets", "biwi_dls", "collab_dls",
+           "get_image_files", "img2pose", "get_ctr", "load_image", "pet_label"]  # the last five from .readers
+# fmt: on
 
 
 # ---------------------------------------------------------------- pipelines and datasets
