@@ -494,13 +494,8 @@ class RandomResizedCrop(ItemTfm):
     def __init__(self, size, min_scale=0.08, ratio=(3 / 4, 4 / 3), val_xtra=0.14, max_scale=1.0):
         if not 0 < min_scale <= max_scale <= 1:
             raise ValueError(f"need 0 < min_scale <= max_scale <= 1, got {min_scale}")
-        self.size, self.min_scale, self.max_scale, self.ratio, self.val_xtra = (
-            _hw(size),
-            min_scale,
-            max_scale,
-            ratio,
-            val_xtra,
-        )
+        self.size, self.ratio, self.val_xtra = _hw(size), ratio, val_xtra
+        self.min_scale, self.max_scale = min_scale, max_scale
 
     def __call__(self, t, train=False):
         (w, h), (oh, ow) = _img_size(t), self.size
@@ -514,14 +509,18 @@ class RandomResizedCrop(ItemTfm):
             cw, ch = int(round(np.sqrt(area * r))), int(round(np.sqrt(area / r)))
             if cw <= w and ch <= h:
                 return _crop(t, (_randint(0, w - cw), _randint(0, h - ch)), (cw, ch), (ow, oh))
-        cw, ch = (
-            (w, int(w / self.ratio[0]))
-            if w / h < self.ratio[0]
-            else (int(h * self.ratio[1]), h)
-            if w / h > self.ratio[1]
-            else (w, h)
-        )
+        cw, ch = w, h  # no random crop fitted: the largest centred crop with an aspect ratio in range
+        if w / h < self.ratio[0]:
+            ch = int(w / self.ratio[0])
+        elif w / h > self.ratio[1]:
+            cw = int(h * self.ratio[1])
         return _crop(t, ((w - cw) // 2, (h - ch) // 2), (cw, ch), (ow, oh))
+
+
+def _flip(o):
+    if isinstance(o, Image.Image):
+        return o.transpose(Image.FLIP_LEFT_RIGHT)
+    return TensorPoint.create(o * torch.tensor([-1.0, 1.0])) if isinstance(o, TensorPoint) else o
 
 
 class Flip(ItemTfm):
@@ -531,16 +530,7 @@ class Flip(ItemTfm):
         self.p = p
 
     def __call__(self, t, train=False):
-        if not train or _uniform() >= self.p:
-            return t
-        return tuple(
-            o.transpose(Image.FLIP_LEFT_RIGHT)
-            if isinstance(o, Image.Image)
-            else TensorPoint.create(o * torch.tensor([-1.0, 1.0]))
-            if isinstance(o, TensorPoint)
-            else o
-            for o in t
-        )
+        return tuple(map(_flip, t)) if train and _uniform() < self.p else t
 
 
 class ToTensor(ItemTfm):
@@ -595,9 +585,17 @@ def biwi_datasets(path, valid_person="13", item_tfms=None):
     return Datasets(items, [[load_image], [get_ctr, TensorPoint.create]], splits=splits, item_tfms=item_tfms)
 
 
-def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, flip=True, **kw):
-    "BIWI DataLoaders: points scaled to [-1, 1], frames squished to size (h, w), training flips; loss MSE."
-    tfms = [PointScaler(), Resize(size, method="squish"), *([Flip()] if flip else []), ToTensor()]
+def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augment=True, **kw):
+    """BIWI DataLoaders: points scaled to [-1, 1], frames resized to size (h, w); training items get a random
+    zoom (a crop of >= 80% of the area) and a flip that move the point with the pixels (REG-11); loss MSE."""
+    r = size[1] / size[0] if isinstance(size, tuple) else 1.0
+    zoom = RandomResizedCrop(size, min_scale=0.8, ratio=(r * 0.95, r * 1.05), val_xtra=0)  # valid: a plain resize
+    tfms = [
+        PointScaler(),
+        zoom if augment else Resize(size, method="squish"),
+        *([Flip()] if augment else []),
+        ToTensor(),
+    ]
     ds = biwi_datasets(path, valid_person=valid_person, item_tfms=tfms)
     return ds.dataloaders(bs=bs, device=device, c=2, loss_func=_loss("MSELossFlat"), **kw)
 
