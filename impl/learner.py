@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .lr_find import lr_find, valley
 from .schedule import combined_cos, lrs_for
 
 NORM = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.LayerNorm)  # fastai's norm_types
@@ -338,11 +339,9 @@ class Learner:
         self.unfreeze()
         return self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, **kw)
 
-    def lr_find(self, *args, **kw):
-        "See impl.lr_find.lr_find."
-        from .lr_find import lr_find
-
-        return lr_find(self, *args, **kw)
+    def lr_find(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True, suggest_funcs=(valley,)):
+        "The LR finder (impl.lr_find.lr_find): returns SuggestedLRs named after `suggest_funcs`."
+        return lr_find(self, start_lr, end_lr, num_it, stop_div, show_plot, suggest_funcs)
 
     # ------------------------------------------------------------ mixed precision (impl.fp16)
     def to_fp16(self, channels_last=False, **scaler_kw):
