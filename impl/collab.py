@@ -3,6 +3,7 @@
 Every model takes a `(bs, 2)` long tensor of (user index, item index) rows, as the collab DataLoaders yield.
 Embeddings start as fastai's: truncated normal, std 0.01 (impl.layers.Embedding).
 """
+
 from torch import nn
 
 from .layers import Embedding, sigmoid_range
@@ -12,16 +13,19 @@ from .losses import MSELossFlat
 
 def _sizes(**kw):
     for k, v in kw.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be an int >= 1, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k} must be an int >= 1, got {v!r}")
 
 
 def _range(y_range):
-    if y_range is not None and len(y_range) != 2: raise ValueError(f"y_range must be (lo, hi), got {y_range!r}")
+    if y_range is not None and len(y_range) != 2:
+        raise ValueError(f"y_range must be (lo, hi), got {y_range!r}")
     return None if y_range is None else tuple(y_range)
 
 
 def _check_x(x):
-    if x.ndim != 2 or x.shape[1] != 2: raise ValueError(f"x must be (bs, 2) rows of (user, item), got shape {tuple(x.shape)}")
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x must be (bs, 2) rows of (user, item), got shape {tuple(x.shape)}")
     return x[:, 0], x[:, 1]
 
 
@@ -73,7 +77,8 @@ class EmbeddingDotBias(nn.Module):
 def _n_classes(dls):
     "(n_users, n_items) from dls.classes, a dict {user column: vocab, item column: vocab} in that order."
     cl = getattr(dls, "classes", None)
-    if not isinstance(cl, dict) or len(cl) < 2: raise ValueError(f"dls.classes must map the user and item columns to their vocabs, got {cl!r}")
+    if not isinstance(cl, dict) or len(cl) < 2:
+        raise ValueError(f"dls.classes must map the user and item columns to their vocabs, got {cl!r}")
     return tuple(len(v) for v in list(cl.values())[:2])
 
 

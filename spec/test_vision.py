@@ -1,0 +1,361 @@
+"""Transfer learning for vision: the resnet architectures, vision_learner's body and head, parameter groups,
+freezing a pretrained body, first-conv adaptation, normalisation, and what a pretrained body buys in training.
+
+The pretrained body is fixtures.pretrained's: a narrow torchvision ResNet trained once on a synthetic source task.
+Training claims run on the miniature Pets (64 x 64, tiny_resnet) over several seeds with a stated effect size.
+"""
+
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from fixtures import pretrained as pre_fx
+from spec.tiny import one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SIZE = 64
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+DEPTH = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101, "resnet152": 152}
+N_PARAMS = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+}  # ARCH-2, the 1000-class torchvision models
+NF = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+ARCH1 = "ARCH-1 'the number of these sets of layers ... is the number ... at the end of an architecture' (T:L492)"
+ARCH2 = "ARCH-2 'For the bigger models, there's more parameters' (T:L505)"
+ARCH3 = "ARCH-3 'select from the sizes people have pre-trained' (T:L500)"
+FT1 = "FT-1 'We throw away the very last layer ... replace it with random weights ... more than one layer' (T:L286)"
+FT2 = "FT-2 'there would be 37 activations' (FB05, T:L1051)"
+FT8 = "FT-8 'cnn_learner, we have by default freeze the model for us' (T:L354)"
+FT9 = "FT-9 resnet split: body[:6], body[6:], head (fastai _resnet_split)"
+FT11 = "FT-11 'you don't see this rapid drop because much harder to train a model that's already pretty good' (T:L363)"
+FT12 = "FT-12 'freeze ... makes it so only the last layer's weights will get stepped' (T:L322)"
+REG8 = "REG-8 'we will also normalize (so this is actually done automatically) ... ImageNet' (T:L1386)"
+REG15 = "REG-15 'Fastai does some tricks to use three channel pre-trained models for non three channel data' (T:L1462)"
+REG17 = "REG-17 y_range=(-1, 1) ends the head with SigmoidRange(-1, 1) (T:L1452)"
+LR2 = "LR-2 'your error rate getting worse right from the start, that's a sign' (T:L83-90)"
+
+
+def seed_all(s):
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def plain(t):
+    return torch.as_tensor(t).as_subclass(torch.Tensor)
+
+
+def batch(dl):
+    "The first batch of a loader as plain tensors."
+    xb, yb = next(iter(dl))
+    return plain(xb), plain(yb)
+
+
+def pets(backend, root, bs=8, **kw):
+    return backend.pets_dls(root / "oxford-iiit-pet", bs=bs, size=SIZE, **kw)
+
+
+@pytest.fixture(scope="session")
+def body():
+    "The pretrained tiny body (torchvision ResNet keys, no fc.*), trained once and cached under .cache/pretrained."
+    return pre_fx.body_state()
+
+
+_BUILT = {}
+
+
+def built(arch):
+    "arch(weights=None), built once per constructor (fastai's resnets are torchvision's)."
+    if arch not in _BUILT:
+        _BUILT[arch] = arch(weights=None)
+    return _BUILT[arch]
+
+
+def describe(m):
+    "A module as (type name, its defining numbers): what the lesson's head listing shows."
+    t = type(m).__name__
+    if isinstance(m, nn.BatchNorm1d):
+        return (t, m.num_features)
+    if isinstance(m, nn.Dropout):
+        return (t, m.p)
+    if isinstance(m, nn.Linear):
+        return (t, m.in_features, m.out_features, m.bias is not None)
+    return (t,)
+
+
+def fastai_head(nf, n_out):
+    return [
+        ("AdaptiveConcatPool2d",),
+        ("Flatten",),
+        ("BatchNorm1d", 2 * nf),
+        ("Dropout", 0.25),
+        ("Linear", 2 * nf, 512, False),
+        ("ReLU",),
+        ("BatchNorm1d", 512),
+        ("Dropout", 0.5),
+        ("Linear", 512, n_out, False),
+    ]
+
+
+def norm_ids(model):
+    return {
+        id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase) for p in m.parameters(False)
+    }
+
+
+# ---------------------------------------------------------------- ARCH-1..3: the resnet family
+@pytest.mark.claim("ARCH-1")
+@pytest.mark.parametrize("name", ARCHS)
+def test_resnet_number_counts_weighted_layers(backend, name):
+    "Conv2d outside the downsample shortcuts + the final Linear = the number in the name (all convs: 20/36/53/104/155)"
+    m = built(getattr(backend, name))
+    convs = [n for n, x in m.named_modules() if isinstance(x, nn.Conv2d)]
+    main = [n for n in convs if "downsample" not in n]
+    lins = [x for x in m.modules() if isinstance(x, nn.Linear)]
+    got = len(main) + len(lins)
+    assert got == DEPTH[name], f"{ARCH1}: {name} has {len(main)} main-path convs + {len(lins)} linear = {got}"
+    assert len(convs) > len(main), f"{ARCH1}: {name}: no downsample convs found, the count proves nothing"
+
+
+@pytest.mark.claim("ARCH-2")
+def test_bigger_resnets_have_more_parameters(backend):
+    "The torchvision parameter counts, strictly increasing with depth."
+    got = {n: sum(p.numel() for p in built(getattr(backend, n)).parameters()) for n in ARCHS}
+    assert got == N_PARAMS, f"{ARCH2}: parameter counts {got}, expected {N_PARAMS}"
+    assert list(got.values()) == sorted(set(got.values())), f"{ARCH2}: not strictly increasing: {got}"
+
+
+def activation_numbers(m, size=SIZE):
+    "Numbers produced by every leaf module on one (1, 3, size, size) image: what training must keep in memory."
+    n, hooks = [0], []
+    for mod in m.modules():
+        if not list(mod.children()):
+            hooks.append(mod.register_forward_hook(lambda mod, i, o: n.__setitem__(0, n[0] + o.numel())))
+    m.eval()
+    with torch.no_grad():
+        m(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return n[0]
+
+
+@pytest.mark.claim("ARCH-2")
+def test_bigger_resnets_need_more_activation_memory(backend):
+    "Deeper resnets also produce strictly more activations per image (the memory cost of 'bigger models', T:L505)."
+    got = {n: activation_numbers(built(getattr(backend, n))) for n in ARCHS}
+    assert list(got.values()) == sorted(set(got.values())), f"{ARCH2}: activations per 64x64 image {got}"
+
+
+@pytest.mark.claim("ARCH-3")
+def test_pretrained_sizes_are_the_published_ones(backend):
+    "torchvision has ImageNet weights for resnet18..152, no resnet19/38; the library knows how to cut and split them."
+    names = set(torchvision.models.list_models(module=torchvision.models))
+    resnets = sorted(n for n in names if n.startswith("resnet"))
+    assert resnets == sorted(ARCHS), f"{ARCH3}: torchvision resnets {resnets}"
+    for n in ARCHS:
+        w = torchvision.models.get_model_weights(n)
+        assert "IMAGENET1K_V1" in w.__members__, f"{ARCH3}: {n} has no ImageNet weights: {list(w.__members__)}"
+        meta = backend.arch_meta(getattr(backend, n))
+        assert meta == {"cut": -2, "n_groups": 3, "stats": IMAGENET}, f"{ARCH3}: {n}: meta {meta}"
+    unknown = backend.arch_meta(lambda weights=None: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1)))
+    assert unknown == {"cut": None, "n_groups": 2, "stats": None}, f"{ARCH3}: an unknown arch gets {unknown}"
+
+
+# ---------------------------------------------------------------- FT-1, FT-2: body and head
+@pytest.mark.claim("FT-1")
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
+def test_body_is_resnet_without_pool_and_fc_and_head_is_fastais(backend, data_dir, name):
+    arch = getattr(backend, name)
+    learn = backend.vision_learner(pets(backend, data_dir), arch)
+    body, head = learn.model
+    ref = list(built(arch).children())
+    assert [type(c) for c in body] == [type(c) for c in ref[:-2]], f"{FT1}: body {[type(c).__name__ for c in body]}"
+    assert [type(c) for c in ref[-2:]] == [nn.AdaptiveAvgPool2d, nn.Linear], "FT-1: torchvision resnet ends pool, fc"
+    n_body = sum(p.numel() for p in body.parameters())
+    want = N_PARAMS[name] - sum(p.numel() for p in ref[-1].parameters())
+    assert n_body == want, f"{FT1}: body has {n_body} parameters, the resnet without fc {want}"
+    got = [describe(m) for m in head]
+    assert got == fastai_head(NF[name], 37), f"{FT1}: {name} head\n{got}\nexpected\n{fastai_head(NF[name], 37)}"
+
+
+@pytest.mark.claim("FT-1")
+def test_head_weights_are_new_random_kaiming_normal(backend, data_dir):
+    "The two new linear layers are kaiming-normal (std sqrt(2/fan_in)), different in two learners; BN at 1, 1e-3."
+    dls = pets(backend, data_dir)  # fastai's RandomSplitter(seed=42) reseeds torch: make the data once
+    a, b = (backend.vision_learner(dls, backend.resnet34).model[1] for _ in range(2))
+    lins = [m for m in a if isinstance(m, nn.Linear)]
+    for lin, tol in zip(lins, (0.02, 0.05)):  # 1024*512 and 512*37 draws: sampling error < 0.3% and 1.2%
+        w = lin.weight.detach()
+        want = (2 / lin.in_features) ** 0.5
+        assert abs(w.std().item() / want - 1) < tol, f"{FT1}: {lin}: weight std {w.std():.5f}, kaiming {want:.5f}"
+        assert abs(w.mean().item()) < 4 * want / w.numel() ** 0.5, f"{FT1}: {lin}: weight mean {w.mean():.2e}"
+    assert not torch.equal(lins[-1].weight, [m for m in b if isinstance(m, nn.Linear)][-1].weight), f"{FT1}: not random"
+    for bn in (m for m in a if isinstance(m, nn.BatchNorm1d)):  # fastai's BatchNorm init
+        assert bool((bn.weight == 1).all() and (bn.bias == 1e-3).all()), f"{FT1}: {bn} does not start at 1, 1e-3"
+
+
+@pytest.mark.claim("FT-2")
+@pytest.mark.parametrize("data, n_out", [("pets", 37), ("pascal", 20), ("biwi", 2)])
+def test_one_activation_per_target_by_default(backend, data_dir_medium, data, n_out):
+    "n_out from the data: 37 breeds, 20 PASCAL classes, 2 coordinates of one BIWI point; model(xb) is (bs, n_out)."
+    root = data_dir_medium
+    dls = {
+        "pets": lambda: pets(backend, root),
+        "pascal": lambda: backend.pascal_dls(root / "pascal_2007", bs=8, size=SIZE),
+        "biwi": lambda: backend.biwi_dls(root / "biwi_head_pose", bs=8, size=(48, 64)),
+    }[data]()
+    learn = backend.vision_learner(dls, backend.tiny_resnet)
+    xb, _ = batch(dls.train)
+    o = learn.model(xb)
+    assert tuple(o.shape) == (8, n_out), f"{FT2}: {data}: model(xb).shape {tuple(o.shape)}, expected (8, {n_out})"
+
+
+# ---------------------------------------------------------------- FT-8, FT-9, FT-12: groups and freezing
+@pytest.mark.claim("FT-9")
+def test_resnet_split_gives_three_groups(backend, data_dir):
+    "Groups: body[:6] (stem, layer1, layer2), body[6:] (layer3, layer4), head; freeze() freezes groups 0 and 1."
+    learn = backend.vision_learner(pets(backend, data_dir), backend.resnet18)
+    body, head = learn.model
+    want = [body[:6], body[6:], head]
+    gs = backend.app_groups(learn)
+    assert [{id(p) for p in g} for g in gs] == [{id(p) for p in m.parameters()} for m in want], (
+        f"{FT9}: group sizes {[len(g) for g in gs]}, expected {[len(list(m.parameters())) for m in want]}"
+    )
+    learn.freeze()
+    norms = norm_ids(learn.model)
+    trains = [any(p.requires_grad for p in g if id(p) not in norms) for g in gs]
+    assert trains == [False, False, True], f"{FT9}: non-norm parameters training per group {trains}"
+    assert trains.index(True) == 2, f"{FT9}: frozen index {trains.index(True)}"
+
+
+@pytest.mark.claim("FT-8")
+def test_pretrained_body_comes_frozen(backend, data_dir, body):
+    "Right after vision_learner with a pretrained body: body non-BN weights frozen, BN and head train; else all train."
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, pretrained=body)
+    b, h = learn.model
+    norms = norm_ids(learn.model)
+    frozen = [n for n, p in b.named_parameters() if p.requires_grad and id(p) not in norms]
+    assert not frozen, f"{FT8}: body parameters still training after vision_learner(pretrained=...): {frozen[:4]}"
+    assert all(p.requires_grad for p in h.parameters()), f"{FT8}: head not trainable"
+    assert all(p.requires_grad for p in b.parameters() if id(p) in norms), f"{FT8}: body BatchNorm frozen (train_bn)"
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, pretrained=False)
+    assert all(p.requires_grad for p in learn.model.parameters()), f"{FT8}: pretrained=False froze something"
+
+
+@pytest.mark.claim("FT-12", "FT-8")
+def test_a_frozen_step_changes_only_head_and_batchnorm(backend, data_dir, body):
+    "One epoch on the frozen pretrained learner: body convs bit-identical, body BatchNorm and head weights moved."
+    seed_all(0)
+    learn = backend.vision_learner(pets(backend, data_dir, bs=16), backend.tiny_resnet, pretrained=body)
+    before = {n: p.detach().clone() for n, p in learn.model.named_parameters()}
+    learn.fit(1, 1e-3)
+    norms = {n for n, p in learn.model.named_parameters() if id(p) in norm_ids(learn.model)}
+    moved = {n for n, p in learn.model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    body_w = {n for n in before if n.startswith("0.") and n not in norms}
+    assert not moved & body_w, f"{FT12}: frozen body weights changed: {sorted(moved & body_w)[:4]}"
+    head_lin = {n for n in before if n.startswith("1.") and n not in norms}
+    assert head_lin <= moved, f"{FT12}: head weights unchanged: {sorted(head_lin - moved)}"
+    assert {n for n in norms if n.startswith("0.")} <= moved, f"{FT12}: body BatchNorm did not train (train_bn)"
+
+
+# ---------------------------------------------------------------- REG-15, REG-8, REG-17: inputs and outputs
+@pytest.mark.claim("REG-15")
+@pytest.mark.parametrize("k", [1, 2, 4, 5])
+def test_first_conv_adapted_to_n_in(backend, data_dir, body, k):
+    "n_in=k: Conv2d(k, ...) like the RGB one; pretrained: k=1 sum, k=2 first two x1.5, k>3 RGB then zeros."
+    w = body["conv1.weight"]
+    want = {1: w.sum(1, keepdim=True), 2: w[:, :2] * 1.5}.get(k)
+    if want is None:
+        want = torch.cat([w, torch.zeros(w.shape[0], k - 3, *w.shape[2:])], 1)
+    for pretrained in (body, False):
+        learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, n_in=k, pretrained=pretrained)
+        conv = learn.model[0][0]
+        geometry = (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.bias)
+        assert geometry == (k, 16, (7, 7), (2, 2), (3, 3), None), f"{REG15}: n_in={k}: first conv {conv}"
+        assert learn.model(torch.randn(2, k, SIZE, SIZE)).shape == (2, 37), f"{REG15}: n_in={k}: forward failed"
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, n_in=k, pretrained=body)
+    got = learn.model[0][0].weight.detach()
+    assert torch.allclose(got, want, atol=1e-6), f"{REG15}: n_in={k}: max |w - expected| {(got - want).abs().max():.3g}"
+
+
+@pytest.mark.claim("REG-15")
+def test_three_channels_keep_the_pretrained_conv(backend, data_dir, body):
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, pretrained=body)
+    assert torch.equal(learn.model[0][0].weight.detach(), body["conv1.weight"]), f"{REG15}: n_in=3 changed the weights"
+
+
+@pytest.mark.claim("REG-8")
+def test_pretrained_adds_imagenet_normalisation(backend, data_dir, body):
+    "A pretrained body appends Normalize(ImageNet stats) once; the batches equal normalising by hand; not when random."
+    dls = pets(backend, data_dir)
+    x0, _ = batch(dls.valid)
+    assert backend.batch_normalizers(dls) == [], f"{REG8}: normalisation before any learner"
+    backend.vision_learner(dls, backend.tiny_resnet, pretrained=False)
+    assert backend.batch_normalizers(dls) == [], f"{REG8}: pretrained=False added {backend.batch_normalizers(dls)}"
+    for _ in range(2):  # a second learner on the same DataLoaders does not add a second one
+        backend.vision_learner(dls, backend.tiny_resnet, pretrained=body)
+    got = [tuple(np.round(v, 6).tolist() for v in s) for s in backend.batch_normalizers(dls)]
+    assert got == [tuple(IMAGENET)], f"{REG8}: Normalize transforms {got}, expected one with {IMAGENET}"
+    x1, _ = batch(dls.valid)
+    m, s = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET)
+    assert torch.allclose(x1, (x0 - m) / s, atol=1e-5), f"{REG8}: batches differ from (x - mean) / std by hand"
+
+
+@pytest.mark.claim("REG-17")
+@given(scale=st.sampled_from([1e-3, 1.0, 1e2, 1e4]).map(float), seed=st.integers(0, 2**16))
+def test_y_range_bounds_every_output(backend, scale, seed):
+    "y_range=(-1, 1): the head ends with SigmoidRange(-1, 1) and every output lies in [-1, 1], for any input."
+    learn = _y_range_learner(backend)
+    assert type(learn.model[1][-1]).__name__ == "SigmoidRange", f"{REG17}: head ends with {learn.model[1][-1]}"
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        o = learn.model.eval()(scale * torch.randn(4, 3, 32, 32, generator=g))
+    assert o.min() >= -1 and o.max() <= 1, f"{REG17}: outputs in [{o.min():.4f}, {o.max():.4f}] for input scale {scale}"
+
+
+_YR = {}
+
+
+def _y_range_learner(backend):
+    if backend.name not in _YR:
+        from spec.tiny import loaders
+
+        x, y = torch.zeros(16, 3, 32, 32), torch.zeros(16, 2)
+        dls = backend.dls_from_loaders(*loaders(x, y, n_valid=8))
+        _YR[backend.name] = backend.vision_learner(
+            dls, backend.tiny_resnet, n_out=2, y_range=(-1, 1), loss_func=nn.MSELoss()
+        )
+    return _YR[backend.name]
+
+
+# ---------------------------------------------------------------- FT-13: the name
+@pytest.mark.claim("FT-13")
+def test_cnn_learner_is_the_name(backend, data_dir):
+    "The lesson's cnn_learner(dls, arch) builds the learner without a deprecation warning."
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backend.cnn_learner(pets(backend, data_dir), backend.tiny_resnet)
+
+
+@pytest.mark.claim("FT-13", current=True)
+def test_vision_learner_is_the_name_now(backend, data_dir):
+    "Now the function is vision_learner; fastai keeps cnn_learner as an alias that warns it was renamed."
+    backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet)
+    if backend.name == "impl":
+        assert "cnn_learner" not in backend, "FT-13: impl has a cnn_learner"
+        return
+    with pytest.warns(UserWarning, match="renamed to `vision_learner`"):
+        backend.cnn_learner(pets(backend, data_dir), backend.tiny_resnet)
