@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
-import re
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,6 +40,7 @@ class Figure:
     png: bytes | None = None
     note: str = ""  # "not available: <reason>" when png is None
     secs: float = 0.0
+    wide: bool = False  # spans the page's width
 
     @property
     def data_uri(self) -> str | None:
@@ -106,11 +105,14 @@ def plot_group_lrs(lrs, phases=None):
     return fig
 
 
-def plot_threshold_sweep(thresholds, accs, chosen=0.5):
-    "accuracy_multi against the threshold on the validation set (T:L760-790, the lesson's `plt.plot(xs, accs)`)."
+def plot_threshold_sweep(thresholds, accs, chosen=0.5, baseline=None):
+    """accuracy_multi against the threshold on the validation set (T:L760-790, the lesson's `plt.plot(xs, accs)`);
+    `baseline`: the accuracy of predicting no label at all (the fraction of 0 targets)."""
     t, a = np.asarray(thresholds, float), np.asarray(accs, float)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(t, a)
+    if baseline is not None:
+        ax.axhline(baseline, c="C3", ls=":", lw=1, label=f"no label predicted: {baseline:.3f}")
     i = int(a.argmax())
     ax.plot(t[i], a[i], "o", c="C1", label=f"best: thresh {t[i]:.2f}, acc {a[i]:.3f}")
     if chosen is not None:
@@ -175,12 +177,12 @@ def plot_collab_losses(histories):
     return fig
 
 
-def plot_emb_vs_onehot(sizes, t_emb, t_onehot, unit="s"):
-    "Time of an embedding lookup and of the equivalent one-hot matmul against the vocabulary size (log-log)."
+def plot_emb_vs_onehot(series, unit="s"):
+    "Time per forward+backward step against the vocabulary size, one line per method: {method: [(vocab, secs)]}."
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(sizes, t_emb, "-o", label="embedding lookup")
-    ax.plot(sizes, t_onehot, "-s", label="one-hot @ matrix")
-    ax.set(xscale="log", yscale="log", xlabel="vocabulary size", ylabel=f"time per call ({unit})",
+    for (m, pts), mk in zip(series.items(), "osd^v"):
+        ax.plot(*zip(*sorted(pts)), "-" + mk, label=m)
+    ax.set(xscale="log", yscale="log", xlabel="vocabulary size", ylabel=f"time per step ({unit})",
            title="embedding vs one-hot")
     ax.legend()
     return fig
@@ -390,7 +392,7 @@ def gather_confusion(ctx):
     return dict(cm=np.asarray(cm), vocab=vocab, most_confused=interp.most_confused(cm, vocab, min_val=1))
 
 
-def gather_threshold(ctx, size=48):
+def gather_threshold(ctx, size=64, epochs=15):
     "A multi-label tiny ResNet on the PASCAL fixture; accuracy_multi of its validation predictions per threshold."
     import torch
     data = _need("data", "pascal_datasets", "Resize", "ToTensor")
@@ -398,20 +400,21 @@ def gather_threshold(ctx, size=48):
     ds = data.pascal_datasets(ctx.data / "pascal_2007", item_tfms=[data.Resize(size, "squish"), data.ToTensor()])
     learn = _vision_learner(_image_dls(ds, 32), len(ds.vocab), _need("losses", "BCEWithLogitsLossFlat").
                             BCEWithLogitsLossFlat())
-    learn.fit_one_cycle(5, 1e-2)
+    learn.fit_one_cycle(epochs, 1e-2)
     p, t = learn.get_preds(act=torch.sigmoid)
-    xs = np.linspace(0.05, 0.95, 29)
-    return dict(thresholds=xs, accs=[float(metrics.accuracy_multi(p, t, thresh=float(th), sigmoid=False)) for th in xs])
+    xs = np.linspace(0.05, 0.95, 29)  # as the lesson (ML-16)
+    accs = [float(metrics.accuracy_multi(p, t, thresh=float(th), sigmoid=False)) for th in xs]
+    return dict(thresholds=xs, accs=accs, baseline=1 - float(t.float().mean()))
 
 
-def gather_biwi(ctx, size=(48, 64), n_show=6):
+def gather_biwi(ctx, size=(96, 128), n_show=6, epochs=25):
     "Head-centre regression on the BIWI fixture, person 13 as the validation set (as in the lesson)."
     data = _need("data", "biwi_datasets", "PointScaler", "Resize", "ToTensor", "unscale_points")
     tfms = [data.PointScaler(), data.Resize(size, "squish"), data.ToTensor()]
     ds = data.biwi_datasets(ctx.data / "biwi_head_pose", item_tfms=tfms)
     dls = _image_dls(ds, 16)
     learn = _vision_learner(dls, 2, _need("losses", "MSELossFlat").MSELossFlat(), y_range=(-1, 1))
-    learn.fit_one_cycle(8, 1e-2)
+    learn.fit_one_cycle(epochs, 1e-2)
     p, t = learn.get_preds()
     fs = [ds.items[i] for i in ds.splits[1][:n_show]]
     ims = [np.asarray(data.load_image(f)) for f in fs]
@@ -439,72 +442,43 @@ def gather_collab(ctx, epochs=5):
     return dict(histories=out)
 
 
-# ---------------------------------------------------------------------- benchmark results (pytest-benchmark JSON)
-def bench_runs(dirs) -> list[dict]:
-    "Every pytest-benchmark JSON under `dirs` (e.g. .benchmarks/<machine>/0001_<commit>.json, results/), oldest first."
-    runs = []
-    for d in dirs:
-        for f in sorted(Path(d).rglob("*.json")) if Path(d).is_dir() else ():
-            try:
-                doc = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list) and doc["benchmarks"]:
-                doc["_file"] = f
-                runs.append(doc)
-    return sorted(runs, key=lambda r: (r.get("datetime") or "", str(r["_file"])))
-
-
-def _run_label(r):
-    c = r.get("commit_info") or {}
-    sha = (c.get("id") or "")[:7] + ("+" if c.get("dirty") else "")
-    return sha or Path(r["_file"]).stem[:12]
-
-
-def _bname(b):
-    return f"{b.get('group') or ''} {b.get('name') or ''} {b.get('fullname') or ''}".lower()
-
-
-def _size_of(b):
-    "The vocabulary size of an embedding/one-hot benchmark: extra_info or a numeric param (n, vocab, n_items...)."
-    for src in (b.get("extra_info") or {}, b.get("params") or {}):
-        for k, v in src.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and re.search(r"^(n|vocab|n_\w+|size|v)$", k):
-                return v
-    m = re.search(r"\[(?:\D*?)(\d+)", b.get("name", ""))
-    return int(m.group(1)) if m else None
+# ---------------------------------------------------------------------- benchmark results (benches.report reads them)
+def _bench_runs(ctx, group):
+    "Runs with a `group` benchmark, oldest first, on the latest such run's machine (timings of two machines differ)."
+    try:
+        from benches import report
+    except ImportError as e:
+        raise Unavailable(f"benches.report is not importable ({e})") from None
+    dirs = [d for d in ctx.bench_dirs if Path(d).exists()]
+    runs = [r for r in (report.load(dirs) if dirs else []) if any(g["group"] == group for g in r["rows"])]
+    if not runs:
+        raise Unavailable(f"no '{group}' benchmark results under {', '.join(map(str, ctx.bench_dirs))} "
+                          "(run `nox -s bench` or `nox -s bench_gpu`)")
+    return report, [r for r in runs if r["machine"] == runs[-1]["machine"]]
 
 
 def gather_emb_onehot(ctx):
-    runs = [r for r in bench_runs(ctx.bench_dirs) if any(re.search(r"one.?hot", _bname(b)) for b in r["benchmarks"])]
-    if not runs:
-        raise Unavailable(f"no embedding vs one-hot benchmark results under {', '.join(map(str, ctx.bench_dirs))} "
-                          "(run `nox -s bench`)")
-    pts: dict = {}
-    for b in runs[-1]["benchmarks"]:
-        n, nm = _size_of(b), _bname(b)
-        if n is None or not ("one" in nm or "emb" in nm):
-            continue
-        pts.setdefault(n, {})["onehot" if re.search(r"one.?hot", nm) else "emb"] = b["stats"]["median"]
-    sizes = sorted(n for n, d in pts.items() if len(d) == 2)
-    if not sizes:
-        raise Unavailable(f"{runs[-1]['_file']}: no paired embedding/one-hot results with a size parameter")
-    return dict(sizes=sizes, t_emb=[pts[n]["emb"] for n in sizes], t_onehot=[pts[n]["onehot"] for n in sizes])
+    "The latest run's group embedding-vs-onehot: seconds per step (median epoch / steps) per method and vocab."
+    _, runs = _bench_runs(ctx, "embedding-vs-onehot")
+    series = {}
+    for r in runs[-1]["rows"]:
+        if r["group"] == "embedding-vs-onehot":
+            per_step = r["median"] / (r["extra"].get("steps_per_epoch") or 1)
+            series.setdefault(r["params"]["method"], []).append((r["params"]["vocab"], per_step))
+    return dict(series=series)
 
 
-def gather_bench_history(ctx):
-    runs = [r for r in bench_runs(ctx.bench_dirs) if any("epoch" in _bname(b) for b in r["benchmarks"])]
-    if not runs:
-        raise Unavailable(f"no per-epoch benchmark results under {', '.join(map(str, ctx.bench_dirs))} "
-                          "(run `nox -s bench` / `bench_gpu`)")
-    hist, speed = [], {}
+def gather_bench_history(ctx, group="fp16-speedup"):
+    "Median per-epoch time of every configuration of `group` per run, and FP16-6's fp32 (TF32) / half ratios."
+    report, runs = _bench_runs(ctx, group)
+    label = lambda r: f"{r['date'][:10]} {r['commit'][:7]}"
+    conf = lambda g: " ".join(map(str, g["params"].values()))
+    hist = [(label(r), {conf(g): g["median"] for g in r["rows"] if g["group"] == group}) for r in runs]
+    speed = {}
     for r in runs:
-        lab = _run_label(r)
-        d = {b.get("name") or b.get("fullname"): b["stats"]["median"] for b in r["benchmarks"] if "epoch" in _bname(b)}
-        hist.append((lab, d))
-        for nm, t in d.items():
-            if "fp16" in nm and (t32 := d.get(nm.replace("fp16", "fp32"))):
-                speed.setdefault(nm.replace("fp16", "fp32/fp16"), []).append((lab, t32 / t))
+        for s in report.ratios(r)["FP16-6"]:
+            if s["vs_default"]:
+                speed.setdefault(f"{s['arch']} fp32/{s['precision']}", []).append((label(r), s["vs_default"]))
     return dict(runs=hist, speedups=speed or None)
 
 
@@ -517,41 +491,52 @@ class Spec:
     claims: tuple
     gather: object
     plot: object
-    kw: dict = field(default_factory=dict)
+    wide: bool = False
 
 
 FIGURES = [
-    Spec("lr_find", "LR finder", "Loss (smoothed) against an exponentially growing LR, one batch each, with "
-         "fastai's four suggestions; impl.lr_find on a small ratings model (MovieLens fixture).", ("LR-*",),
-         gather_lr_find, plot_lr_find),
-    Spec("one_cycle", "1cycle schedules", "Learner.fit_one_cycle(3, 5e-3): LR warms up then anneals (cosine), momentum "
-         "mirrors it; from the recorder's per-batch values.", ("OC-*",), gather_one_cycle, plot_one_cycle),
-    Spec("group_lrs", "Discriminative learning rates", "fine_tune(3, base_lr=1e-2) of a 3-group tiny ResNet (pets "
-         "fixture): every group's LR per batch; the frozen epoch, then half the LR spread from body to head.",
-         ("DLR-*", "FT-*"),
-         gather_group_lrs, plot_group_lrs),
-    Spec("threshold", "Multi-label threshold", "accuracy_multi of a multi-label model (PASCAL fixture) against the "
-         "threshold.", ("MLC-*",), gather_threshold, plot_threshold_sweep),
-    Spec("confusion", "Confusion matrix", "The same pets classifier on its validation set: confusion "
-         "matrix and most_confused (impl.interpret).", ("CF-*",), gather_confusion, plot_confusion),
-    Spec("biwi", "Head pose regression", "BIWI fixture, validation person 13: target centre (green +) and prediction "
-         "(red x).", ("REG-*",), gather_biwi, plot_biwi),
-    Spec("collab", "Collaborative filtering overfits", "Train vs valid MSE per epoch on the MovieLens fixture: the "
-         "bias model's valid loss rises while train falls; weight decay holds it.", ("COL-*",), gather_collab,
-         plot_collab_losses),
-    Spec("emb_onehot", "Embedding vs one-hot", "Median time of an embedding lookup and of the one-hot matrix product "
-         "against the vocabulary size (benches/, pytest-benchmark).", ("EMB-*",), gather_emb_onehot,
-         plot_emb_vs_onehot),
-    Spec("bench_history", "Per-epoch time and fp16 speedup", "Per-epoch benchmark medians across saved runs "
-         "(.benchmarks/, results/), and fp32/fp16 time ratios.", ("FP16-*", "PERF-*"), gather_bench_history,
-         plot_bench_history),
+    Spec("lr_find", "LR finder",
+         "Smoothed loss against an exponentially growing LR, one batch each, with fastai's four suggestions: "
+         "impl.lr_find on a small ratings model (MovieLens fixture).",
+         ("LR-3", "LR-7", "LR-10", "LR-11", "LR-15"), gather_lr_find, plot_lr_find),
+    Spec("one_cycle", "1cycle schedules",
+         "Learner.fit_one_cycle(3, 5e-3): the LR warms up then anneals (cosine) and the momentum mirrors it; "
+         "the recorder's per-batch values.",
+         ("OC-1", "OC-2", "OC-5"), gather_one_cycle, plot_one_cycle),
+    Spec("group_lrs", "Discriminative learning rates",
+         "fine_tune(3, base_lr=1e-2) of a 3-group tiny ResNet (pets fixture): every group's LR per batch; the "
+         "frozen epoch, then half the LR spread from body to head.",
+         ("DLR-1", "FT-3", "FT-4", "FT-5"), gather_group_lrs, plot_group_lrs),
+    Spec("threshold", "Multi-label threshold",
+         "accuracy_multi of a multi-label tiny ResNet trained from scratch on the PASCAL fixture (about 200 "
+         "training images), against the threshold; the dotted line is what predicting no label at all scores.",
+         ("ML-11", "ML-16"), gather_threshold, plot_threshold_sweep),
+    Spec("confusion", "Confusion matrix",
+         "The pets classifier above on its validation set: confusion matrix and most_confused (impl.interpret).",
+         ("INT-1", "INT-2"), gather_confusion, plot_confusion, wide=True),
+    Spec("biwi", "Head pose regression",
+         "A tiny ResNet trained from scratch (fit_one_cycle(25, 1e-2), 96 x 128 inputs, y_range=(-1, 1)) on the "
+         "BIWI fixture; validation person 13: target head centre (green +) and prediction (red x).",
+         ("REG-5", "REG-10", "REG-17"), gather_biwi, plot_biwi, wide=True),
+    Spec("collab", "Collaborative filtering: train vs valid",
+         "MSE per epoch on the MovieLens fixture, the lesson's settings (50 factors, fit_one_cycle(5, 5e-3)); the "
+         "lesson's bias model overfits (valid turns up while train falls), weight decay holds it back.",
+         ("CF-16", "CF-19"), gather_collab, plot_collab_losses),
+    Spec("emb_onehot", "Embedding vs one-hot",
+         "Forward + backward time per step of an embedding lookup and of the one-hot matrix product against the "
+         "vocabulary size (benches/bench_embedding.py, latest run).",
+         ("CF-12", "CF-23"), gather_emb_onehot, plot_emb_vs_onehot),
+    Spec("bench_history", "Per-epoch time and fp16 speedup",
+         "benches/bench_vision.py across saved runs of one machine (.benchmarks/, results/): median seconds per "
+         "epoch of each arch and precision, and the fp32 (TF32) / half-precision time ratio.",
+         ("FP16-6", "FP16-7", "ARCH-5", "IMPL-9"), gather_bench_history, plot_bench_history),
 ]
 
 
 def make(spec: Spec, ctx: Ctx, verbose=False) -> Figure:
     "One figure; never raises: a missing input or an error becomes the note."
     t0 = time.perf_counter()
-    f = Figure(spec.name, spec.title, spec.caption, spec.claims)
+    f = Figure(spec.name, spec.title, spec.caption, spec.claims, wide=spec.wide)
     try:
         f.png = to_png(spec.plot(**spec.gather(ctx)))
     except Unavailable as e:
@@ -568,11 +553,16 @@ def make(spec: Spec, ctx: Ctx, verbose=False) -> Figure:
 
 def collect(ctx: Ctx | None = None, only=None, verbose=False) -> list[Figure]:
     "Every figure in FIGURES (or those named in `only`), in order."
-    ctx = ctx or Ctx()
-    out = []
-    for s in FIGURES:
-        if only is None or s.name in only:
-            out.append(make(s, ctx, verbose))
-            if verbose:
-                print(f"specreport: figure {s.name}: {out[-1].note or 'ok'} ({out[-1].secs:.1f} s)", file=sys.stderr)
+    import torch
+    ctx, out, threads = ctx or Ctx(), [], torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is as fast, and never spins when the CPUs are shared
+    try:
+        for s in FIGURES:
+            if only is None or s.name in only:
+                out.append(make(s, ctx, verbose))
+                if verbose:
+                    f = out[-1]
+                    print(f"specreport: figure {f.name}: {f.note or 'ok'} ({f.secs:.1f} s)", file=sys.stderr)
+    finally:
+        torch.set_num_threads(threads)
     return out

@@ -76,9 +76,10 @@ def badge(status: str) -> str:
     return f'<span class="st st-{slug(status)}">{e(LABEL.get(status, status))}</span>'
 
 
-def lines_ref(lines) -> str:
+def lines_ref(lines, source=None) -> str:
+    "T:L12-15 for transcript lines, else the claim's source (fastbook, fastai-source, impl)."
     if not lines:
-        return ""
+        return "" if source in (None, "transcript") else str(source)
     a, b = (lines[0], lines[-1]) if isinstance(lines, (list, tuple)) else (lines, lines)
     return f"T:L{a}" if a == b else f"T:L{a}\u2013{b}"
 
@@ -124,6 +125,10 @@ def summary(rows: list[dict]) -> str:
             f'<div class="scroll"><table class="sum">{head}{body}{line("all", rows)}</table></div></section>')
 
 
+def quote(r: dict) -> str:
+    return f'<blockquote>{e(r["quote"])}</blockquote>' if r.get("quote") else ""
+
+
 def _instead(r: dict, b: str) -> str:
     raw = r.get("raw") or {}
     return raw.get(f"{b}_instead") or raw.get(f"{b}_now") or raw.get("instead") or ""
@@ -144,12 +149,15 @@ def drift(rows: list[dict]) -> str:
             what = ex["status"] + (f" in fastai {since}" if since and b == "fastai" else "")
             reason = raw.get(f"{b}_reason") or ex.get("reason", "")
             inst = _instead(r, b)
-            parts.append(f'<div class="dr"><span class="tag">{e(b)}</span> <b>{e(what)}</b>: {e(reason)}'
-                         + (f'<div class="instead"><b>Write instead:</b> {e(inst)}</div>' if inst else "")
-                         + f' <span class="now">now: {badge(r["results"][b])}</span></div>')
+            if not inst and b == "fastai":  # the ledger's fastai_reason says what fastai does instead
+                inst, reason = reason, ""
+            head = f'<span class="tag">{e(b)}</span> <b>{e(what)}</b>' + (f": {e(reason)}" if reason else "")
+            body = f'<div class="instead"><b>Write instead:</b> {e(inst)}</div>' if inst else ""
+            parts.append(f'<div class="dr">{head} <span class="now">(tests now: {badge(r["results"][b])})</span>'
+                         f'{body}</div>')
+        where = ", ".join(x for x in (r["section"], lines_ref(r.get("lines"), raw.get("source"))) if x)
         items.append(f'<li id="drift-{e(r["id"])}"><a href="#claim-{e(r["id"])}" class="cid">{e(r["id"])}</a> '
-                     f'<span class="dim">{e(r["section"])}, {e(lines_ref(r.get("lines")))}</span>'
-                     f'<blockquote>{e(r.get("quote", ""))}</blockquote>{"".join(parts)}</li>')
+                     f'<span class="dim">{e(where)}</span>{quote(r)}{"".join(parts)}</li>')
     return (f'<section id="drift"><h2>What changed since the lesson</h2><p class="dim">{len(ds)} claim(s) the '
             f'ledger marks changed or inaccurate; their lesson-faithful tests run as strict xfail, so "now: expected '
             f'drift" confirms the change and "failed" means the library behaves as the lesson said again.</p>'
@@ -174,15 +182,15 @@ def claims_table(rows: list[dict]) -> str:
             out.append(f'<tr class="sec" id="sec-{slug(section)}"><th colspan=6>{e(section)}</th></tr>')
         res = "".join(
             f'<td class="res">{badge(r["results"][b])}'
-            + (f'<div class="why">{e(r["reasons"][b])}</div>' if r["reasons"].get(b) and r["results"][b] != "passed"
-               else "") + "</td>" for b in BACKENDS)
+            + (f'<div class="why">{e(r["reasons"][b])}</div>' if r["reasons"].get(b)
+               and r["results"][b] not in ("passed", "not run") else "") + "</td>" for b in BACKENDS)
         tags = [r.get("kind", "")] + list(r.get("needs") or []) + [f"drift: {b}" for b in drifted(r)]
         ok = all(r["results"][b] == "passed" for b in BACKENDS)
         tags = "".join(f"<span class=tag>{e(t)}</span>" for t in tags if t)
         out.append(f'<tr id="claim-{e(r["id"])}" class="claim{" ok" if ok else ""}">'
                    f'<td class="cid"><b>{e(r["id"])}</b><div>{tags}</div></td>'
-                   f'<td class="quote"><blockquote>{e(r.get("quote", ""))}</blockquote>'
-                   f'<span class="ln">{e(lines_ref(r.get("lines")))}</span></td>'
+                   f'<td class="quote">{quote(r)}'
+                   f'<span class="ln">{e(lines_ref(r.get("lines"), (r.get("raw") or {}).get("source")))}</span></td>'
                    f'<td class="stmt">{e(r.get("statement", ""))}</td>{res}'
                    f'<td>{_tests(r.get("test_ids") or [])}</td></tr>')
     return (f'<section id="claims"><h2>Claims</h2><p class="dim">In lesson order; quote and transcript line, the '
@@ -193,14 +201,15 @@ def claims_table(rows: list[dict]) -> str:
             f'</section>')
 
 
-def figures_section(figs) -> str:
+def figures_section(figs, ids=()) -> str:
     items = []
     for f in figs:
-        cl = ", ".join(f.claims)
+        cl = ", ".join(f'<a href="#claim-{e(c)}">{e(c)}</a>' if c in ids else e(c) for c in f.claims)
         body = (f'<img src="{f.data_uri}" alt="{e(f.title)}">' if f.png is not None
                 else f'<div class="na">{e(f.note or "not available")}</div>')
-        items.append(f'<figure id="fig-{slug(f.name)}">{body}<figcaption><b>{e(f.title)}.</b> {e(f.caption)}'
-                     f'{f" <span class=dim>Claims {e(cl)}.</span>" if cl else ""}</figcaption></figure>')
+        wide = " class=wide" if f.wide and f.png is not None else ""
+        items.append(f'<figure id="fig-{slug(f.name)}"{wide}>{body}<figcaption><b>{e(f.title)}.</b> {e(f.caption)}'
+                     f'{f" <span class=dim>Claims {cl}.</span>" if cl else ""}</figcaption></figure>')
     if not items:
         items = ['<p class="dim">Figures were not built for this page (--no-figures).</p>']
     return (f'<section id="figures"><h2>Figures</h2><p class="dim">Made when this page was built, by small seeded '
@@ -243,7 +252,8 @@ vertical-align:top}
 table.sum td.n{text-align:right;font-variant-numeric:tabular-nums}table.sum td.z{color:#c4c9cf}
 table.sum th.bk{text-align:center;border-left:2px solid var(--line)}
 table.claims{min-width:1000px;width:100%}table.claims tr.sec th{background:var(--bg2);font-size:1.05rem;padding:.5rem}
-td.cid{white-space:nowrap}td.quote{min-width:14rem;max-width:22rem}td.stmt{min-width:16rem;max-width:26rem}
+td.cid{min-width:6.5rem;max-width:9rem}td.cid b{white-space:nowrap}
+td.quote{min-width:14rem;max-width:22rem}td.stmt{min-width:16rem;max-width:26rem}
 td.res{min-width:8rem;max-width:16rem}td.res .why{font-size:.82em;color:var(--dim);margin-top:.2rem;
 overflow-wrap:anywhere}
 blockquote{margin:0;font-style:italic}blockquote:before{content:"\\201C"}blockquote:after{content:"\\201D"}
@@ -259,7 +269,7 @@ ol.drift{padding-left:1.2rem}ol.drift li{margin:.6rem 0 1rem}ol.drift blockquote
 .dr{margin:.15rem 0}.instead{margin:.15rem 0 .15rem 1rem;padding:.2rem .5rem;border-left:3px solid var(--ok);
 background:#f0fff4}.now{white-space:nowrap}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:1.25rem}
-figure{margin:0;border:1px solid var(--line);border-radius:.4rem;padding:.6rem;min-width:0}
+figure.wide{grid-column:1/-1}figure{margin:0;border:1px solid var(--line);border-radius:.4rem;padding:.6rem;min-width:0}
 figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{font-size:.88em;margin-top:.4rem}
 .na{padding:1.5rem 1rem;background:var(--bg2);color:var(--dim);border:1px dashed var(--line);border-radius:.3rem;
@@ -297,7 +307,7 @@ def render(doc: dict, ledger: dict | None = None, figures=(), *, git: dict | Non
     meta = {"source": source or "(no claims JSON: every claim shown as not run)", "warnings": list(warnings),
             "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "diff": diff is not None}
     body = (header(doc.get("environment") or {}, git, meta) + summary(rows) + drift(rows) + claims_table(rows)
-            + figures_section(figures) + diff_section(diff, baseline))
+            + figures_section(figures, {r["id"] for r in rows}) + diff_section(diff, baseline))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>Lesson 6 spec report</title><style>{CSS}</style></head>'

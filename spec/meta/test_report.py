@@ -217,7 +217,7 @@ def test_producers_return_figures():
             F.plot_threshold_sweep(np.linspace(0.1, 0.9, 9), r.random(9)),
             F.plot_confusion(np.eye(3) * 5 + 1, ["a", "b", "c"], [("a", "b", 1)]),
             F.plot_collab_losses({"m": {"train": [1, 0.8, 0.6], "valid": [1, 0.9, 0.95]}}),
-            F.plot_emb_vs_onehot([10, 100, 1000], [1e-5] * 3, [1e-5, 1e-4, 1e-3]),
+            F.plot_emb_vs_onehot({"embedding": [(10, 1e-5), (1000, 1e-5)], "onehot": [(10, 1e-5), (1000, 1e-3)]}),
             F.plot_bench_history([("abc", {"epoch fp32": 2.0, "epoch fp16": 1.0})], {"epoch": [("abc", 2.0)]})]
     for f in figs:
         assert isinstance(f, matplotlib.figure.Figure) and f.axes
@@ -239,24 +239,29 @@ def test_a_broken_producer_becomes_a_note():
 
 
 def test_benchmark_figures_from_pytest_benchmark_json(tmp_path):
-    def bench(name, median, **params):
-        return {"group": None, "name": name, "fullname": f"benches/test_x.py::{name}", "params": params,
-                "stats": {"median": median, "mean": median}, "extra_info": {}}
+    "Saved pytest-benchmark runs in the benches' format (group, params, extra_info) become both benchmark figures."
+    def bench(group, median, extra=None, **params):
+        return {"group": group, "name": "test_x", "fullname": "benches/x.py::test_x", "params": params,
+                "stats": {"median": median, "min": median, "max": median, "rounds": 3}, "extra_info": extra or {}}
     for i, sha in enumerate(("aaaaaaa1", "bbbbbbb2")):
         doc = {"datetime": f"2026-01-0{i + 1}T00:00:00", "commit_info": {"id": sha, "dirty": False},
-               "benchmarks": [bench("test_epoch[fp32]", 2.0 - i / 10), bench("test_epoch[fp16]", 0.8),
-                              *[bench(f"test_lookup[embedding-{n}]", 1e-6 * n ** 0.1, n=n) for n in (10, 1000)],
-                              *[bench(f"test_lookup[one_hot-{n}]", 1e-7 * n, n=n) for n in (10, 1000)]]}
+               "machine_info": {"gpu": "NVIDIA H100", "driver": "1", "cuda": "12", "torch": "2"},
+               "benchmarks": [bench("fp16-speedup", 2.0 - i / 10, arch="resnet34", precision="fp32"),
+                              bench("fp16-speedup", 0.8, arch="resnet34", precision="fp16"),
+                              *[bench("embedding-vs-onehot", t, {"steps_per_epoch": 10}, vocab=n, method=m)
+                                for n in (10, 1000) for m, t in (("embedding", 1e-4), ("onehot", 1e-6 * n))]]}
         (tmp_path / f"000{i}_{sha}.json").write_text(json.dumps(doc))
     ctx = F.Ctx(data_dir=tmp_path, bench_dirs=[tmp_path])
     kw = F.gather_emb_onehot(ctx)
-    assert kw["sizes"] == [10, 1000] and kw["t_onehot"] == pytest.approx([1e-6, 1e-4]), kw
+    assert sorted(kw["series"]) == ["embedding", "onehot"]
+    assert np.allclose(sorted(kw["series"]["onehot"]), [(10, 1e-6), (1000, 1e-4)]), kw  # per step: epoch / 10
     h = F.gather_bench_history(ctx)
-    assert [lb for lb, _ in h["runs"]] == ["aaaaaaa", "bbbbbbb"]
-    assert h["speedups"]["test_epoch[fp32/fp16]"] == [("aaaaaaa", 2.5), ("bbbbbbb", pytest.approx(1.9 / 0.8))]
+    assert [d for _, d in h["runs"]] == [{"resnet34 fp32": 2.0, "resnet34 fp16": 0.8},
+                                         {"resnet34 fp32": 1.9, "resnet34 fp16": 0.8}], h["runs"]
+    assert [v for _, v in h["speedups"]["resnet34 fp32/fp16"]] == pytest.approx([2.5, 1.9 / 0.8])
     for s in F.FIGURES:
         if s.name in ("emb_onehot", "bench_history"):
-            assert F.make(s, ctx).png is not None
+            assert F.make(s, ctx).png is not None, F.make(s, ctx).note
 
 
 # ---------------------------------------------------------------- the claims diff
