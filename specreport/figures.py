@@ -188,7 +188,7 @@ def plot_emb_vs_onehot(series, unit="s"):
     return fig
 
 
-def plot_bench_history(runs, speedups=None):
+def plot_bench_history(runs, speedups=None, machine=None):
     """Per-epoch time of each benchmark across runs: runs = [(label, {bench: seconds})]; speedups =
     {pair: [(label, fp32/fp16)]} drawn beside it (FP16-1: 2-3x on a tensor-core GPU)."""
     names = sorted({b for _, d in runs for b in d})
@@ -206,9 +206,11 @@ def plot_bench_history(runs, speedups=None):
             sx.plot([lb for lb, _ in pts], [v for _, v in pts], "-o", ms=4, label=nm)
         sx.axhspan(2, 3, color="C2", alpha=0.12, label="the lesson's 2-3x")
         sx.axhline(1, c="0.5", lw=0.8)
-        sx.set(ylabel="fp32 time / fp16 time", title="mixed-precision speedup")
+        sx.set(ylabel="fp32 time / half-precision time", title="mixed-precision speedup")
         sx.tick_params(axis="x", rotation=30, labelsize=7)
         sx.legend(fontsize=6)
+    if machine:
+        fig.suptitle(machine, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -479,7 +481,7 @@ def gather_bench_history(ctx, group="fp16-speedup"):
         for s in report.ratios(r)["FP16-6"]:
             if s["vs_default"]:
                 speed.setdefault(f"{s['arch']} fp32/{s['precision']}", []).append((label(r), s["vs_default"]))
-    return dict(runs=hist, speedups=speed or None)
+    return dict(runs=hist, speedups=speed or None, machine=runs[-1]["machine"])
 
 
 # ====================================================================== the list, and collect()
