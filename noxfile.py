@@ -25,10 +25,12 @@ def spec(session):
 
 @nox.session(python=PY)
 def tests(session):
-    "Everything CI runs: lint, the spec in strict mode with the CI hypothesis profile, the plugin's meta-tests, a bench smoke run."
+    """Everything CI runs: lint, the spec in strict mode with the CI hypothesis profile, the plugin's and the report's
+    meta-tests (Chromium installed when missing), a bench smoke run."""
     install(session, "dev")
     session.run("ruff", "check", ".")
-    env = {"HYPOTHESIS_PROFILE": "ci"}
+    _ensure_chromium(session)  # the report's browser check (spec/meta/test_report.py) runs for real in CI
+    env = {"HYPOTHESIS_PROFILE": "ci", "SPEC_REQUIRE_BROWSER": "1"}
     session.run("pytest", "spec", "--claims-strict", f"--claims-json={CLAIMS_JSON}", *session.posargs, env=env)
     if os.path.isdir("benches"):
         session.run("pytest", "benches", "--benchmark-disable", "-q", "--no-claims-table", env=env,

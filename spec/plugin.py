@@ -153,7 +153,8 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         ids, current = _claim_ids(item)
         if unknown := [i for i in ids if i not in st.claims]:
-            errors.append(f"{item.nodeid}: unknown claim id(s) {unknown} (not in {config.getoption('--claims-ledger')})")
+            ledger = config.getoption("--claims-ledger")
+            errors.append(f"{item.nodeid}: unknown claim id(s) {unknown} (not in {ledger})")
             continue
         if not ids and _needs_claim(item):
             errors.append(f"{item.nodeid}: cites no claim; add @pytest.mark.claim('ID')")
@@ -268,7 +269,18 @@ def environment(config=None) -> dict:
     if config is not None:
         env["backends"] = config._claims.backends
     env["spec_data"] = str(real_data_path()) if real_data_path() else None
+    env["commit"] = _git("rev-parse", "HEAD")
+    env["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no")) if env["commit"] else None
     return env
+
+
+def _git(*args) -> str | None:
+    import subprocess
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        return out.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def pytest_report_header(config):
@@ -324,7 +336,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if config.getoption("--claims-strict"):
         bad = strict_failures(st, rs)
         if bad:
-            tr.write_sep("=", f"--claims-strict: {len(bad)} claim result(s) neither passed nor expected drift", red=True)
+            msg = f"--claims-strict: {len(bad)} claim result(s) neither passed nor expected drift"
+            tr.write_sep("=", msg, red=True)
             for line in bad[:60]:
                 tr.write_line("  " + line)
             if len(bad) > 60:
