@@ -32,7 +32,8 @@ class Backend:
         try:
             return self._api[k][1]
         except KeyError:
-            raise AttributeError(f"backend {self.name!r} has no {k!r} (add it to spec/backends/{self.name}_api/)") from None
+            where = f"spec/backends/{self.name}_api/"
+            raise AttributeError(f"backend {self.name!r} has no {k!r} (add it to {where})") from None
 
     def __contains__(self, k):
         return k in self._api
@@ -55,5 +56,5 @@ def get(name: str) -> Backend:
         except ImportError as e:  # the library is missing: the backend's tests are skipped with this reason
             _cache[name] = BackendUnavailable(f"backend {name!r} cannot be imported: {type(e).__name__}: {e}")
     if isinstance(_cache[name], BackendUnavailable):
-        raise _cache[name]  # the first failure, every time (a retried import fails differently, e.g. numpy's reload guard)
+        raise _cache[name]  # the first failure every time: a retried import fails differently (numpy's reload guard)
     return _cache[name]

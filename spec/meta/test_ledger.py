@@ -6,9 +6,9 @@ with `pytest spec/meta/test_ledger.py --noconftest` before anything else of the 
 import os
 import pathlib
 import re
-import tomllib
 
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LEDGER = ROOT / "spec" / "claims.toml"
