@@ -156,7 +156,41 @@ def fastai_epoch(data, model, loss_func, lr, precision="fp32"):
     return f
 
 
-LOOPS = {"plain": Plain, "impl": impl_epoch, "fastai": fastai_epoch}
+def impl_lean_epoch(data, model, loss_func, lr, precision="fp32"):
+    """A diagnostic, not impl: impl's Learner with its per-batch host syncs taken out (loss.item() for the NaN check
+    and the Recorder; GradScaler.get_scale() twice for the scale record), to measure what they cost on a GPU."""
+    f = impl_epoch(data, model, loss_func, lr, precision)
+    learn = f.learn
+
+    def train_batch(b):
+        _, _, loss = learn._forward(b)
+        s = learn.amp.scaler if learn.amp is not None else None
+        if s is not None:
+            s.scale(loss).backward()
+            s.step(learn.opt)
+            s.update()
+        else:
+            loss.backward()
+            learn.opt.step()
+        learn.opt.zero_grad()
+        return loss.detach()  # the Recorder averages it on the device
+
+    learn.train_batch = train_batch
+    return f
+
+
+def plain_item(data, model, loss_func, lr, precision="fp32"):
+    "The plain loop plus one loss.item() per batch: the host sync impl makes (and most hand-written loops)."
+    return Plain(data, model, loss_func, lr, precision, item=True)
+
+
+LOOPS = {
+    "plain": Plain,
+    "impl": impl_epoch,
+    "fastai": fastai_epoch,
+    "impl_lean": impl_lean_epoch,
+    "plain_item": plain_item,
+}
 
 
 @torch.no_grad()

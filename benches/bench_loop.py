@@ -7,7 +7,8 @@ Group `loop-overhead`, params `task`, `bs`, `loop`:
   items; 100k ratings on a GPU), bs 64, train then validation each epoch: per-batch overhead dominates.
 - task `resnet18` (GPU matrix): compute-only batches on the device, fp32 (TF32 on), bs 64, training only.
 - task `resnet50_fp16_cl` (GPU matrix): compute-only, fp16 autocast + channels_last, bs 64/128/256; loop
-  `plain_item` is the plain loop plus one `loss.item()` per batch (the host sync impl makes), to tell that cost apart.
+  `plain_item` is the plain loop plus one `loss.item()` per batch (the host sync impl makes), and `impl_lean`
+  impl's Learner with its per-batch host syncs taken out (benches._loops): diagnostics that tell that cost apart.
 Correctness: every loop starts from the same weights and must lower the loss; the loops must end at the same
 validation loss (collab: within 5%).
 """
@@ -29,16 +30,16 @@ SIZES = {
         resnet18=dict(bs=[64], px=224, images=1024, rounds=5, warmup=1),
         resnet50_fp16_cl=dict(bs=[64, 128, 256], px=224, images=2048, rounds=5, warmup=1),
     ),
-    "cpu": dict(collab=dict(ratings=20_000, rounds=5, warmup=1), bs=64),
+    "cpu": dict(collab=dict(ratings=10_000, rounds=5, warmup=1), bs=64),
     "smoke": dict(collab=dict(ratings=2_000, rounds=1, warmup=0), bs=64),
 }
 SIZES["sim"] = dict(
     SIZES["smoke"],
-    resnet18=dict(bs=[4], px=32, images=4, rounds=1, warmup=0),
-    resnet50_fp16_cl=dict(bs=[2, 4], px=32, images=4, rounds=1, warmup=0),
+    resnet18=dict(bs=[4], px=32, images=8, rounds=1, warmup=0),
+    resnet50_fp16_cl=dict(bs=[2, 4], px=32, images=8, rounds=1, warmup=0),
 )
 S = SIZES[T.PROFILE]
-LOOPS = ["plain", "impl", "fastai"]
+LOOPS = ["plain", "impl", "fastai", "impl_lean"]
 N_USERS, N_ITEMS, K_TRUE, N_FACTORS, LR_COLLAB = 943, 1682, 4, 50, 5e-3
 
 
@@ -117,7 +118,7 @@ def _vision(task, precision, loops):
     return {
         bs: compute_only(
             arch,
-            {lp: (precision, {**L.LOOPS, "plain_item": _plain_item}[lp]) for lp in loops},
+            {lp: (precision, L.LOOPS[lp]) for lp in loops},
             bs,
             C["px"],
             max(1, C["images"] // bs),
@@ -128,11 +129,10 @@ def _vision(task, precision, loops):
     }
 
 
-def _plain_item(data, model, loss_func, lr, precision):
-    return L.Plain(data, model, loss_func, lr, precision, item=True)
-
-
-VISION = [("resnet18", "fp32", LOOPS), ("resnet50_fp16_cl", "fp16_cl", ["plain", "impl", "plain_item"])]
+VISION = [
+    ("resnet18", "fp32", ["plain", "impl", "fastai"]),
+    ("resnet50_fp16_cl", "fp16_cl", ["plain", "impl", "plain_item", "impl_lean"]),
+]
 VISION_PARAMS = [(t, p, lp, bs) for t, p, loops in VISION if t in S for bs in S[t]["bs"] for lp in loops] or [
     pytest.param(None, None, None, None, marks=pytest.mark.skip(reason="GPU matrix only (BENCH_SIZE=gpu or sim)"))
 ]

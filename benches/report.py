@@ -300,7 +300,9 @@ def markdown(runs) -> str:
     for s in R["FP16-6"]:
         L.append(
             f"| FP16-6 | {LESSON['FP16-6']} | {s['arch']} {s['precision']}: {_f(s['vs_strict'])}x vs strict fp32, "
-            f"{_f(s['vs_default'])}x vs fp32 (TF32); peak memory {_f(s['mem_ratio'])}x of fp32 |"
+            f"{_f(s['vs_default'])}x vs fp32 (TF32)"
+            + (f"; peak memory {_f(s['mem_ratio'])}x fp32's" if s["mem_ratio"] else "")
+            + " |"
         )
     for s in R["FP16-7"]:
         L.append(
@@ -361,9 +363,9 @@ def markdown(runs) -> str:
         for r in rs:
             x = r["extra"]
             notes = ", ".join(
-                f"{k} {_f(x[k], 3) if isinstance(x[k], float) else x[k]}"
-                for k in ("peak_mem_mib", "ratio_to_plain", "valid_last", "loss_last", "tflops", "step_us")
-                if k in x and k != "step_us"
+                f"{k} {f'{x[k]:.4g}' if isinstance(x[k], float) else x[k]}"
+                for k in ("peak_mem_mib", "ratio_to_plain", "valid_last", "loss_last", "tflops")
+                if k in x and x[k]
             )
             L.append(
                 f"| {_label(r['params'])} | {_f(r['median'], 4)} | {_f(r['min'], 4)} | {_f(r['max'], 4)} | "
