@@ -68,7 +68,7 @@ def bench_gpu(session):
 @nox.session(python=PY)
 def bench_report(session):
     "Render the benchmark history (.benchmarks/ by default, or the posargs) as results/tmp/results.md + plots."
-    install(session)
+    session.install("matplotlib>=3.7")  # benches.report needs nothing else (no torch)
     session.run("python", "-m", "benches.report", *(session.posargs or [".benchmarks", "--out", "results/tmp"]))
 
 

@@ -16,7 +16,7 @@ from benches.bench_loop import ratings
 
 SIZES = {
     "gpu": dict(ratings=100_000, rounds=3, warmup=1),
-    "cpu": dict(ratings=10_000, rounds=2, warmup=1),
+    "cpu": dict(ratings=5_000, rounds=2, warmup=1),
     "smoke": dict(ratings=2_000, rounds=1, warmup=0),
     "sim": dict(ratings=2_000, rounds=1, warmup=0),
 }

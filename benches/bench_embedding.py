@@ -15,7 +15,7 @@ from benches import _timing as T
 BS, D = 1024, 50  # CF-23: a batch of 1024 indices, k = 50 factors
 SIZES = {
     "gpu": dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=20, rounds=5, warmup=1),
-    "cpu": dict(vocabs=[10**3, 10**4, 10**5], steps=3, rounds=5, warmup=1),
+    "cpu": dict(vocabs=[10**3, 10**4, 10**5], steps=2, rounds=3, warmup=1),
     "smoke": dict(vocabs=[10**3, 10**4], steps=1, rounds=1, warmup=0),
     "sim": dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=1, rounds=1, warmup=0),
 }

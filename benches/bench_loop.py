@@ -30,7 +30,7 @@ SIZES = {
         resnet18=dict(bs=[64], px=224, images=1024, rounds=5, warmup=1),
         resnet50_fp16_cl=dict(bs=[64, 128, 256], px=224, images=2048, rounds=5, warmup=1),
     ),
-    "cpu": dict(collab=dict(ratings=10_000, rounds=5, warmup=1), bs=64),
+    "cpu": dict(collab=dict(ratings=5_000, rounds=5, warmup=1), bs=64),
     "smoke": dict(collab=dict(ratings=2_000, rounds=1, warmup=0), bs=64),
 }
 SIZES["sim"] = dict(
@@ -157,6 +157,7 @@ def test_loop_vision(benchmark, task, precision, loop, bs):
         peak_mem_mib=round(r["peak_mem_mib"], 1),
         fwd_gflop_per_img=round(r["fwd_gflop_per_img"], 3),
         loss_first=r["loss_first"],
+        logits_rel_err=r["logits_rel_err"],
         loss_last=r["loss_last"],
         **_ratio_info(r["times"], rs["plain"]["times"]),
         device=str(T.device()),

@@ -13,7 +13,8 @@
 # records.jsonl (one line per benchmark, written as it finishes: survives a killed run), results.md,
 # epoch_times.png, ratios.png.
 # Env: OUT (default results/tmp/gpu), BENCH_SIZE (gpu), BUDGET_S (pytest's hard limit, 400), SITE (/tmp/site),
-# BENCH_COMMIT (the commit measured: the device's copy of the tree has no .git).
+# BENCH_COMMIT (the commit measured: the device's copy of the tree has no .git), BENCH_FALLBACK=1 (install the
+# carried pytest 9.2 + pytest-benchmark 5.3.1 from .whl/fallback even when the image's would do).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/tmp/gpu}
@@ -29,6 +30,13 @@ main() {
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
     || { echo "gpu_bench: wheel install failed"; return 2; }
   export PYTHONPATH=$SITE:$PWD
+  # pytest >= 8.1 and pytest-benchmark are on the GPU image; should they not be, the carried ones (.whl/fallback)
+  if [ -n "${BENCH_FALLBACK:-}" ] || ! python3 -c "import sys, pytest, pytest_benchmark
+sys.exit(tuple(map(int, pytest.__version__.split('.')[:2])) < (8, 1))" 2>/dev/null; then
+    echo "gpu_bench: installing the fallback pytest + pytest-benchmark from .whl/fallback"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+      .whl/fallback/*.whl || { echo "gpu_bench: fallback install failed"; return 2; }
+  fi
   { nvidia-smi && nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit,temperature.gpu \
       --format=csv; } > "$OUT/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi here" > "$OUT/nvidia-smi.txt"
   python3 - <<'EOF'
