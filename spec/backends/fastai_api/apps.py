@@ -155,7 +155,8 @@ def collab_embeddings(learn):
 # ---------------------------------------------------------------- predictions, metrics, per-epoch values
 def valid_preds(learn, act=None):
     "(predictions, targets) on the validation set (learn.get_preds); `act` defaults to the loss's activation."
-    p, t = learn.get_preds(act=act)
+    dl = None if hasattr(learn.dls.valid, "new") else learn.dls.valid  # plain torch loaders: as they are
+    p, t = learn.get_preds(dl=dl, act=act)
     return _torch.as_tensor(p).detach().float().as_subclass(_torch.Tensor), _torch.as_tensor(t).as_subclass(
         _torch.Tensor
     )
@@ -203,3 +204,9 @@ def lookup_learner(actual, predicted, vocab, bs=4):
     return _quiet(
         _Learner(dls, _Lookup(predicted, len(vocab)), loss_func=_CE(), path=_tempfile.mkdtemp(prefix="l6spec-"))
     )
+
+
+def app_learner(dls, model, loss_func, **kw):
+    "A plain, quiet fastai Learner(dls, model, loss_func=...) (no per-batch log)."
+    kw.setdefault("path", _tempfile.mkdtemp(prefix="l6spec-"))
+    return _quiet(_Learner(dls, model, loss_func=loss_func, **kw))

@@ -116,3 +116,10 @@ def lookup_learner(actual, predicted, vocab, bs=4):
     dl = DataLoader(items, bs=bs)
     dls = DataLoaders(DataLoader(items, bs=bs, shuffle=True, drop_last=True), dl, vocab=list(vocab))
     return Learner(dls, _Lookup(predicted, len(vocab)), CrossEntropyLossFlat())
+
+
+def app_learner(dls, model, loss_func, **kw):
+    "A plain Learner (no per-batch log): Learner(dls, model, loss_func=...)."
+    from impl.learner import Learner
+
+    return Learner(dls, model, loss_func, **kw)
