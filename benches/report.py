@@ -347,7 +347,7 @@ def markdown(runs) -> str:
             f"Datasheet dense peaks ({P['gpu_key'] or 'GPU not in the table'}): "
             f"fp16/bf16, TF32, fp32 = {P['peaks']} TFLOP/s; "
             f"ceilings this card measured (group `peak`, large matmul): "
-            + ", ".join(f"{k} {_f(v, 0)}" for k, v in P["ceilings"].items())
+            + ", ".join(f"{k} {v:.4g}" for k, v in P["ceilings"].items() if v)
             + " TFLOP/s.",
             "",
             "| configuration | TFLOP/s | of datasheet peak | of measured ceiling |",
