@@ -15,22 +15,32 @@ class Amp:
     def __init__(self, dtype, device_type, channels_last=False, **scaler_kw):
         self.dtype, self.device_type, self.channels_last = dtype, device_type, channels_last
         self.scaler = torch.amp.GradScaler(device_type, **scaler_kw) if dtype == torch.float16 else None
-        self.scales, self.skipped = [], []  # scale after each fp16 step; whether that step was skipped
+        self._init = self.scaler.get_scale() if self.scaler else None  # init_scale: a host number before step 1
+        self._scales = []  # the scale after each fp16 step, kept on the device: reading it would sync every step
 
     def autocast(self):
         return torch.autocast(self.device_type, dtype=self.dtype)
+
+    @property
+    def scales(self) -> list[float]:
+        "The scale after each fp16 step (read on demand: one device sync here, none per step)."
+        return torch.stack(self._scales).tolist() if self._scales else []
+
+    @property
+    def skipped(self) -> list[bool]:
+        "Whether each fp16 step was skipped: the scale only drops (backoff) after an inf/NaN gradient."
+        s = self.scales
+        return [a < b for a, b in zip(s, [self._init] + s)]
 
     def step(self, learn, loss):
         if self.scaler is None:
             loss.backward()
             learn.opt.step()
             return
-        before = self.scaler.get_scale()
         self.scaler.scale(loss).backward()
         self.scaler.step(learn.opt)  # skips opt.step() when a gradient is inf/NaN
         self.scaler.update()  # ... and then halves the scale (backoff_factor 0.5)
-        self.scales.append(self.scaler.get_scale())
-        self.skipped.append(self.scales[-1] < before)
+        self._scales.append(self.scaler._get_scale_async().detach().clone())
 
 
 def _set(learn, dtype, channels_last, **scaler_kw):
