@@ -68,7 +68,7 @@ def frame_dls(backend, frames, bs=16):
 # ---------------------------------------------------------------- REG-13, REG-12: what vision_learner builds
 @pytest.mark.claim("REG-13")
 def test_point_learner_uses_mse_and_no_metric(backend, data_dir):
-    "vision_learner on (image, point) DataLoaders without loss_func: MSE over flattened (bs, 2) vs (bs, 1, 2); no metric."
+    "vision_learner on (image, point) data, no loss_func: MSE over flattened (bs, 2) vs (bs, 1, 2); no metric."
     dls = backend.biwi_dls(data_dir / "biwi_head_pose", bs=4, size=(H, W))
     learn = backend.vision_learner(dls, backend.tiny_resnet, y_range=(-1, 1))
     xb, yb = next(iter(dls.train))
