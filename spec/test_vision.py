@@ -417,3 +417,47 @@ def test_finder_after_unfreezing_has_no_rapid_drop(backend, data_dir_medium, bod
     rows = np.array([pets_run(backend, data_dir_medium, body, s)["drop"] for s in SEEDS])
     before, after = rows.mean(0)
     assert after < before / 4, f"{FT11}: mean drop {before:.3f} before, {after:.3f} after; per seed {rows.round(3)}"
+
+
+# ---------------------------------------------------------------- the book's numbers on the real Pets (GPU, ImageNet)
+def real(f):
+    "Real Pets, ImageNet weights, a GPU; long."
+    for m in (pytest.mark.real_data, pytest.mark.pretrained, pytest.mark.cuda, pytest.mark.slow):
+        f = m(f)
+    return f
+
+
+_REAL = {}
+
+
+def real_pets_fine_tune(backend, real_data, arch="resnet34", fp16=False, epochs=2, freeze_epochs=1):
+    "(learner, final error) of vision_learner(real Pets, arch, pretrained=True).fine_tune(epochs); cached."
+    key = (backend.name, arch, fp16, epochs, freeze_epochs)
+    if key not in _REAL:
+        torch.manual_seed(42)
+        dls = backend.pets_dls(real_data / "oxford-iiit-pet", bs=64, size=224, seed=42, device="cuda")
+        learn = backend.vision_learner(
+            dls, getattr(torchvision.models, arch), pretrained=True, metrics=[backend.error_rate]
+        )
+        if fp16:
+            learn.to_fp16()
+        learn.fine_tune(epochs, freeze_epochs=freeze_epochs)
+        _REAL[key] = (learn, backend.valid_metrics(learn)[1])
+    return _REAL[key]
+
+
+@pytest.mark.claim("PET-4")
+@real
+def test_real_pets_baseline(backend, real_data):
+    "resnet34, fine_tune(2) with the default LR: final error < 0.10 after 3 epochs (book 0.080514 = 119/1478)."
+    _, err = real_pets_fine_tune(backend, real_data)
+    assert err < 0.10, f"PET-4: final error {err:.4f}, book 0.0805"
+
+
+@pytest.mark.claim("ARCH-4")
+@real
+def test_real_resnet50_not_clearly_better(backend, real_data):
+    "resnet50 + to_fp16(), fine_tune(6, freeze_epochs=3) vs resnet34 with the same recipe: errors within 0.015."
+    _, e50 = real_pets_fine_tune(backend, real_data, "resnet50", fp16=True, epochs=6, freeze_epochs=3)
+    _, e34 = real_pets_fine_tune(backend, real_data, "resnet34", epochs=6, freeze_epochs=3)
+    assert abs(e50 - e34) < 0.015, f"ARCH-4: resnet50 {e50:.4f} vs resnet34 {e34:.4f} (book 0.0548 vs 0.0514-0.0541)"

@@ -1,0 +1,121 @@
+"""Model interpretation (T:L26-52): the confusion matrix (rows actual, columns predicted), most_confused, which
+data it uses (the validation set, each item once) and the plot. A learner whose model is a fixed lookup table
+makes the predictions known in advance; the Pets fixture gives the 37-class case.
+"""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fixtures
+from spec.tiny import one_thread  # noqa: F401
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+INT1 = "INT-1 'confusion matrix ... this diagonal here all the ones that are classified correctly' (T:L26)"
+INT2 = "INT-2 'most_confused ... tells you the combinations which it got wrong the most often' (T:L39)"
+INT3 = "INT-3 ClassificationInterpretation.from_learner(learn): the validation set (FB05)"
+INT4 = "INT-4 'American Pit Bull Terrier or a Staffordshire Bull Terrier ... Ragdoll ... Birman' (T:L39-52)"
+INT5 = "INT-5 '37 different breeds' (FB05)"
+ACTUAL, PREDICTED, ABC = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2], [0, 1, 1, 1, 1, 0, 2, 0, 0, 0], ["a", "b", "c"]
+
+
+def counts(actual, predicted, n):
+    "The confusion matrix by counting (np.add.at): the independent reference."
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (np.asarray(actual, dtype=int), np.asarray(predicted, dtype=int)), 1)
+    return cm
+
+
+@pytest.mark.claim("INT-1")
+def test_confusion_matrix_rows_actual_columns_predicted(backend):
+    interp = backend.interpretation(backend.lookup_learner(ACTUAL, PREDICTED, ABC))
+    cm = np.asarray(interp.confusion_matrix())
+    assert cm.tolist() == [[1, 2, 0], [1, 2, 0], [3, 0, 1]], f"{INT1}: {cm.tolist()}"
+    assert np.issubdtype(cm.dtype, np.integer), f"{INT1}: dtype {cm.dtype}"
+    correct = sum(a == p for a, p in zip(ACTUAL, PREDICTED))
+    assert cm.trace() == correct and cm.sum() == len(ACTUAL), f"{INT1}: trace {cm.trace()}, sum {cm.sum()}"
+
+
+@pytest.mark.claim("INT-2")
+def test_most_confused_example(backend):
+    interp = backend.interpretation(backend.lookup_learner(ACTUAL, PREDICTED, ABC))
+    got = [(a, p, int(n)) for a, p, n in interp.most_confused()]
+    assert got == [("c", "a", 3), ("a", "b", 2), ("b", "a", 1)], f"{INT2}: most_confused() {got}"
+    got = [(a, p, int(n)) for a, p, n in interp.most_confused(min_val=3)]
+    assert got == [("c", "a", 3)], f"{INT2}: most_confused(min_val=3) {got}"
+
+
+@pytest.mark.claim("INT-1", "INT-2")
+@settings(max_examples=12)  # a fastai learner per example (~0.4 s): a dozen random tables on every profile
+@given(data=st.data())
+def test_confusion_counts_and_most_confused_for_any_predictions(backend, data):
+    n = data.draw(st.integers(2, 5), label="n classes")
+    k = data.draw(st.integers(1, 30), label="n items")
+    actual = data.draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k), label="actual")
+    predicted = data.draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k), label="predicted")
+    min_val = data.draw(st.integers(1, 4), label="min_val")
+    vocab = [f"c{i}" for i in range(n)]
+    interp = backend.interpretation(backend.lookup_learner(actual, predicted, vocab, bs=3))
+    cm, want = np.asarray(interp.confusion_matrix()), counts(actual, predicted, n)
+    assert cm.tolist() == want.tolist(), f"{INT1}: {cm.tolist()} != counted {want.tolist()}"
+    got = [(a, p, int(c)) for a, p, c in interp.most_confused(min_val)]
+    cells = sorted(
+        (vocab[i], vocab[j], int(want[i, j])) for i in range(n) for j in range(n) if i != j and want[i, j] >= min_val
+    )
+    assert sorted(got) == cells, f"{INT2}: most_confused({min_val}) {got}, off-diagonal cells {cells}"
+    assert [c for *_, c in got] == sorted((c for *_, c in got), reverse=True), f"{INT2}: not by count: {got}"
+
+
+@pytest.mark.claim("INT-3", "INT-5")
+def test_pets_interpretation_covers_each_validation_item_once(backend, data_dir):
+    """On the Pets fixture: 37 breeds, a 37 x 37 matrix whose entries add up to the validation set's size
+    (int(0.2 * n) items with RandomSplitter(0.2), batches of 8 that do not divide it)."""
+    n = fixtures.truth(data_dir, "oxford-iiit-pet")["n_images"]
+    dls = backend.pets_dls(data_dir / "oxford-iiit-pet", bs=8, size=32)
+    torch.manual_seed(0)
+    learn = backend.vision_learner(dls, backend.tiny_resnet)
+    interp = backend.interpretation(learn)
+    cm = np.asarray(interp.confusion_matrix())
+    n_valid = int(0.2 * n)
+    assert len(interp.vocab) == 37 and cm.shape == (37, 37), f"{INT5}: vocab {len(interp.vocab)}, matrix {cm.shape}"
+    assert n_valid % 8 and cm.sum() == n_valid, f"{INT3}: matrix sums to {cm.sum()}, validation set has {n_valid}"
+
+
+@pytest.mark.claim("INT-5")
+def test_plot_labels_actual_rows_predicted_columns(backend):
+    "plot_confusion_matrix: y axis 'Actual', x axis 'Predicted', ticks labelled with the vocab, counts written in."
+    plt.close("all")
+    interp = backend.interpretation(backend.lookup_learner(ACTUAL, PREDICTED, ABC))
+    interp.plot_confusion_matrix()
+    ax = plt.gcf().axes[0]
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("Actual", "Predicted"), (
+        f"{INT5}: {ax.get_ylabel()}, {ax.get_xlabel()}"
+    )
+    ticks = ([t.get_text() for t in ax.get_xticklabels()], [t.get_text() for t in ax.get_yticklabels()])
+    assert ticks == (ABC, ABC), f"{INT5}: tick labels {ticks}"
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == sorted(str(v) for v in [1, 2, 0, 1, 2, 0, 3, 0, 1]), f"{INT5}: cell texts {texts}"
+    plt.close("all")
+
+
+@pytest.mark.claim("INT-4")
+@pytest.mark.real_data
+@pytest.mark.pretrained
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_real_pets_top_confusions_are_look_alikes(backend, real_data):
+    "After resnet34 fine_tune(2) on real Pets: pit bull / staffordshire among the top 3 pairs, Ragdoll / Birman top 5."
+    from spec.test_vision import real_pets_fine_tune
+
+    learn = real_pets_fine_tune(backend, real_data)[0]
+    top = [frozenset((a, p)) for a, p, _ in backend.interpretation(learn).most_confused(min_val=2)]
+    pit = frozenset(("american_pit_bull_terrier", "staffordshire_bull_terrier"))
+    cat = frozenset(("Ragdoll", "Birman"))
+    assert pit in top[:3] and cat in top[:5], f"{INT4}: top pairs {[tuple(t) for t in top[:6]]}"
