@@ -365,7 +365,7 @@ SEEDS = (0, 1, 2)
 _RUNS = {}
 
 
-def initial_drop(backend, learn, num_it=30):
+def initial_drop(backend, learn, num_it=20):
     "The LR finder's fall of the smoothed loss from its first value to its minimum over the first 80% of the sweep."
     backend.lr_find(learn, num_it=num_it)
     s = backend.finder_curve(learn)[1]
@@ -412,7 +412,7 @@ def test_pretrained_body_beats_random_init(backend, data_dir_medium, body):
 @pytest.mark.claim("FT-11")
 def test_finder_after_unfreezing_has_no_rapid_drop(backend, data_dir_medium, body):
     """After 3 epochs of the head and unfreeze() (already pretty good) the LR finder's smoothed loss falls less than a
-    quarter as far in the first 80% of the sweep as on the same learner before training: 30-batch sweeps, averaged
+    quarter as far in the first 80% of the sweep as on the same learner before training: 20-batch sweeps, averaged
     over 3 seeds (a flat curve's first point is one batch's loss: +-0.4 on fastai's augmented Pets at bs 32)."""
     rows = np.array([pets_run(backend, data_dir_medium, body, s)["drop"] for s in SEEDS])
     before, after = rows.mean(0)
