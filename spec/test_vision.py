@@ -191,6 +191,16 @@ def test_body_is_resnet_without_pool_and_fc_and_head_is_fastais(backend, data_di
 
 
 @pytest.mark.claim("FT-1")
+@pytest.mark.parametrize("nf, n_out", [(512, 37), (2048, 20)])
+def test_create_head(backend, nf, n_out):
+    "create_head(nf, n_out) is the listed head (concat pooling doubles nf); y_range appends SigmoidRange."
+    got = [describe(m) for m in backend.create_head(nf, n_out)]
+    assert got == fastai_head(nf, n_out), f"{FT1}: create_head({nf}, {n_out})\n{got}"
+    last = backend.create_head(nf, n_out, y_range=(-1, 1))[-1]
+    assert type(last).__name__ == "SigmoidRange", f"{FT1}: with y_range the head ends with {last}"
+
+
+@pytest.mark.claim("FT-1")
 def test_head_weights_are_new_random_kaiming_normal(backend, data_dir):
     "The two new linear layers are kaiming-normal (std sqrt(2/fan_in)), different in two learners; BN at 1, 1e-3."
     dls = pets(backend, data_dir)  # fastai's RandomSplitter(seed=42) reseeds torch: make the data once

@@ -21,7 +21,6 @@ from fastai.layers import sigmoid_range as _sigmoid_range
 from fastai.learner import Learner as _Learner
 from fastai.losses import CrossEntropyLossFlat as _CE
 from fastai.torch_core import Module as _Module
-from fastai.torch_core import norm_types as _norm_types
 from fastai.vision import learner as _fv
 from fastai.vision import models as _models
 
@@ -36,7 +35,6 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
 )
 create_head = _fv.create_head
 EmbeddingDotBias = _collab.EmbeddingDotBias
-imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 
 def tiny_resnet(weights=None, num_classes=1000):
@@ -97,11 +95,6 @@ def arch_meta(arch):
 def app_groups(learn):
     "The parameter groups, as lists of parameters."
     return [list(g) for g in learn.splitter(learn.model)]
-
-
-def norm_param_ids(model):
-    "ids of the parameters of normalisation layers (fastai's norm_types)."
-    return {id(p) for m in model.modules() if isinstance(m, _norm_types) for p in m.parameters(recurse=False)}
 
 
 def batch_normalizers(dls):

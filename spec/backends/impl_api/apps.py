@@ -9,7 +9,6 @@ import torch as _torch
 import impl.collab as _collab
 import impl.interpret as _interp
 import impl.vision as _vision
-from impl.learner import NORM as _NORM
 
 resnet18, resnet34, resnet50, resnet101, resnet152 = (
     _vision.resnet18,
@@ -21,7 +20,6 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
 tiny_resnet = _vision.tiny_resnet
 create_head = _vision.create_head
 DotProduct, DotProductBias, EmbeddingDotBias = _collab.DotProduct, _collab.DotProductBias, _collab.EmbeddingDotBias
-imagenet_stats = _vision.imagenet_stats
 
 
 def vision_learner(dls, arch, n_out=None, pretrained=False, y_range=None, n_in=3, loss_func=None, metrics=(), **kw):
@@ -48,11 +46,6 @@ def arch_meta(arch):
 def app_groups(learn):
     "The parameter groups, as lists of parameters."
     return learn.groups
-
-
-def norm_param_ids(model):
-    "ids of the parameters of normalisation layers (BatchNorm ...)."
-    return {id(p) for m in model.modules() if isinstance(m, _NORM) for p in m.parameters(recurse=False)}
 
 
 def batch_normalizers(dls):
