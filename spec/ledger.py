@@ -35,6 +35,11 @@ class Claim:
     expect: dict = field(default_factory=dict)  # backend -> (status, reason)
     raw: dict = field(default_factory=dict)
 
+    @property
+    def backends(self) -> tuple[str, ...]:
+        "The implementations the claim is about: our own contract (source = \"impl\") concerns impl alone."
+        return tuple(self.raw.get("backends", ("impl",) if self.raw.get("source") == "impl" else BACKENDS))
+
     def drift(self, backend: str) -> str | None:
         "The strict-xfail reason for `backend`, or None when the lesson's claim is expected to hold there."
         status, reason = self.expect.get(backend, ("holds", ""))
@@ -75,6 +80,8 @@ def load(path: Path | str = LEDGER) -> dict[str, Claim]:
             raise LedgerError(f"{where}: kind = {c['kind']!r}, expected one of {sorted(KINDS)}")
         if bad := set(c["needs"]) - NEEDS:
             raise LedgerError(f"{where}: unknown needs {sorted(bad)}, expected a subset of {sorted(NEEDS)}")
+        if bad := set(c.get("backends", BACKENDS)) - set(BACKENDS):
+            raise LedgerError(f"{where}: unknown backends {sorted(bad)}, expected a subset of {list(BACKENDS)}")
         expect = {b: _expect(c, b, where) for b in BACKENDS}
         claims[c["id"]] = Claim(*(c[k] for k in REQUIRED), expect=expect, raw=c)
     if not claims:

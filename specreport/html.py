@@ -13,8 +13,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 BACKENDS = ("impl", "fastai")
-STATUSES = ("passed", "failed", "skipped", "xfailed", "untested", "not run")
-LABEL = {"xfailed": "expected drift"}
+STATUSES = ("passed", "failed", "skipped", "xfailed", "untested", "n/a", "not run")
+LABEL = {"xfailed": "expected drift", "n/a": "not applicable"}
 ENV_KEYS = ("python", "platform", "torch", "torchvision", "fastai", "numpy", "pandas", "hypothesis", "device", "cuda",
             "tf32_matmul", "tf32_cudnn", "matmul_precision", "hypothesis_profile", "backends", "spec_data")
 
@@ -185,7 +185,7 @@ def claims_table(rows: list[dict]) -> str:
             + (f'<div class="why">{e(r["reasons"][b])}</div>' if r["reasons"].get(b)
                and r["results"][b] not in ("passed", "not run") else "") + "</td>" for b in BACKENDS)
         tags = [r.get("kind", "")] + list(r.get("needs") or []) + [f"drift: {b}" for b in drifted(r)]
-        ok = all(r["results"][b] == "passed" for b in BACKENDS)
+        ok = all(r["results"][b] in ("passed", "n/a") for b in BACKENDS)
         tags = "".join(f"<span class=tag>{e(t)}</span>" for t in tags if t)
         out.append(f'<tr id="claim-{e(r["id"])}" class="claim{" ok" if ok else ""}">'
                    f'<td class="cid"><b>{e(r["id"])}</b><div>{tags}</div></td>'
@@ -263,7 +263,7 @@ margin:.15em .2em 0 0;color:var(--dim);white-space:nowrap}
 .st{display:inline-block;font-size:.8em;font-weight:600;border-radius:.3em;padding:.05em .45em;white-space:nowrap;
 color:#fff;background:var(--skip)}
 .st-passed{background:var(--ok)}.st-failed{background:var(--bad)}.st-xfailed{background:var(--drift)}
-.st-untested,.st-not-run,.st-absent{background:#eaeef2;color:var(--dim)}.st-skipped{background:#8c959f}
+.st-untested,.st-n-a,.st-not-run,.st-absent{background:#eaeef2;color:var(--dim)}.st-skipped{background:#8c959f}
 ul.tests{margin:0;padding-left:1rem;font-size:.85em}details summary{cursor:pointer}
 ol.drift{padding-left:1.2rem}ol.drift li{margin:.6rem 0 1rem}ol.drift blockquote{margin:.2rem 0;color:var(--dim)}
 .dr{margin:.15rem 0}.instead{margin:.15rem 0 .15rem 1rem;padding:.2rem .5rem;border-left:3px solid var(--ok);
