@@ -4,7 +4,6 @@ from known latent factors and biases (fixtures/movielens.py): structure recovere
 better, and with a long enough budget it overfits.
 """
 
-import random
 
 import numpy as np
 import pytest
@@ -14,7 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fixtures
-from spec.tiny import one_thread  # noqa: F401
+from spec.tiny import (
+    one_thread,  # noqa: F401
+    plain,
+    seed_all,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -31,14 +34,6 @@ CF19 = "CF-19 'it got worse ... so it's overfitting very quickly' (T:L2150)"
 CF20 = "CF-20 collab_learner builds EmbeddingDotBias (FB08 'Using fastai.collab')"
 
 
-def seed_all(s):
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)
-
-
-def plain(t):
-    return torch.as_tensor(t).as_subclass(torch.Tensor)
 
 
 def dls_for(backend, root, seed=0, bs=64):

@@ -12,7 +12,10 @@ import torch
 import torch.nn.functional as F
 
 import fixtures
-from spec.tiny import one_thread  # noqa: F401
+from spec.tiny import (
+    one_thread,  # noqa: F401
+    plain,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,9 +26,6 @@ ML14 = "ML-14 validate() after changing the metric's threshold (FB06)"
 ML15 = "ML-15 'accuracy of 94.5 after the first few, and eventually 95.1' (T:L1252)"
 ML16 = "ML-16 'lots of numbers between 0.05 and 0.95 ... this is a very smooth curve' (T:L1262)"
 
-
-def plain(t):
-    return torch.as_tensor(t).as_subclass(torch.Tensor)
 
 
 def pascal(backend, root, bs=64, size=64):

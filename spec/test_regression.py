@@ -6,7 +6,6 @@ Training uses the fixture's frames decoded once (48 x 64, ImageNet-normalised) w
 JSON, scaled to [-1, 1] as PointScaler does, and the person-13 split; the data pipeline itself is spec/test_data_*.
 """
 
-import random
 
 import numpy as np
 import pytest
@@ -17,7 +16,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import fixtures
 from fixtures import pretrained as pre_fx
-from spec.tiny import one_thread  # noqa: F401
+from spec.tiny import (
+    one_thread,  # noqa: F401
+    plain,
+    seed_all,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,14 +31,6 @@ REG13 = "REG-13 'We didn't specify a loss function ... MSE loss ... We didn't sp
 REG16 = "REG-16 'we used fine_tune even though ... imagenet isn't even an image regression model' (T:L1510)"
 
 
-def seed_all(s):
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)
-
-
-def plain(t):
-    return torch.as_tensor(t).as_subclass(torch.Tensor)
 
 
 @pytest.fixture(scope="module")

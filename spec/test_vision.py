@@ -5,7 +5,6 @@ The pretrained body is fixtures.pretrained's: a narrow torchvision ResNet traine
 Training claims run on the miniature Pets (64 x 64, tiny_resnet) over several seeds with a stated effect size.
 """
 
-import random
 import warnings
 
 import numpy as np
@@ -17,7 +16,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fixtures import pretrained as pre_fx
-from spec.tiny import one_thread  # noqa: F401
+from spec.tiny import (
+    one_thread,  # noqa: F401
+    plain,
+    seed_all,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,14 +50,6 @@ REG15 = "REG-15 'Fastai does some tricks to use three channel pre-trained models
 REG17 = "REG-17 y_range=(-1, 1) ends the head with SigmoidRange(-1, 1) (T:L1452)"
 
 
-def seed_all(s):
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)
-
-
-def plain(t):
-    return torch.as_tensor(t).as_subclass(torch.Tensor)
 
 
 def batch(dl):

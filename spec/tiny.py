@@ -4,6 +4,9 @@
 with a BatchNorm, and a head. Data: a seeded synthetic 3-class problem that a linear model can learn.
 """
 
+import random
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -83,3 +86,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def seed_all(s):
+    "Seed Python, numpy and torch (fastai's RandomSplitter reseeds torch: seed after building DataLoaders)."
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def plain(t):
+    "A plain torch.Tensor (fastai returns TensorBase/TensorCategory subclasses)."
+    return torch.as_tensor(t).as_subclass(torch.Tensor)
