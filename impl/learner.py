@@ -26,8 +26,9 @@ NORM = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, 
 
 
 def Adam(params, lr):
-    "The default optimizer: torch Adam with the multi-tensor (`foreach`) implementation."
-    return torch.optim.Adam(params, lr=lr, foreach=True)
+    """The default optimizer: Adam with decoupled weight decay (torch AdamW, as fastai's `true_wd`), none unless `wd`
+    is given (then it is plain Adam), in the multi-tensor (`foreach`) implementation."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=0.0, foreach=True)
 
 
 def norm_params(m):
