@@ -582,7 +582,8 @@ def biwi_datasets(path, valid_person="13", item_tfms=None):
     "BIWI head pose: (frame, head centre as a (1, 2) TensorPoint in pixels); person `valid_person` is validation."
     items = image_files(path)
     splits = PersonSplitter(valid_person)(items)
-    return Datasets(items, [[load_image], [get_ctr, TensorPoint.create]], splits=splits, item_tfms=item_tfms)
+    ctr = {f: get_ctr(f) for f in items}  # every pose file read now: a bad one names itself here, not mid-fit
+    return Datasets(items, [[load_image], [ctr.__getitem__, TensorPoint.create]], splits=splits, item_tfms=item_tfms)
 
 
 def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augment=True, **kw):

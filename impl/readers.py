@@ -1,12 +1,22 @@
 """Readers for the lesson's four datasets, on real data and on the miniature fixtures alike.
 
 Malformed input raises ValueError (FileNotFoundError for a missing file) whose message starts with the
-file, and the line where there is one: `u.data:17: expected 4 tab-separated fields, got 3`.
+file, and the line where there is one: `u.data:17: expected 4 tab-separated fields, got 3`. A reader checks the
+whole file before it returns, so it gives exactly the file's data or raises; it never guesses:
+- Text is UTF-8 when the bytes are valid UTF-8 (a BOM dropped), else latin-1. The real u.item is latin-1, whose
+  accented letters followed by ASCII are never valid UTF-8, so a u.item saved either way reads the same titles.
+  NUL bytes (UTF-16, binary) are an error.
+- rgb.cal and pose files are parsed by their blank-line-separated blocks, each of an exact shape of finite numbers.
+- A last line without its line end, where a cut would change a number (u.data, pose files), is an error (truncated).
+- A file given where the dataset folder is expected is an error saying what the folder holds.
 """
 
+import csv
+import io
 import mimetypes
 import os
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +26,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTS = {k for k, v in mimetypes.types_map.items() if v.startswith("image/")}
+NL = "\n"
 PET_RE = r"(.+)_\d+.jpg$"  # FB05
 VOC = [
     "aeroplane",
@@ -41,13 +52,44 @@ VOC = [
 ]
 
 
+# ---------------------------------------------------------------- files and text
+def dataset_dir(path, holds):
+    "`path` as a folder: a file there is an error saying what the folder should hold, a missing one too."
+    p = Path(path)
+    if p.is_file():
+        raise ValueError(f"{p}: is a file, expected the dataset folder (the one holding {holds})")
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such folder")
+    return p
+
+
+def _text(f):
+    "The text of f: UTF-8 (BOM dropped) when the bytes are valid UTF-8, else latin-1; a NUL byte is an error."
+    try:
+        b = Path(f).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{f}: no such file") from None
+    if (k := b.find(b"\0")) >= 0:
+        i = b.count(b"\n", 0, k) + 1
+        raise ValueError(f"{f}:{i}: NUL byte: not a plain text file (UTF-16 or binary?)")
+    try:
+        return b.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return b.decode("latin-1")
+
+
+def _lines(f, ended=False):
+    "(line number, text) of each line of f, line ends dropped; ended: a last line without its line end is an error."
+    s = _text(f)
+    if ended and s and not s.endswith("\n"):
+        raise ValueError(f"{f}:{s.count(NL) + 1}: the last line has no line end: the file looks truncated")
+    return [(i, x.removesuffix("\r")) for i, x in enumerate(s.removesuffix("\n").split("\n"), 1)] if s else []
+
+
 # ---------------------------------------------------------------- files and images
 def get_image_files(path, recurse=True):
     "Image files under `path` (by extension's MIME type), in os.walk order like fastai; hidden folders skipped."
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such folder")
-    out = []
+    path, out = dataset_dir(path, "the image files"), []
     for p, ds, fs in os.walk(path):
         ds[:] = [d for d in ds if not d.startswith(".")]
         out += [Path(p) / f for f in fs if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTS]
@@ -86,29 +128,68 @@ def pet_label(f, pat=PET_RE):
 
 # ---------------------------------------------------------------- PASCAL 2007
 def read_pascal(path, classes=None):
-    "train.csv (fname,labels,is_valid) as a DataFrame; `path` is the folder or the csv. Checks every row."
-    f = Path(path)
-    f = f / "train.csv" if f.is_dir() else f
-    if not f.exists():
+    """train.csv (fname,labels,is_valid) of the PASCAL folder `path` as a DataFrame; every row checked. Labels are
+    separated by single spaces: an empty label (double, leading or trailing space), a , ; or | inside a label, and a
+    label found only in validation rows (fastai's vocab comes from the training rows) are errors."""
+    f = dataset_dir(path, "train.csv and train/") / "train.csv"
+    if not f.is_file():
         raise FileNotFoundError(f"{f}: no such csv file")
+    rd = csv.reader(io.StringIO(_text(f), newline=""), strict=True)
+    want, rows, seen, end = ["fname", "labels", "is_valid"], [], {}, 1
     try:
-        df = pd.read_csv(f, dtype={"fname": str, "labels": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{f}: not a readable csv ({e})") from e
-    want = ["fname", "labels", "is_valid"]
-    if missing := [c for c in want if c not in df.columns]:
-        raise ValueError(f"{f}: missing column(s) {missing}; expected {want}, found {list(df.columns)}")
-    for i, r in enumerate(df.itertuples(index=False), 2):  # line 1 is the header
-        if not r.fname:
-            raise ValueError(f"{f}:{i}: empty fname")
-        if not r.labels.strip():
-            raise ValueError(f"{f}:{i}: no labels for {r.fname}")
-        if classes is not None and (bad := [lb for lb in r.labels.split(" ") if lb not in classes]):
-            raise ValueError(f"{f}:{i}: unknown label(s) {bad} for {r.fname}; expected some of {list(classes)}")
-        if r.is_valid not in (True, False, "True", "False"):
-            raise ValueError(f"{f}:{i}: is_valid must be True or False, got {r.is_valid!r}")
-    df["is_valid"] = df.is_valid.map(lambda v: v in (True, "True")).astype(bool)
+        head = next(rd, [])
+        if missing := [c for c in want if c not in head]:
+            raise ValueError(f"{f}: missing column(s) {missing}; expected {want}, found {head}")
+        for r in rd:
+            i, end = end + 1, rd.line_num  # a quoted field may span lines: i is the row's first line
+            if r and len(r) != len(head):  # blank lines (r == []) are skipped, as pd.read_csv does
+                raise ValueError(f"{f}:{i}: expected {len(head)} comma-separated fields, got {len(r)}: {r}")
+            if r:
+                rows.append((i, _pascal_row(f, i, dict(zip(head, r)), classes, seen)))
+    except csv.Error as e:
+        raise ValueError(f"{f}:{rd.line_num}: not a readable csv ({e})") from e
+    if not rows:
+        raise ValueError(f"{f}: no rows below the header: nothing to train on")
+    train = {lb for _, o in rows if not o["is_valid"] for lb in o["labels"].split(" ")}
+    if not train:
+        raise ValueError(f"{f}: no training rows (is_valid is True on every row)")
+    only = {}
+    for i, o in rows:
+        for lb in o["labels"].split(" "):
+            if lb not in train:
+                only.setdefault(lb, []).append(i)
+    if only:
+        lb, ls = next(iter(only.items()))
+        raise ValueError(
+            f"{f}:{ls[0]}: label {lb!r} occurs only in validation rows (line(s) {ls[:5]}), so no training row "
+            f"teaches it (fastai's vocab comes from the training rows); misspelt?"
+        )
+    df = pd.DataFrame([list(o.values()) for _, o in rows], columns=head)
+    df["is_valid"] = df.is_valid.astype(bool)
     return df
+
+
+def _pascal_row(f, i, o, classes, seen):
+    "One row of train.csv, checked; is_valid as a bool."
+    fn, lbs = o["fname"], o["labels"]
+    if not fn:
+        raise ValueError(f"{f}:{i}: empty fname")
+    if (j := seen.setdefault(fn, i)) != i:
+        raise ValueError(f"{f}:{i}: {fn} is already on line {j}")
+    if not lbs.strip():
+        raise ValueError(f"{f}:{i}: no labels for {fn}")
+    if m := re.search("[,;|]", lbs):  # another list's separator: 'horse,person' would be one class
+        raise ValueError(f"{f}:{i}: labels {lbs!r} of {fn} hold {m[0]!r}; labels are separated by single spaces")
+    if lbs.split(" ") != lbs.split():
+        raise ValueError(
+            f"{f}:{i}: labels {lbs!r} of {fn}: expected labels separated by single spaces (a double, leading or "
+            "trailing space would make an empty label a class)"
+        )
+    if classes is not None and (bad := [lb for lb in lbs.split(" ") if lb not in classes]):
+        raise ValueError(f"{f}:{i}: unknown label(s) {bad} for {fn}; expected some of {list(classes)}")
+    if o["is_valid"] not in ("True", "False"):
+        raise ValueError(f"{f}:{i}: is_valid must be True or False, got {o['is_valid']!r}")
+    return {**o, "is_valid": o["is_valid"] == "True"}
 
 
 # ---------------------------------------------------------------- BIWI head pose
@@ -119,53 +200,70 @@ def img2pose(f):
     return Path(f"{str(f)[:-7]}pose.txt")
 
 
-def _floats(f, lineno, line, n):
+CAL = [("intrinsics", 3, 3), ("distortion", 1, 4), ("rotation", 3, 3), ("translation", 1, 3)]  # then e.g. 640 480
+POSE = [("rotation", 3, 3), ("head centre", 1, 3)]
+
+
+def _blocks(f, layout, more=False, ended=False):
+    """The blank-line-separated blocks of f as arrays of the shapes in `layout` ((name, rows, cols) each), finite
+    numbers only; more: blocks after them are allowed (and not read)."""
+    bs = [[]]
+    for i, s in _lines(f, ended):
+        if s.strip():
+            bs[-1].append((i, s))
+        elif bs[-1]:
+            bs.append([])
+    bs = [b for b in bs if b]
+    if len(bs) > len(layout) and not more:
+        raise ValueError(f"{f}:{bs[len(layout)][0][0]}: unexpected lines after the {layout[-1][0]} block")
+    out = []
+    for k, (name, n, m) in enumerate(layout):
+        if k >= len(bs):
+            raise ValueError(f"{f}: the file ends before the {name} block ({n} row(s) of {m} numbers)")
+        b = bs[k]
+        if len(b) != n:
+            raise ValueError(
+                f"{f}:{b[0][0]}: the {name} block (lines {b[0][0]}-{b[-1][0]}) has {len(b)} row(s), expected {n} "
+                f"row(s) of {m} numbers, then a blank line"
+            )
+        out.append(np.array([_numbers(f, i, s, m, name) for i, s in b]))
+    return out
+
+
+def _numbers(f, i, s, m, name):
     try:
-        v = [float(x) for x in line.split()]
+        v = [float(x) for x in s.split()]
     except ValueError:
         v = []
-    if len(v) != n:
-        raise ValueError(f"{f}:{lineno}: expected {n} numbers, got {line.strip()!r}")
+    if len(v) != m:
+        raise ValueError(f"{f}:{i}: expected {m} numbers, got {s.strip()!r} (a row of the {name} block)")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{f}:{i}: the {name} block holds a NaN or infinity: {s.strip()!r}")
     return v
 
 
-def _rows(f):
-    "(line number, text) of the non-blank lines of a text file."
-    try:
-        text = Path(f).read_text()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{f}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{f}: not a text file ({e})") from e
-    return [(i, s) for i, s in enumerate(text.splitlines(), 1) if s.strip()]
-
-
 @lru_cache(maxsize=64)
-def _cal(f, mtime):
-    try:
-        cal = np.genfromtxt(f, skip_footer=6)  # T:L1360; rows 0-1 are all get_ctr uses
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{f}: not a calibration file ({e})") from e
-    if cal.ndim != 2 or cal.shape[1] != 3 or len(cal) < 2 or not np.isfinite(cal).all():
-        raise ValueError(f"{f}: expected 3x3 intrinsics (2 rows at least) above 6 footer rows, got shape {cal.shape}")
-    return cal
+def _cal(f, stamp):
+    k = _blocks(f, CAL, more=True)[0]
+    if k[2].tolist() != [0, 0, 1]:
+        raise ValueError(f"{f}:3: the intrinsics' last row must be 0 0 1, got {k[2].tolist()}")
+    return k
 
 
 def read_cal(f):
-    "The intrinsic matrix at the top of rgb.cal: np.genfromtxt(f, skip_footer=6) (T:L1360), checked."
+    """The 3x3 intrinsic matrix at the top of rgb.cal: the lesson's np.genfromtxt(f, skip_footer=6) (T:L1360), but
+    read by structure: intrinsics (3x3, last row 0 0 1), distortion (4), rotation (3x3), translation (3)."""
     f = Path(f)
-    if not f.exists():
+    if not f.is_file():
         raise FileNotFoundError(f"{f}: no such calibration file")
-    return _cal(str(f), f.stat().st_mtime_ns).copy()
+    st = f.stat()
+    return _cal(str(f), (st.st_mtime_ns, st.st_size, st.st_ino)).copy()
 
 
 def read_pose(f):
-    "(R 3x3, t 3) of a pose file: 3 rotation rows, a blank line, then the head centre tx ty tz in mm."
-    rows = _rows(f)
-    if len(rows) < 4:
-        raise ValueError(f"{f}: expected 3 rotation rows and a translation, found {len(rows)} lines")
-    rot = np.array([_floats(f, i, s, 3) for i, s in rows[:3]])
-    return rot, np.array(_floats(f, *rows[3], 3))
+    "(R 3x3, t 3) of a pose file: 3 rotation rows, a blank line, then the head centre tx ty tz in mm, a line end."
+    rot, t = _blocks(f, POSE, ended=True)
+    return rot, t[0]
 
 
 def get_ctr(f, cal=None):
@@ -183,46 +281,57 @@ def get_ctr(f, cal=None):
 
 # ---------------------------------------------------------------- MovieLens 100k
 def _file(path, name):
+    "The file `path`, or `name` in the folder `path`."
     f = Path(path)
     f = f / name if f.is_dir() else f
-    if not f.exists():
+    if not f.is_file():
         raise FileNotFoundError(f"{f}: no such file")
     return f
+
+
+def _int(x):
+    return x.strip().isascii() and x.strip().isdigit()
 
 
 def read_ratings(path):
     "u.data: tab-separated user, movie, rating (1..5), timestamp; no header (T:L1718). `path`: folder or file."
     f = _file(path, "u.data")
     rows = []
-    with open(f, encoding="latin-1") as fh:
-        for i, s in enumerate(fh, 1):
-            p = s.rstrip("\r\n").split("\t")
-            if len(p) != 4:
-                raise ValueError(f"{f}:{i}: expected 4 tab-separated fields, got {len(p)}: {s.strip()!r}")
-            if not all(x.strip().isdigit() for x in p):
-                raise ValueError(f"{f}:{i}: expected integers, got {p}")
-            v = [int(x) for x in p]
-            if not 1 <= v[2] <= 5:
-                raise ValueError(f"{f}:{i}: rating must be in 1..5, got {v[2]}")
-            rows.append(v)
+    for i, s in _lines(f, ended=True):  # a cut last line would be a smaller timestamp
+        p = s.split("\t")
+        if len(p) != 4:
+            raise ValueError(f"{f}:{i}: expected 4 tab-separated fields, got {len(p)}: {s.strip()!r}")
+        if not all(map(_int, p)):
+            raise ValueError(f"{f}:{i}: expected integers, got {p}")
+        v = [int(x) for x in p]
+        if not 1 <= v[2] <= 5:
+            raise ValueError(f"{f}:{i}: rating must be in 1..5, got {v[2]}")
+        rows.append(v)
     if not rows:
         raise ValueError(f"{f}: no ratings")
     return pd.DataFrame(rows, columns=["user", "movie", "rating", "timestamp"])
 
 
+MOJIBAKE = re.compile("[\xc2-\xf4][\x80-\xbf]")  # UTF-8 bytes read as latin-1: 'Ã©' for 'é'
+
+
 def read_movies(path, n_fields=24):
-    "u.item: pipe-separated, latin-1, 24 fields; keeps movie id and title, like usecols=(0, 1) (T:L1830)."
+    """u.item: pipe-separated, 24 fields, latin-1 (UTF-8 read too); keeps movie id and title, like usecols=(0, 1)
+    (T:L1830). Movie ids are unique (the merge would repeat a twice-listed movie's ratings); titles need not be."""
     f = _file(path, "u.item")
-    ids, titles = [], []
-    with open(f, encoding="latin-1") as fh:
-        for i, s in enumerate(fh, 1):
-            p = s.rstrip("\r\n").split("|")
-            if len(p) != n_fields:
-                raise ValueError(f"{f}:{i}: expected {n_fields} '|'-separated fields, got {len(p)}")
-            if not p[0].isdigit():
-                raise ValueError(f"{f}:{i}: movie id must be an integer, got {p[0]!r}")
-            ids.append(int(p[0]))
-            titles.append(p[1])
+    ids, titles, seen = [], [], {}
+    for i, s in _lines(f):
+        p = s.split("|")
+        if len(p) != n_fields:
+            raise ValueError(f"{f}:{i}: expected {n_fields} '|'-separated fields, got {len(p)}")
+        if not _int(p[0]):
+            raise ValueError(f"{f}:{i}: movie id must be an integer, got {p[0]!r}")
+        if (j := seen.setdefault(int(p[0]), i)) != i:
+            raise ValueError(f"{f}:{i}: movie id {int(p[0])} is already on line {j}")
+        if m := MOJIBAKE.search(p[1]):
+            warnings.warn(f"{f}:{i}: title {p[1]!r} holds {m[0]!r}: UTF-8 read as latin-1?", stacklevel=2)
+        ids.append(int(p[0]))
+        titles.append(p[1])
     if not ids:
         raise ValueError(f"{f}: no movies")
     return pd.DataFrame({"movie": ids, "title": titles})
@@ -230,9 +339,10 @@ def read_movies(path, n_fields=24):
 
 def read_movielens(path):
     "ratings.merge(movies): joins on the shared column `movie` (T:L1836); a movie id missing from u.item is an error."
-    r, m = read_ratings(path), read_movies(path)
+    d = dataset_dir(path, "u.data and u.item")
+    r, m = read_ratings(d), read_movies(d)
     if missing := sorted(set(r.movie) - set(m.movie)):
-        raise ValueError(f"{_file(path, 'u.data')}: movie id(s) {missing[:5]} not in {_file(path, 'u.item')}")
+        raise ValueError(f"{d / 'u.data'}: movie id(s) {missing[:5]} not in {d / 'u.item'}")
     return r.merge(m)
 
 

@@ -605,7 +605,7 @@ def test_missing_and_bad_pose_files(data_dir, tmp_path):
     with pytest.raises(ValueError, match=r"notes\.txt: not a BIWI frame"):
         R.img2pose(d / "notes.txt")
     (d / "rgb.cal").write_text("517.679 0\n")
-    with pytest.raises(ValueError, match=r"rgb\.cal: "):
+    with pytest.raises(ValueError, match=r"rgb\.cal:1: "):
         R.get_ctr(f)
 
 
