@@ -5,7 +5,10 @@ An item is a tuple: one element per pipeline (T:L782-815). Item transforms (`Ite
 tuple and whether it is a training item, so a crop or a flip moves the image and its point together.
 """
 
+import functools
+import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +20,9 @@ from .readers import get_ctr, get_image_files, image_files, img2pose, load_image
 
 # fmt: off
 __all__ = ["Pipeline", "Datasets", "DataLoader", "DataLoaders", "collate", "first", "summary", "export", "show_path",
-           "RandomSplitter", "ColSplitter", "FuncSplitter", "PersonSplitter", "ColReader", "Categorize",
-           "MultiCategorize", "TensorPoint", "ItemTfm", "Resize", "RandomResizedCrop", "Flip", "ToTensor",
+           "RandomSplitter", "ColSplitter", "FuncSplitter", "IndexSplitter", "PersonSplitter", "ColReader",
+           "RegexLabeller", "using_attr", "CategoryMap", "Categorize", "MultiCategorize", "one_hot_decode",
+           "TensorPoint", "ItemTfm", "Resize", "RandomResizedCrop", "Flip", "ToTensor",
            "PointScaler", "image2tensor", "scale_points", "unscale_points", "flip_lr", "pets_datasets", "pets_dls",
            "pascal_datasets", "pascal_dls", "biwi_datasets", "biwi_dls", "collab_dls",
            "get_image_files", "img2pose", "get_ctr", "load_image", "pet_label"]  # the last five from .readers
@@ -198,8 +202,13 @@ class DataLoader:
             raise ValueError(f"bs must be a positive int, got {bs!r}")
         self.dataset, self.bs, self.shuffle, self.drop_last, self.device = dataset, bs, shuffle, drop_last, device
         self.after_batch = list(after_batch or [])
-        self.dl = torch.utils.data.DataLoader(
-            dataset, batch_size=bs, shuffle=shuffle, drop_last=drop_last, collate_fn=collate_fn, num_workers=num_workers
+        self.dl = torch.utils.data.DataLoader(  # an empty dataset has nothing to shuffle (torch's sampler would raise)
+            dataset,
+            batch_size=bs,
+            shuffle=shuffle and len(dataset) > 0,
+            drop_last=drop_last,
+            collate_fn=collate_fn,
+            num_workers=num_workers,
         )
 
     def __len__(self):
@@ -303,12 +312,27 @@ def _by_mask(mask):
 
 
 def ColSplitter(col="is_valid"):
-    "Rows whose `col` is true go to the validation set (T:L973)."
+    "Rows whose column `col` (a name, or an int position) is true go to the validation set (T:L973)."
 
     def _inner(df):
-        if col not in df:
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"ColSplitter needs a DataFrame, got {type(df).__name__}")
+        if not (col in df if not isinstance(col, int) else -df.shape[1] <= col < df.shape[1]):
             raise ValueError(f"ColSplitter: no column {col!r}; columns are {list(df.columns)}")
-        return _by_mask(df[col].astype(bool).values)
+        return _by_mask((df.iloc[:, col] if isinstance(col, int) else df[col]).astype(bool).values)
+
+    return _inner
+
+
+def IndexSplitter(valid_idx):
+    "Items at `valid_idx` (in that order) are validation, the others training in order."
+    v = [int(i) for i in valid_idx]
+
+    def _inner(o):
+        if bad := [i for i in v if not 0 <= i < len(o)]:
+            raise ValueError(f"IndexSplitter: index {bad[0]} out of range for {len(o)} items")
+        s = set(v)
+        return [i for i in range(len(o)) if i not in s], v
 
     return _inner
 
@@ -332,56 +356,111 @@ class PersonSplitter:
 
 
 class ColReader:
-    "Read column `col` of a row, optionally prefixed (a folder) or split on `label_delim` (fastai's ColReader)."
+    """Column `cols` of a row (a list of columns: a list of values), as fastai's ColReader: split on `label_delim`
+    ('' gives no label, []); else with `pref` and `suff` around it: a Path under `pref` when `pref` is a Path (a
+    folder), else the string pref + value + suff."""
 
-    def __init__(self, col, pref=None, label_delim=None):
-        self.col, self.pref, self.label_delim = col, pref, label_delim
+    def __init__(self, cols, pref="", suff="", label_delim=None):
+        self.cols, self.pref, self.suff, self.label_delim = cols, pref, suff, label_delim
 
     def __call__(self, r):
-        v = r[self.col]
-        if self.pref is not None:
-            return Path(self.pref) / v
-        return v.split(self.label_delim) if self.label_delim is not None else v
+        return [self._one(r, c) for c in self.cols] if isinstance(self.cols, list) else self._one(r, self.cols)
+
+    def _one(self, r, c):
+        v = r[c]
+        if self.label_delim is not None:
+            return v.split(self.label_delim) if len(v) else []
+        if isinstance(self.pref, Path):
+            return self.pref / f"{v}{self.suff}"
+        return f"{self.pref}{v}{self.suff}" if self.pref or self.suff else v
+
+
+class RegexLabeller:
+    "The first group of `pat` in str(o) (searched, or matched from the start with match=True); no match is an error."
+
+    def __init__(self, pat, match=False):
+        self.pat, self.match = re.compile(pat), match
+
+    def __call__(self, o):
+        m = (self.pat.match if self.match else self.pat.search)(str(o).replace(os.sep, "/"))
+        if not m:
+            raise ValueError(f"{o}: does not match {self.pat.pattern!r}, so it has no label")
+        return m.group(1)
+
+
+def _using_attr(f, attr, o):
+    return f(getattr(o, attr))
+
+
+def using_attr(f, attr):
+    "f of o.attr, picklable: using_attr(RegexLabeller(r'(.+)_\\d+.jpg$'), 'name') labels pets by file name (FB05)."
+    return functools.partial(_using_attr, f, attr)
 
 
 # ---------------------------------------------------------------- categories
-class Categorize:
-    "Label -> int64 index into a vocab (sorted labels by default); decode back. Unknown labels are errors."
+class CategoryMap(list):
+    """A vocab, as fastai's CategoryMap: a pandas categorical gives its categories in their order (unused ones too);
+    other labels give their distinct non-NaN values, sorted (first-seen order with sort=False); add_na puts '#na#'
+    first. `o2i` maps a label to its index."""
 
-    def __init__(self, vocab):
-        self.vocab = list(vocab)
-        self.o2i = {v: i for i, v in enumerate(self.vocab)}
+    def __init__(self, col, sort=True, add_na=False):
+        cats = col if isinstance(col, pd.Categorical) else getattr(col, "cat", None)  # a Series of dtype category
+        cats = None if cats is None else cats.categories
+        items = list(cats) if cats is not None else list(dict.fromkeys(o for o in col if o == o))  # o == o: not NaN
+        if cats is None and sort:
+            items = sorted(items)
+        super().__init__(["#na#", *items] if add_na else items)
+        self.o2i = {v: i for i, v in enumerate(self)}
+
+
+class Categorize:
+    """Label -> int64 index into CategoryMap(vocab, sort, add_na); decode back. An unknown label is an error, or
+    '#na#' (index 0) with add_na, as fastai."""
+
+    def __init__(self, vocab, sort=True, add_na=False):
+        self.vocab, self.add_na = CategoryMap(vocab, sort=sort, add_na=add_na), add_na
 
     def __call__(self, o):
-        if o not in self.o2i:
+        if o not in self.vocab.o2i and not self.add_na:
             raise ValueError(f"label {o!r} is not in the vocab of {len(self.vocab)} labels")
-        return torch.tensor(self.o2i[o])
+        return torch.tensor(self.vocab.o2i.get(o, 0))
 
     def decode(self, i):
         return self.vocab[int(i)]
 
     @classmethod
-    def from_labels(cls, labels):
-        return cls(sorted(set(labels)))
+    def from_labels(cls, labels, sort=True, add_na=False):
+        return cls(list(labels), sort=sort, add_na=add_na)
+
+
+def one_hot_decode(x, vocab=None):
+    "The indices where the one-hot (or bool) vector x is 1, or the vocab entries at them (fastai's one_hot_decode)."
+    i = torch.where(torch.as_tensor(x) == 1)[0].tolist()
+    return i if vocab is None else [vocab[k] for k in i]
 
 
 class MultiCategorize(Categorize):
-    "A list of labels -> float32 one-hot over the vocab, all zeros for no label (ML-1, ML-4); decode: labels > 0.5."
+    """A list of labels -> float32 one-hot over the vocab (kept in its order), all zeros for no label (ML-1, ML-4);
+    decode: the labels where it is 1. An unknown label is always an error (fastai's MultiCategorize + OneHotEncode)."""
+
+    def __init__(self, vocab, add_na=False):
+        super().__init__(vocab, sort=False, add_na=add_na)
 
     def __call__(self, labels):
         if isinstance(labels, str):
             raise TypeError(f"MultiCategorize needs a list of labels, got the string {labels!r}")
+        if bad := [o for o in labels if o not in self.vocab.o2i]:
+            raise ValueError(f"label {bad[0]!r} is not in the vocab of {len(self.vocab)} labels")
         t = torch.zeros(len(self.vocab))
-        for o in labels:
-            t[super().__call__(o)] = 1.0
+        t[[self.vocab.o2i[o] for o in labels]] = 1.0
         return t
 
     def decode(self, t):
-        return [self.vocab[i] for i in torch.where(torch.as_tensor(t) > 0.5)[0].tolist()]
+        return one_hot_decode(t, self.vocab)
 
     @classmethod
-    def from_labels(cls, lists):
-        return cls(sorted({o for ls in lists for o in ls}))
+    def from_labels(cls, lists, add_na=False):
+        return cls(sorted({o for ls in lists for o in ls}), add_na=add_na)
 
 
 # ---------------------------------------------------------------- images and points
@@ -394,9 +473,18 @@ class TensorPoint(torch.Tensor):
 
 
 def image2tensor(img):
-    "PIL RGB (w, h) -> float32 tensor (3, h, w) in [0, 1]: channel first, rows by columns (T:L1349, T:L1418)."
-    a = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255  # numpy: no thread-pool overhead
-    return torch.from_numpy(np.ascontiguousarray(a))
+    """PIL image (w, h) -> tensor (c, h, w), channel first, rows by columns (T:L1349), as fastai: the image's own
+    channels (L and P 1, RGB 3, RGBA 4) and dtype (uint8; 16-bit as float32)."""
+    a = np.array(img)
+    a = a.astype(np.float32) if a.dtype == np.uint16 else a
+    return torch.from_numpy(a[..., None] if a.ndim == 2 else a).permute(2, 0, 1)
+
+
+def _to_float(img):
+    "image2tensor(img).float() / 255, in numpy (no thread-pool overhead)."
+    a = np.asarray(img, dtype=np.float32)
+    a = a[..., None] if a.ndim == 2 else a
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) / 255))
 
 
 def scale_points(p, size):
@@ -534,10 +622,10 @@ class Flip(ItemTfm):
 
 
 class ToTensor(ItemTfm):
-    "PIL images of the item -> float tensors (3, h, w) in [0, 1] (DATA-15)."
+    "PIL images of the item -> float32 tensors (c, h, w): image2tensor / 255, in [0, 1] for 8-bit images (DATA-15)."
 
     def __call__(self, t, train=False):
-        return tuple(image2tensor(o) if isinstance(o, Image.Image) else o for o in t)
+        return tuple(_to_float(o) if isinstance(o, Image.Image) else o for o in t)
 
 
 # ---------------------------------------------------------------- the four datasets

@@ -108,9 +108,10 @@ def add_norm(dls, stats, pretrained, n_in=3):
 class AdaptiveConcatPool2d(nn.Module):
     "Max pooling and average pooling side by side: 2*nf features (fastai's order: max first)."
 
-    def __init__(self, size=1):
+    def __init__(self, size=None):
         super().__init__()
-        self.ap, self.mp = nn.AdaptiveAvgPool2d(size), nn.AdaptiveMaxPool2d(size)
+        self.size = size or 1
+        self.ap, self.mp = nn.AdaptiveAvgPool2d(self.size), nn.AdaptiveMaxPool2d(self.size)
 
     def forward(self, x):
         return torch.cat([self.mp(x), self.ap(x)], 1)
@@ -123,21 +124,46 @@ def batchnorm1d(n):
     return bn
 
 
-def create_head(nf, n_out, y_range=None):
-    "fastai's head: concat pool, flatten, [BN, dropout .25, linear 2nf->512, ReLU], [BN, dropout .5, linear 512->n]."
+def lin_bn_drop(ni, no, bn=True, p=0.0, act=None, lin_first=False):
+    "fastai's LinBnDrop as a list: [BN, dropout p, linear (with bias when no BN), act]; lin_first: linear, act first."
+    norm = [batchnorm1d(no if lin_first else ni)] if bn else []
+    drop = [nn.Dropout(p)] if p != 0 else []
+    lin = [nn.Linear(ni, no, bias=not bn)] + ([act] if act is not None else [])
+    return lin + norm + drop if lin_first else norm + drop + lin
+
+
+def create_head(
+    nf,
+    n_out,
+    lin_ftrs=None,
+    ps=0.5,
+    pool=True,
+    concat_pool=True,
+    first_bn=True,
+    bn_final=False,
+    lin_first=False,
+    y_range=None,
+):
+    """fastai's head: [concat pool (2nf features) or average pool, flatten], then per linear layer of nf -> *lin_ftrs
+    (default [512]) -> n_out: [BN, dropout, linear, ReLU], the last without ReLU; dropout ps (one value: ps/2 for
+    all but the last) (FT-1). first_bn=False drops the first BN; lin_first puts each linear before its BN and dropout
+    (then a dropout comes first and a plain linear last); bn_final appends BN(n_out); y_range a SigmoidRange."""
     if n_out is None or n_out < 1:
         raise ValueError(f"n_out must be a positive int, got {n_out!r}")
-    layers = [
-        AdaptiveConcatPool2d(),
-        nn.Flatten(),
-        batchnorm1d(2 * nf),
-        nn.Dropout(0.25),
-        nn.Linear(2 * nf, 512, bias=False),
-        nn.ReLU(inplace=True),
-        batchnorm1d(512),
-        nn.Dropout(0.5),
-        nn.Linear(512, n_out, bias=False),
-    ]
+    nf = 2 * nf if pool and concat_pool else nf
+    ftrs = [nf, *(lin_ftrs if lin_ftrs is not None else [512]), n_out]
+    ps = list(ps) if isinstance(ps, (list, tuple)) else [ps]
+    ps = [ps[0] / 2] * (len(ftrs) - 2) + ps if len(ps) == 1 else ps
+    acts = [nn.ReLU(inplace=True)] * (len(ftrs) - 2) + [None]
+    layers = [AdaptiveConcatPool2d() if concat_pool else nn.AdaptiveAvgPool2d(1), nn.Flatten()] if pool else []
+    if lin_first:
+        layers.append(nn.Dropout(ps.pop(0)))
+    for ni, no, bn, p, act in zip(ftrs[:-1], ftrs[1:], [first_bn] + [True] * len(ftrs), ps, acts):
+        layers += lin_bn_drop(ni, no, bn=bn, p=p, act=act, lin_first=lin_first)
+    if lin_first:
+        layers.append(nn.Linear(ftrs[-2], n_out))
+    if bn_final:
+        layers.append(nn.BatchNorm1d(ftrs[-1], momentum=0.01))
     if y_range is not None:
         layers.append(SigmoidRange(*y_range))  # T:L1452
     return nn.Sequential(*layers)
@@ -209,16 +235,21 @@ def _first_conv(m):
     return parent, path[-1]
 
 
-def create_body(model, n_in=3, pretrained=False, cut=None):
-    "Adapt the first conv to `n_in` channels, then keep the children before `cut` (default: before the last pooling)."
+def create_body(model, n_in=3, pretrained=True, cut=None):
+    """Adapt the first conv to `n_in` channels (from its weights when pretrained), then cut: keep the children before
+    the int `cut` (default: before the last child holding a pooling layer), or return `cut(model)` for a callable."""
     parent, name = _first_conv(model)
     conv = getattr(parent, name)
     if n_in != 3 and not isinstance(conv, nn.Conv2d):
         raise TypeError(f"n_in={n_in} needs a Conv2d first layer, got {type(conv).__name__}")
     setattr(parent, name, adapt_first_conv(conv, n_in, pretrained))
+    if callable(cut):
+        return cut(model)
     ch = list(model.children())
     if cut is None:
         cut = max(i for i, c in enumerate(ch) if _has_pool(c))
+    if not isinstance(cut, int):
+        raise TypeError(f"cut must be an int or a function, got {cut!r}")
     return nn.Sequential(*ch[:cut])
 
 
@@ -232,14 +263,17 @@ def n_features(body, n_in=3, size=64):
     return n
 
 
-def create_vision_model(arch, n_out, pretrained=False, n_in=3, y_range=None, cut=None):
-    "Sequential(body, head); `pretrained`: False, True (ImageNet) or a body state dict / path (then n_in adapts)."
+def create_vision_model(arch, n_out, pretrained=False, n_in=3, y_range=None, cut=None, **head_kw):
+    """Sequential(body, head); `pretrained`: False, True (ImageNet) or a body state dict / path (then n_in adapts);
+    head_kw: create_head's lin_ftrs, ps, pool, concat_pool, first_bn, bn_final, lin_first."""
     meta = model_meta.get(arch, _default_meta)
     model = arch(weights="DEFAULT") if pretrained is True else arch()  # True: torchvision's ImageNet weights
     if _pre(pretrained) and pretrained is not True:
         load_body(model, pretrained)
     body = create_body(model, n_in, _pre(pretrained), meta["cut"] if cut is None else cut)
-    return nn.Sequential(body, init_head(create_head(n_features(body, n_in), n_out, y_range)))
+    if bad := set(head_kw) - {"lin_ftrs", "ps", "pool", "concat_pool", "first_bn", "bn_final", "lin_first"}:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(bad)}")
+    return nn.Sequential(body, init_head(create_head(n_features(body, n_in), n_out, y_range=y_range, **head_kw)))
 
 
 def vision_learner(
@@ -254,10 +288,17 @@ def vision_learner(
     normalize=True,
     splitter=None,
     cut=None,
+    lin_ftrs=None,
+    ps=0.5,
+    concat_pool=True,
+    first_bn=True,
+    bn_final=False,
+    lin_first=False,
     **learner_kw,
 ):
     """A Learner for `arch` on `dls`: n_out defaults to dls.c, the loss to dls.loss_func; a pretrained body freezes
-    the model (FT-8) and, with `normalize`, normalises the batches with the arch's stats (REG-8)."""
+    the model (FT-8) and, with `normalize`, normalises the batches with the arch's stats (REG-8). lin_ftrs, ps,
+    concat_pool, first_bn, bn_final and lin_first shape the head (create_head)."""
     n_out = getattr(dls, "c", None) if n_out is None else n_out
     if not isinstance(n_out, int) or n_out < 1:
         raise ValueError(f"n_out could not be inferred from dls.c; pass n_out (got {n_out!r})")
@@ -269,7 +310,8 @@ def vision_learner(
     meta = model_meta.get(arch, _default_meta)
     if normalize:
         add_norm(dls, meta["stats"], pretrained, n_in)
-    model = create_vision_model(arch, n_out, pretrained, n_in, y_range, cut)
+    head_kw = dict(lin_ftrs=lin_ftrs, ps=ps, concat_pool=concat_pool, first_bn=first_bn, bn_final=bn_final)
+    model = create_vision_model(arch, n_out, pretrained, n_in, y_range, cut, lin_first=lin_first, **head_kw)
     split = splitter or meta["split"]
     learn = Learner(dls, model, loss_func, splitter=split, metrics=metrics, **learner_kw)
     if _pre(pretrained):

@@ -16,6 +16,7 @@ from fastai.callback.progress import ProgressCallback as _Progress
 from fastai.data.core import Datasets as _Datasets
 from fastai.data.transforms import Categorize as _Categorize
 from fastai.data.transforms import Normalize as _Normalize
+from fastai.layers import AdaptiveConcatPool2d as _AdaptiveConcatPool2d
 from fastai.layers import Embedding as _Embedding
 from fastai.layers import sigmoid_range as _sigmoid_range
 from fastai.learner import Learner as _Learner
@@ -33,7 +34,7 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
     _models.resnet101,
     _models.resnet152,
 )
-create_head = _fv.create_head
+create_head, create_body, AdaptiveConcatPool2d = _fv.create_head, _fv.create_body, _AdaptiveConcatPool2d
 EmbeddingDotBias = _collab.EmbeddingDotBias
 
 

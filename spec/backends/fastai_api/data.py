@@ -14,12 +14,24 @@ from fastai import learner
 from fastai.data import block, transforms
 from fastai.data.core import Datasets  # noqa: F401
 from fastai.data.load import DataLoader  # noqa: F401
-from fastai.data.transforms import ColReader, ColSplitter, FuncSplitter, RandomSplitter, get_image_files  # noqa: F401
+from fastai.data.transforms import (  # noqa: F401
+    Categorize,
+    ColReader,
+    ColSplitter,
+    FuncSplitter,
+    IndexSplitter,
+    RandomSplitter,
+    RegexLabeller,
+    get_image_files,
+)
 from fastai.torch_core import TensorImage as _TensorImage
+from fastai.torch_core import one_hot_decode  # noqa: F401
 from fastai.vision import augment, core
 from fastai.vision import data as vdata
-from fastcore.basics import first  # noqa: F401
-from fastcore.basics import using_attr as _using_attr
+from fastcore.basics import (
+    first,  # noqa: F401
+    using_attr,  # noqa: F401
+)
 
 
 # ---------------------------------------------------------------- generic pipeline
@@ -31,6 +43,11 @@ def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
 def person_splitter(person="13"):
     "The book's FuncSplitter(lambda o: o.parent.name == '13')."
     return FuncSplitter(lambda o: o.parent.name == person)
+
+
+def category_vocab(labels, sort=True, add_na=False):
+    "The vocab a CategoryBlock builds from `labels` (a list, or a pandas Series, categorical or not), as a list."
+    return list(transforms.CategoryMap(labels, sort=sort, add_na=add_na))
 
 
 def one_hot_labels(labels, vocab):
@@ -84,7 +101,7 @@ def flip_lr(x, y=None):
 
 
 # ---------------------------------------------------------------- readers (the book's code)
-pet_label = _using_attr(transforms.RegexLabeller(r"(.+)_\d+.jpg$"), "name")  # FB05
+pet_label = using_attr(RegexLabeller(r"(.+)_\d+.jpg$"), "name")  # FB05
 
 
 def read_pascal(path):

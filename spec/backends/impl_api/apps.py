@@ -18,7 +18,7 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
     _vision.resnet152,
 )
 tiny_resnet = _vision.tiny_resnet
-create_head = _vision.create_head
+create_head, create_body, AdaptiveConcatPool2d = _vision.create_head, _vision.create_body, _vision.AdaptiveConcatPool2d
 DotProduct, DotProductBias, EmbeddingDotBias = _collab.DotProduct, _collab.DotProductBias, _collab.EmbeddingDotBias
 
 

@@ -4,18 +4,21 @@ import pickle as _pickle
 
 import impl.data as _data
 from impl.data import (  # noqa: F401
+    Categorize,
     ColReader,
     ColSplitter,
     DataLoader,
     Datasets,
     FuncSplitter,
+    IndexSplitter,
     RandomSplitter,
+    RegexLabeller,
     biwi_datasets,
     biwi_dls,
     collab_dls,
     first,
     flip_lr,
-    image2tensor,
+    one_hot_decode,
     pascal_datasets,
     pascal_dls,
     pets_datasets,
@@ -46,6 +49,20 @@ def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
 
 def person_splitter(person="13"):
     return _data.PersonSplitter(person)
+
+
+def using_attr(f, attr):
+    return _data.using_attr(f, attr)
+
+
+def category_vocab(labels, sort=True, add_na=False):
+    "The vocab a CategoryBlock builds from `labels` (a list, or a pandas Series, categorical or not), as a list."
+    return list(_data.CategoryMap(labels, sort=sort, add_na=add_na))
+
+
+def image2tensor(img):
+    "ImageBlock's path: channel-first float32, uint8 / 255."
+    return _data.ToTensor()((img,))[0]
 
 
 def one_hot_labels(labels, vocab):
