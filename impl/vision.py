@@ -188,6 +188,14 @@ def load_body(model, state):
         state = torch.load(state, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise TypeError(f"pretrained must be a state dict or a path, got {type(state).__name__}")
+    own = model.state_dict()
+    if bad := [k for k, v in state.items() if k in own and v.shape != own[k].shape and not k.startswith("fc.")]:
+        k = bad[0]
+        raise ValueError(
+            f"pretrained state dict does not fit the arch: {k} is {tuple(state[k].shape)}, the arch's "
+            f"{tuple(own[k].shape)}"
+        )
+    state = {k: v for k, v in state.items() if k not in own or v.shape == own[k].shape}  # a head of another size
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.startswith("fc.")] + [k for k in unexpected if not k.startswith("fc.")]
     if bad:

@@ -663,3 +663,62 @@ def test_empty_folders_and_unlabelled_files(tmp_path):
         R.pet_label(tmp_path / "cat.jpg")
     with pytest.raises(ValueError, match=r"no frame of person '13'"):
         D.PersonSplitter("13")([tmp_path / "01" / "frame_00003_rgb.jpg"])
+
+
+# ---------------------------------------------------------------- DATA-17..19, PET-5: the book's options and labellers
+@pytest.mark.claim("DATA-17")
+def test_vocab_options(backend):
+    "A categorical keeps its declared order (unused categories too); sort=False keeps first-seen order; add_na."
+    s = pd.Series(["lo", "hi", "mid", "hi"], dtype=pd.CategoricalDtype(["lo", "mid", "hi", "unused"]))
+    assert backend.category_vocab(s) == ["lo", "mid", "hi", "unused"], "DATA-17: the categories' order is lost"
+    assert backend.category_vocab(s, add_na=True) == ["#na#", "lo", "mid", "hi", "unused"], "DATA-17: add_na"
+    assert backend.category_vocab(["b", "a", "b", "c"]) == ["a", "b", "c"], "DATA-17: sorted distinct labels"
+    assert backend.category_vocab(["b", "a", "b", "c"], sort=False) == ["b", "a", "c"], "DATA-17: sort=False"
+    assert backend.category_vocab(pd.Series(["b", None, "a", np.nan]), add_na=True) == ["#na#", "a", "b"], "NaN"
+    c = backend.Categorize(["b", "a"], add_na=True)
+    assert list(c.vocab) == ["#na#", "a", "b"] and [int(c(o)) for o in ("a", "b", "zebra")] == [1, 2, 0], (
+        "DATA-17: add_na maps a label outside the vocab to '#na#' (0)"
+    )
+    assert list(backend.Categorize(["b", "a"]).vocab) == ["a", "b"], "DATA-17: Categorize sorts the vocab it is given"
+    c = backend.Categorize(["b", "a"], sort=False)
+    assert list(c.vocab) == ["b", "a"] and int(c("a")) == 1 and str(c.decode(c("b"))) == "b", "DATA-17: sort=False"
+
+
+@pytest.mark.claim("DATA-18")
+def test_split_by_column_position_and_index(backend, pascal):
+    df = pd.read_csv(pascal / "train.csv")
+    want = ([i for i, v in enumerate(df.is_valid) if not v], [i for i, v in enumerate(df.is_valid) if v])
+    for col in ("is_valid", list(df.columns).index("is_valid")):
+        got = tuple(ints(s) for s in backend.ColSplitter(col)(df))
+        assert got == want, f"DATA-18: ColSplitter({col!r}) does not split by the is_valid column"
+    got = tuple(ints(s) for s in backend.IndexSplitter([5, 1, 3])(list("abcdefgh")))
+    assert got == ([0, 2, 4, 6, 7], [5, 1, 3]), f"DATA-18: IndexSplitter([5, 1, 3]) on 8 items gave {got}"
+
+
+@pytest.mark.claim("DATA-19")
+def test_col_reader_options(backend, pascal):
+    r = pd.Series({"fname": "000005", "labels": ""})
+    assert backend.ColReader("labels", label_delim=" ")(r) == [], "DATA-19: an empty cell has no labels, not ['']"
+    assert backend.ColReader("fname", suff=".jpg")(r) == "000005.jpg", "DATA-19: suff"
+    assert backend.ColReader("fname", pref="img_", suff=".png")(r) == "img_000005.png", "DATA-19: a str pref"
+    got = backend.ColReader("fname", pref=pascal / "train", suff=".jpg")(r)
+    assert Path(got) == pascal / "train" / "000005.jpg", f"DATA-19: a Path pref is a folder: {got!r}"
+    assert list(backend.ColReader(["fname", "labels"])(r)) == ["000005", ""], "DATA-19: a list of columns"
+
+
+@pytest.mark.claim("PET-5")
+def test_regex_labeller_using_attr(backend, pets, data_dir):
+    "The book's get_y on every fixture file; without using_attr the regex sees the folders too; match; pickling."
+    t = fixtures.truth(data_dir, "oxford-iiit-pet")
+    get_y = backend.using_attr(backend.RegexLabeller(r"(.+)_\d+.jpg$"), "name")
+    back = pickle.loads(pickle.dumps(get_y))
+    for name, info in t["files"].items():
+        f = pets / "images" / name
+        assert get_y(f) == back(f) == info["breed"], f"PET-5: {name} -> {get_y(f)!r}, want {info['breed']!r}"
+    f = Path("/data/x_1.jpg_files/Bengal_12.jpg")
+    assert backend.RegexLabeller(r"(.+)_\d+.jpg$")(f) == "/data/x_1.jpg_files/Bengal", "PET-5: searched in str(o)"
+    assert get_y(f) == "Bengal", "PET-5: using_attr(..., 'name') labels by the file name only"
+    assert backend.RegexLabeller(r"([a-z]+)", match=True)("great_pyrenees_1.jpg") == "great", "PET-5: match"
+    assert backend.RegexLabeller(r"([a-z]+)")("Bengal_1.jpg") == "engal", "PET-5: search finds a later match"
+    with pytest.raises((ValueError, AssertionError)):  # impl: ValueError naming the file; fastai: AssertionError
+        backend.RegexLabeller(r"([a-z]+)", match=True)("Bengal_1.jpg")

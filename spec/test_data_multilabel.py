@@ -110,3 +110,21 @@ def test_multilabel_loss_default(backend, pascal):
     assert repr(dls.loss_func) == "FlattenedLoss of BCEWithLogitsLoss()", f"{ML9}: loss {dls.loss_func!r}"
     assert tuple(y.shape) == (4, 20) and y.dtype == torch.float32, f"{ML4}: batch y {tuple(y.shape)} {y.dtype}"
     assert backend.n_outputs(dls) == 20, f"ML-2: {backend.n_outputs(dls)} outputs for 20 classes"
+
+
+@pytest.mark.claim("ML-19")
+def test_one_hot_decode_gives_back_the_labels(backend, pascal, truth):
+    "Each PASCAL target decodes to its csv labels, in vocab order; all zeros to []; without a vocab, the indices."
+    ds = backend.pascal_datasets(pascal)
+    for i in range(len(ds.valid)):
+        x, y = ds.valid[i]
+        got = list(backend.one_hot_decode(y, VOC))
+        assert got == sorted(got, key=VOC.index) and got == backend.decode_labels(y, VOC), f"ML-19: item {i}: {got}"
+        rows = [r for r in truth.values() if r["is_valid"] and sorted(r["labels"]) == sorted(got)]
+        assert rows, f"ML-19: valid item {i} decodes to {got}, which no validation row of train.csv has"
+    y = one_hot(["person", "car", "dog"])
+    assert list(backend.one_hot_decode(y, VOC)) == ["car", "dog", "person"], "ML-19: labels in vocab order"
+    assert list(backend.one_hot_decode(y)) == [6, 11, 14], "ML-19: without a vocab, the indices (ML-2)"
+    assert list(backend.one_hot_decode(torch.zeros(20), VOC)) == [] == backend.decode_labels(torch.zeros(20), VOC), (
+        "ML-19: no label decodes to []"
+    )

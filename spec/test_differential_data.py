@@ -136,7 +136,7 @@ def test_category_map_and_categorize_agree(col, sort, add_na):
         assert str(d) == fd and d == list(i[1])[int(a[1])], f"{I27}: decode({int(a[1])}): {d!r} vs {fd!r}"
 
 
-@pytest.mark.claim("IMPL-27", "ML-19")
+@pytest.mark.claim("IMPL-27")
 @given(
     vocab=st.lists(st.sampled_from(LABELS), min_size=1, max_size=6, unique=True).map(list),
     data=st.data(),
@@ -167,7 +167,7 @@ def test_multi_categorize_and_decode_agree(vocab, data, add_na):
 
 
 # ---------------------------------------------------------------- splitters, readers, labellers
-@pytest.mark.claim("IMPL-27", "DATA-18")
+@pytest.mark.claim("IMPL-27")
 @given(
     n=st.integers(0, 40),
     pct=st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.99]),
@@ -193,7 +193,7 @@ def test_splitters_agree(n, pct, seed, data):
     assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"{I27}: FuncSplitter"
 
 
-@pytest.mark.claim("IMPL-27", "DATA-19")
+@pytest.mark.claim("IMPL-27")
 @given(
     fname=st.text("abcXYZ019_.-", min_size=1, max_size=8),
     labels=st.lists(st.sampled_from(["car", "dog", "person"]), max_size=3).map(" ".join),
@@ -214,7 +214,7 @@ def test_col_reader_agrees(fname, labels, pref, suff, delim, many):
         assert got == (labels.split(" ") if labels else []), f"DATA-19: {labels!r} -> {got}"
 
 
-@pytest.mark.claim("IMPL-27", "PET-5")
+@pytest.mark.claim("IMPL-27")
 @given(
     folder=st.sampled_from(["images", "x_1.jpg", "a/b"]),
     stem=st.text("abAB_", min_size=0, max_size=6),
@@ -282,7 +282,7 @@ def test_get_image_files_agrees(names, recurse):
         ), f"{I27}: upper-case extensions missed: {got}"
 
 
-@pytest.mark.claim("IMPL-27", "DATA-6")
+@pytest.mark.claim("IMPL-27")
 @given(n=st.integers(0, 30), bs=st.integers(1, 12), shuffle=st.booleans(), drop_last=st.booleans())
 def test_dataloader_batches_agree(n, bs, shuffle, drop_last):
     "Batch count and sizes (drop_last drops the uneven last batch), the items (in order without shuffle)."
@@ -298,7 +298,7 @@ def test_dataloader_batches_agree(n, bs, shuffle, drop_last):
     assert len(got) == (n // bs if drop_last else -(-n // bs)), f"{I27}: {len(got)} batches for n={n}, bs={bs}"
 
 
-@pytest.mark.claim("IMPL-27", "DATA-6")
+@pytest.mark.claim("IMPL-27")
 @pytest.mark.parametrize("n, k, bs", [(0, 0, 3), (1, 0, 1), (2, 1, 1), (7, 5, 2), (10, 6, 4), (5, 2, 8)])
 def test_datasets_dataloaders_agree(n, k, bs):
     "Train (first k items) drops its uneven last batch, valid keeps it, as fastai's (a few cases: fastai's are slow)."
@@ -355,7 +355,7 @@ def test_item_transforms_agree(data, p, train, seed):
         assert torch.allclose(plain(y), plain(fy), atol=1e-5, equal_nan=True), f"{I28}: {what}: points {y} vs {fy}"
 
 
-@pytest.mark.claim("IMPL-28", "REG-10")
+@pytest.mark.claim("IMPL-28")
 @given(data=st.data(), px=st.lists(st.tuples(st.floats(0, 40), st.floats(0, 40)), min_size=1, max_size=3))
 def test_point_scaler_agrees(data, px):
     img = image(data, modes=["L", "RGB"], max_side=40)
@@ -370,7 +370,7 @@ def test_point_scaler_agrees(data, px):
 
 
 # ---------------------------------------------------------------- head, body, pooling
-@pytest.mark.claim("IMPL-29", "FT-14")
+@pytest.mark.claim("IMPL-29")
 @given(
     nf=st.integers(1, 24),
     n_out=st.integers(1, 6),
@@ -421,7 +421,7 @@ def small_cnn(seed):
     )
 
 
-@pytest.mark.claim("IMPL-29", "FT-14")
+@pytest.mark.claim("IMPL-29")
 @given(
     n_in=st.integers(1, 5),
     pretrained=st.booleans(),

@@ -466,3 +466,71 @@ def test_real_resnet50_not_clearly_better(backend, real_data):
     _, e50 = real_pets_fine_tune(backend, real_data, "resnet50", fp16=True, epochs=6, freeze_epochs=3)
     _, e34 = real_pets_fine_tune(backend, real_data, "resnet34", epochs=6, freeze_epochs=3)
     assert abs(e50 - e34) < 0.015, f"ARCH-4: resnet50 {e50:.4f} vs resnet34 {e34:.4f} (book 0.0548 vs 0.0514-0.0541)"
+
+
+# ---------------------------------------------------------------- FT-14: the head's and the body's options
+def head_listing(nf, n_out, hidden=(512,), ps=0.5, concat_pool=True, first_bn=True, lin_first=False, bn_final=False):
+    "The head fastai's create_head docs describe, written out independently (a single ps: ps/2 but for the last)."
+    sizes = [2 * nf if concat_pool else nf, *hidden, n_out]
+    drops = [ps / 2] * (len(sizes) - 2) + [ps]
+    out = [("AdaptiveConcatPool2d",) if concat_pool else ("AdaptiveAvgPool2d",), ("Flatten",)]
+    if lin_first:  # a dropout first; each block linear, ReLU, BN, dropout; then a plain linear
+        out.append(("Dropout", drops[0]))
+        for i, (a, b) in enumerate(zip(sizes[:-2], sizes[1:-1])):
+            bn = first_bn or i > 0
+            out += [("Linear", a, b, not bn), ("ReLU",), *([("BatchNorm1d", b)] if bn else [])]
+            out.append(("Dropout", drops[i + 1]))
+        out.append(("Linear", sizes[-2], n_out, True))
+    else:
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bn = first_bn or i > 0
+            out += [*([("BatchNorm1d", a)] if bn else []), ("Dropout", drops[i]), ("Linear", a, b, not bn)]
+            out += [("ReLU",)] if i < len(sizes) - 2 else []
+    return out + ([("BatchNorm1d", n_out)] if bn_final else [])
+
+
+@pytest.mark.claim("FT-14")
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(concat_pool=False),
+        dict(lin_ftrs=[256, 64], ps=0.4),
+        dict(first_bn=False),
+        dict(lin_first=True),
+        dict(bn_final=True),
+        dict(concat_pool=False, lin_ftrs=[32], ps=0.2, first_bn=False, lin_first=True, bn_final=True),
+    ],
+    ids=lambda kw: ",".join(kw),
+)
+def test_create_head_options(backend, kw):
+    want = head_listing(
+        64, 5, hidden=tuple(kw.get("lin_ftrs", [512])), **{k: v for k, v in kw.items() if k != "lin_ftrs"}
+    )
+    head = backend.create_head(64, 5, **kw)
+    got = [describe(m) for m in head]
+    assert got == want, f"FT-14: create_head(64, 5, **{kw})\n{got}\nexpected\n{want}"
+    if kw.get("bn_final"):
+        assert head[-1].momentum == 0.01, f"FT-14: bn_final's BatchNorm has momentum {head[-1].momentum}"
+    assert head.eval()(torch.randn(4, 64, 3, 3)).shape == (4, 5), f"FT-14: {kw}: a (4, 64, 3, 3) input"
+
+
+@pytest.mark.claim("FT-14")
+def test_create_body_cut_options(backend):
+    m = torchvision.models.resnet18(weights=None)
+    kids = list(m.children())
+    assert [type(c) for c in backend.create_body(m, pretrained=False, cut=4)] == [type(c) for c in kids[:4]], (
+        "FT-14: an int cut keeps children[:cut]"
+    )
+    body = backend.create_body(m, pretrained=False, cut=lambda model: model.layer1)
+    assert body is m.layer1, "FT-14: a callable cut returns cut(model)"
+    body = backend.create_body(m, pretrained=False)
+    assert [type(c) for c in body] == [type(c) for c in kids[:-2]], "FT-14: default: before the last pooling child"
+
+
+@pytest.mark.claim("FT-14")
+def test_vision_learner_passes_head_options(backend, data_dir):
+    kw = dict(concat_pool=False, ps=0.3, first_bn=False, bn_final=True)
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, lin_ftrs=[64], **kw)
+    nf = learn.model[0].eval()(torch.zeros(2, 3, SIZE, SIZE)).shape[1]
+    got, want = [describe(m) for m in learn.model[1]], head_listing(nf, 37, hidden=(64,), **kw)
+    assert got == want, f"FT-14: vision_learner(..., lin_ftrs=[64], **{kw}) head\n{got}\nexpected\n{want}"
