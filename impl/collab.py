@@ -6,7 +6,7 @@ Embeddings start as fastai's: truncated normal, std 0.01 (impl.layers.Embedding)
 
 from torch import nn
 
-from .layers import Embedding, sigmoid_range
+from .layers import Embedding, _bounds, sigmoid_range
 from .learner import Learner
 from .losses import MSELossFlat
 
@@ -18,9 +18,12 @@ def _sizes(**kw):
 
 
 def _range(y_range):
-    if y_range is not None and len(y_range) != 2:
+    "None, or (lo, hi) with lo < hi: checked when the model is made, not at its first batch."
+    if y_range is None:
+        return None
+    if not hasattr(y_range, "__len__") or len(y_range) != 2:
         raise ValueError(f"y_range must be (lo, hi), got {y_range!r}")
-    return None if y_range is None else tuple(y_range)
+    return _bounds(*y_range)
 
 
 def _check_x(x):

@@ -8,7 +8,8 @@ from torch import nn
 
 
 def _bounds(lo, hi):
-    "Check `lo < hi` (both finite numbers) and return them."
+    "Check `lo < hi` (finite numbers, or one-element tensors) and return them as numbers."
+    lo, hi = (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for v in (lo, hi))
     for name, v in (("lo", lo), ("hi", hi)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise TypeError(f"{name} must be a real number, got {v!r}")
@@ -44,34 +45,36 @@ class SigmoidRange(nn.Module):
 
 
 def one_hot(i, n):
-    "Length-`n` uint8 vector with a 1 at index `i` (or at every index of a list/tensor `i`) (T:L1898)."
+    "Length-`n` uint8 vector with a 1 at index `i`, or at every index of a list/tensor `i` ([] -> all zeros) (T:L1898)."
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
     if n < 1:
         raise ValueError(f"n (the number of classes) must be >= 1, got {n!r}")
+    res = torch.zeros(n, dtype=torch.uint8)
     idx = torch.as_tensor(i).reshape(-1)
+    if idx.numel() == 0:  # a multi-label item with no label
+        return res
     if idx.is_floating_point() or idx.dtype == torch.bool:
         raise TypeError(f"i must hold integers, got {i!r}")
     bad = (idx < 0) | (idx >= n)
     if bad.any():
         raise ValueError(f"i must lie in [0, {n}), got {idx[bad][0].item()}")
-    res = torch.zeros(n, dtype=torch.uint8)
     res[idx] = 1
     return res
 
 
-def trunc_normal_(x, std=0.01):
-    "In place: normal(0, 1) folded into (-2, 2) by fmod, times `std` (fastai's approximation of a truncated normal)."
+def trunc_normal_(x, mean=0.0, std=1.0):
+    "In place: normal(0, 1) folded into (-2, 2) by fmod, times `std`, plus `mean` (fastai's approximation)."
     with torch.no_grad():
-        return x.normal_().fmod_(2).mul_(std)
+        return x.normal_().fmod_(2).mul_(std).add_(mean)
 
 
 class Embedding(nn.Embedding):
-    "An `nn.Embedding` initialised with a truncated normal of std 0.01: a lookup with matmul gradients (T:L1944)."
+    "An `nn.Embedding` of `ni` rows of `nf`, initialised with a truncated normal of std 0.01 (T:L1944)."
 
-    def __init__(self, n, k, std=0.01):
-        super().__init__(n, k)
-        trunc_normal_(self.weight, std)
+    def __init__(self, ni, nf, std=0.01):
+        super().__init__(ni, nf)
+        trunc_normal_(self.weight, std=std)
 
 
 def one_hot_matmul(idx, w):

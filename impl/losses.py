@@ -10,10 +10,17 @@ def _shapes(a, b):
 
 
 def _zero_one(targ, what):
-    "Targets of a binary loss or metric must be 0 or 1."
+    "Targets of a binary metric must be 0 or 1."
     bad = targ[(targ != 0) & (targ != 1)]
     if bad.numel():
         raise ValueError(f"{what}: targets must be 0 or 1, got {bad.flatten()[0].item()!r}")
+
+
+def _in_0_1(targ, what):
+    "Targets of a binary cross entropy are probabilities: 0 or 1, or soft (e.g. 0.9); anything outside [0, 1] is a bug."
+    bad = targ[~((targ >= 0) & (targ <= 1))]
+    if bad.numel():
+        raise ValueError(f"{what}: targets must lie in [0, 1], got {bad.flatten()[0].item()!r}")
 
 
 def mnist_loss(preds, targets):
@@ -23,18 +30,22 @@ def mnist_loss(preds, targets):
 
 
 def binary_cross_entropy(preds, targets):
-    "MNIST loss plus a log (T:L1128): -where(t==1, σ(x), 1-σ(x)).log().mean(), via logsigmoid so it never overflows."
-    _zero_one(targets, "binary_cross_entropy")
-    return -torch.where(targets == 1, F.logsigmoid(preds), F.logsigmoid(-preds)).mean()  # log(1-σ(x)) = logσ(-x)
+    """MNIST loss plus a log (T:L1128): -where(t==1, logσ(x), logσ(-x)).mean() for 0/1 targets; soft targets t in
+    [0, 1] weigh the two terms, -(t logσ(x) + (1-t) logσ(-x)).mean(), as torch does. logσ never overflows."""
+    _in_0_1(targets, "binary_cross_entropy")
+    t = targets.to(preds.dtype)
+    return -(t * F.logsigmoid(preds) + (1 - t) * F.logsigmoid(-preds)).mean()  # log(1-σ(x)) = logσ(-x)
 
 
 class FlatLoss:
-    "A PyTorch loss on inputs and targets flattened (class axis `axis` moved last), like fastai's `BaseLoss`."
+    """A PyTorch loss on inputs and targets with the class axis `axis` moved last and, if `flatten`, flattened (fastai's
+    `BaseLoss`). Targets become floating point (`floatify`): the loss is computed in the promoted dtype of input and
+    target, integer targets counting as float32."""
 
     is_2d, floatify = False, True
 
-    def __init__(self, func, axis=-1):
-        self.func, self.axis = func, axis
+    def __init__(self, func, axis=-1, flatten=True):
+        self.func, self.axis, self.flatten = func, axis, flatten
 
     def __repr__(self):
         return f"FlattenedLoss of {self.func}"
@@ -48,18 +59,23 @@ class FlatLoss:
         self.func.reduction = v
 
     def check(self, inp, targ):
-        if inp.numel() != targ.numel():
+        if inp.numel() != targ.numel() or (not self.flatten and inp.shape != targ.shape):
             raise ValueError(f"{type(self).__name__}: input and target need as many elements, {_shapes(inp, targ)}")
 
     def __call__(self, inp, targ):
         if not isinstance(inp, torch.Tensor) or not isinstance(targ, torch.Tensor):
             raise TypeError(f"{type(self).__name__} needs tensors, got {type(inp).__name__} and {type(targ).__name__}")
-        inp = inp.transpose(self.axis, -1).contiguous()
+        inp = inp.transpose(self.axis, -1).contiguous() if inp.ndim else inp
         targ = targ.transpose(self.axis, -1).contiguous() if targ.ndim else targ
         self.check(inp, targ)
-        targ = targ.to(inp.dtype) if self.floatify else targ
-        inp = inp.view(-1, inp.shape[-1]) if self.is_2d else inp.view(-1)
-        return self.func(inp, targ.view(-1))
+        if self.floatify:
+            dt = torch.promote_types(inp.dtype, targ.dtype if targ.is_floating_point() else torch.float32)
+            inp, targ = inp.to(dt), targ.to(dt)
+        else:
+            targ = targ.long()
+        if not self.flatten:  # class axis last, except for cross entropy, which wants it at dim 1
+            return self.func(inp.movedim(-1, 1) if self.is_2d and inp.ndim > 2 else inp, targ)
+        return self.func(inp.view(-1, inp.shape[-1]) if self.is_2d else inp.view(-1), targ.view(-1))
 
     def activation(self, x):
         return x
@@ -69,15 +85,15 @@ class FlatLoss:
 
 
 class BCEWithLogitsLossFlat(FlatLoss):
-    "Multi-label: `nn.BCEWithLogitsLoss` on flattened logits and 0/1 targets; activation sigmoid, decodes `> thresh`."
+    "Multi-label: `nn.BCEWithLogitsLoss` on flattened logits, targets in [0, 1]; activation sigmoid, decodes > thresh."
 
-    def __init__(self, axis=-1, thresh=0.5, reduction="mean"):
-        super().__init__(nn.BCEWithLogitsLoss(reduction=reduction), axis)
+    def __init__(self, *, axis=-1, thresh=0.5, reduction="mean", flatten=True):
+        super().__init__(nn.BCEWithLogitsLoss(reduction=reduction), axis, flatten)
         self.thresh = thresh
 
     def check(self, inp, targ):
         super().check(inp, targ)
-        _zero_one(targ, "BCEWithLogitsLossFlat")
+        _in_0_1(targ, "BCEWithLogitsLossFlat")
 
     def activation(self, x):
         return torch.sigmoid(x)
@@ -89,8 +105,8 @@ class BCEWithLogitsLossFlat(FlatLoss):
 class MSELossFlat(FlatLoss):
     "Regression: `nn.MSELoss` on flattened predictions and targets (e.g. (bs,2) points vs (bs,1,2) targets)."
 
-    def __init__(self, axis=-1, reduction="mean"):
-        super().__init__(nn.MSELoss(reduction=reduction), axis)
+    def __init__(self, *, axis=-1, reduction="mean", flatten=True):
+        super().__init__(nn.MSELoss(reduction=reduction), axis, flatten)
 
 
 class CrossEntropyLossFlat(FlatLoss):
@@ -98,12 +114,12 @@ class CrossEntropyLossFlat(FlatLoss):
 
     is_2d, floatify = True, False
 
-    def __init__(self, axis=-1, reduction="mean"):
-        super().__init__(nn.CrossEntropyLoss(reduction=reduction), axis)
+    def __init__(self, *, axis=-1, reduction="mean", flatten=True):
+        super().__init__(nn.CrossEntropyLoss(reduction=reduction), axis, flatten)
 
     def check(self, inp, targ):
         c = inp.shape[-1] if inp.ndim else 0
-        if c == 0 or inp.numel() != targ.numel() * c:
+        if c == 0 or inp.numel() != targ.numel() * c or (not self.flatten and inp.shape[:-1] != targ.shape):
             raise ValueError(f"CrossEntropyLossFlat: input (..., C) needs one target per row, {_shapes(inp, targ)}")
         if targ.is_floating_point() or targ.dtype == torch.bool:
             raise TypeError(f"CrossEntropyLossFlat: targets must be class indices, got dtype {targ.dtype}")

@@ -1,12 +1,13 @@
 """Schedules for the LR finder and 1cycle, and per-group learning rates (discriminative LRs).
 
-Every schedule takes a position `p` in [0, 1] (a float, a numpy array or a torch tensor) and
-returns the value there. `lrs_for` turns the lesson's `lr`, `slice(lo, hi)` or `slice(hi)` into
-one learning rate per parameter group.
+Every schedule takes a position `pos` in [0, 1] (a float; a numpy array or a torch tensor too, except in
+combine_scheds) and returns the value there; Sched*(start, end) fix the ends and leave a function of pos.
+`lrs_for` turns the lesson's `lr`, `slice(lo, hi)` or `slice(hi)` into one learning rate per parameter group.
 """
 
 import math
 import numbers
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,17 +23,17 @@ def _real(v, name):
     return v
 
 
-def _check_p(p):
-    "`p` must lie in [0, 1] (every element, for numpy arrays and torch tensors)."
-    if isinstance(p, (torch.Tensor, np.ndarray)):
-        bad = ~((p >= 0) & (p <= 1))
+def _check_pos(pos):
+    "`pos` must lie in [0, 1] (every element, for numpy arrays and torch tensors)."
+    if isinstance(pos, (torch.Tensor, np.ndarray)):
+        bad = ~((pos >= 0) & (pos <= 1))
         if bad.any():
-            raise ValueError(f"p must lie in [0, 1], got {p[bad].flatten()[0].item()!r}")
-        return p
-    p = _real(p, "p")
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must lie in [0, 1], got {p!r}")
-    return p
+            raise ValueError(f"pos must lie in [0, 1], got {pos[bad].flatten()[0].item()!r}")
+        return pos
+    pos = _real(pos, "pos")
+    if not 0 <= pos <= 1:
+        raise ValueError(f"pos must lie in [0, 1], got {pos!r}")
+    return pos
 
 
 def _cos(p):
@@ -43,45 +44,107 @@ def _cos(p):
     return math.cos(p)
 
 
-def _lin(s, e, p):
-    return s + p * (e - s)
-
-
 def _cosine(s, e, p):
     return s + (1 + _cos(math.pi * (1 - p))) * (e - s) / 2
 
 
-def sched_lin(s, e, p):
-    "Linear from `s` (p=0) to `e` (p=1)."
-    s, e = _real(s, "s"), _real(e, "e")
-    return _lin(s, e, _check_p(p))
+def sched_lin(start, end, pos):
+    "Linear from `start` (pos=0) to `end` (pos=1)."
+    start, end = _real(start, "start"), _real(end, "end")
+    return start + _check_pos(pos) * (end - start)
 
 
-def sched_cos(s, e, p):
-    "Half a cosine from `s` (p=0) to `e` (p=1): s + (1+cos(pi*(1-p)))*(e-s)/2."
-    s, e = _real(s, "s"), _real(e, "e")
-    return _cosine(s, e, _check_p(p))
+def sched_cos(start, end, pos):
+    "Half a cosine from `start` (pos=0) to `end` (pos=1): start + (1+cos(pi*(1-pos)))*(end-start)/2."
+    start, end = _real(start, "start"), _real(end, "end")
+    return _cosine(start, end, _check_pos(pos))
 
 
-def sched_exp(s, e, p):
-    "Exponential from `s` to `e`: s*(e/s)**p, constant ratio per step (the LR finder's schedule, T:L109)."
-    s, e = _real(s, "s"), _real(e, "e")
-    if s <= 0:
-        raise ValueError(f"s must be > 0 for an exponential schedule, got {s!r}")
-    if e <= 0:
-        raise ValueError(f"e must be > 0 for an exponential schedule, got {e!r}")
-    return s * (e / s) ** _check_p(p)
+def sched_no(start, end, pos):
+    "Constant: `start` at every pos (`end` is ignored, as in fastai)."
+    _real(end, "end"), _check_pos(pos)
+    return _real(start, "start")
+
+
+def sched_exp(start, end, pos):
+    "Exponential from `start` to `end`: start*(end/start)**pos, constant ratio per step (the LR finder's, T:L109)."
+    start, end = _real(start, "start"), _real(end, "end")
+    if start <= 0:
+        raise ValueError(f"start must be > 0 for an exponential schedule, got {start!r}")
+    if end <= 0:
+        raise ValueError(f"end must be > 0 for an exponential schedule, got {end!r}")
+    return start * (end / start) ** _check_pos(pos)
+
+
+def _sched(f, start, end):
+    f(start, end, 0.0)  # check the arguments now, not at the first batch
+    return partial(f, start, end)
+
+
+def SchedLin(start, end):
+    "pos -> sched_lin(start, end, pos)."
+    return _sched(sched_lin, start, end)
+
+
+def SchedCos(start, end):
+    "pos -> sched_cos(start, end, pos)."
+    return _sched(sched_cos, start, end)
+
+
+def SchedNo(start, end):
+    "pos -> start."
+    return _sched(sched_no, start, end)
+
+
+def SchedExp(start, end):
+    "pos -> sched_exp(start, end, pos)."
+    return _sched(sched_exp, start, end)
+
+
+def _poly(start, end, power, pos):
+    return start + (end - start) * _check_pos(pos) ** power
+
+
+def SchedPoly(start, end, power):
+    "pos -> start + (end-start) * pos**power (power > 0; 1 is linear)."
+    start, end, power = _real(start, "start"), _real(end, "end"), _real(power, "power")
+    if power <= 0:
+        raise ValueError(f"power must be > 0, got {power!r}")
+    return partial(_poly, start, end, power)
+
+
+def combine_scheds(pcts, scheds):
+    """One schedule from phases: phase i takes a fraction pcts[i] of [0, 1] and runs scheds[i] from its pos 0 to 1.
+    pcts are >= 0 and add up to 1; at a boundary the later phase (of positive length) applies; pos 1 ends the last."""
+    pcts, scheds = list(pcts), list(scheds)
+    if not pcts or len(pcts) != len(scheds):
+        raise ValueError(f"combine_scheds needs one pct per schedule, got {len(pcts)} pcts and {len(scheds)} schedules")
+    pcts = [_real(p, f"pcts[{i}]") for i, p in enumerate(pcts)]
+    if min(pcts) < 0 or not math.isclose(sum(pcts), 1, rel_tol=0, abs_tol=1e-9):
+        raise ValueError(f"pcts must be >= 0 and add up to 1, got {pcts}")
+    if not all(callable(f) for f in scheds):
+        raise TypeError(f"scheds must be functions of pos, got {scheds!r}")
+    ends = np.cumsum([0.0] + pcts)
+    ends[-1] = 1.0
+    live = [i for i, p in enumerate(pcts) if p > 0]  # phases of positive length
+
+    def f(pos):
+        pos = _check_pos(pos)
+        i = max([k for k in live if ends[k] <= pos], default=live[0])
+        return scheds[i](min((pos - ends[i]) / (ends[i + 1] - ends[i]), 1.0))
+
+    return f
 
 
 def combined_cos(pct, start, middle, end):
-    "p -> value: cosine `start`->`middle` over [0, pct], then `middle`->`end` over [pct, 1] (1cycle, T:L430)."
+    "pos -> value: cosine `start`->`middle` over [0, pct], then `middle`->`end` over [pct, 1] (1cycle, T:L430)."
     pct = _real(pct, "pct")
     if not 0 < pct < 1:
         raise ValueError(f"pct must lie strictly between 0 and 1, got {pct!r}")
     start, middle, end = _real(start, "start"), _real(middle, "middle"), _real(end, "end")
 
-    def f(p):
-        p = _check_p(p)
+    def f(pos):
+        p = _check_pos(pos)
         if isinstance(p, float):
             return _cosine(start, middle, p / pct) if p < pct else _cosine(middle, end, (p - pct) / (1 - pct))
         up, down = _cosine(start, middle, p / pct), _cosine(middle, end, (p - pct) / (1 - pct))
@@ -90,19 +153,19 @@ def combined_cos(pct, start, middle, end):
     return f
 
 
-def even_mults(a, b, n):
-    "`n` values from `a` to `b`, geometrically spaced (equal steps on a log scale, T:L406); n == 1 -> [b]."
-    a, b = _real(a, "a"), _real(b, "b")
+def even_mults(start, stop, n):
+    "`n` values from `start` to `stop`, geometrically spaced (equal steps on a log scale, T:L406); n == 1 -> stop."
+    start, stop = _real(start, "start"), _real(stop, "stop")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n!r}")
-    if a <= 0 or b <= 0:
-        raise ValueError(f"a and b must be > 0, got a={a!r}, b={b!r}")
+    if start <= 0 or stop <= 0:
+        raise ValueError(f"start and stop must be > 0, got start={start!r}, stop={stop!r}")
     if n == 1:
-        return [b]
-    step = (b / a) ** (1 / (n - 1))
-    return [a * step**i for i in range(n)]
+        return stop  # the value, not a list (fastcore)
+    step = (stop / start) ** (1 / (n - 1))
+    return [start * step**i for i in range(n)]
 
 
 def lrs_for(lr, n):
@@ -120,7 +183,7 @@ def lrs_for(lr, n):
         hi = _real(lr.stop, "lr.stop")
         if lr.start is None:
             return [hi / 10] * (n - 1) + [hi]
-        return even_mults(_real(lr.start, "lr.start"), hi, n)
+        return [hi] if n == 1 else even_mults(_real(lr.start, "lr.start"), hi, n)
     if isinstance(lr, (list, tuple)):
         if len(lr) != n:
             raise ValueError(f"lr has {len(lr)} values but there are {n} parameter groups")

@@ -165,6 +165,27 @@ def test_dot_product_bias_model(backend, data_dir_medium):
     assert torch.allclose(o, want, atol=1e-5), f"{CF18}: max error {(o - want).abs().max():.3g}"
 
 
+@pytest.mark.claim("CF-18", "CF-17")
+@given(seed=st.integers(0, 2**16), yr=st.one_of(st.none(), st.tuples(st.floats(-5, 0), st.floats(0.5, 6))))
+def test_dot_product_bias_y_range_option(backend, seed, yr):
+    "DotProductBias(..., y_range=None) returns the raw dot + biases; another (lo, hi) puts it through sigmoid_range."
+    torch.manual_seed(seed)
+    m = backend.DotProductBias(30, 20, 8, y_range=yr)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 2.0)
+    x = torch.stack([torch.randint(0, 30, (64,)), torch.randint(0, 20, (64,))], 1)
+    u, i = x[:, 0], x[:, 1]
+    res = (m.user_factors.weight[u] * m.movie_factors.weight[i]).sum(1, keepdim=True)
+    res = (res + m.user_bias.weight[u] + m.movie_bias.weight[i]).detach()
+    want = res if yr is None else torch.sigmoid(res) * (yr[1] - yr[0]) + yr[0]
+    o = m(x).detach()
+    assert o.shape == (64, 1) and torch.allclose(o, want, atol=1e-5), f"{CF18}: y_range={yr}: max error " + str(
+        (o - want).abs().max().item())
+    if yr is None:
+        assert (o < 0).any() and (o > 5.5).any(), f"{CF17}: y_range=None still bounds [{o.min()}, {o.max()}]"
+
+
 # ---------------------------------------------------------------- CF-20: collab_learner
 @pytest.mark.claim("CF-20")
 def test_collab_learner_is_embedding_dot_bias(backend, data_dir_medium):
@@ -197,6 +218,26 @@ def test_collab_learner_is_embedding_dot_bias(backend, data_dir_medium):
     with torch.no_grad():
         backend.collab_embeddings(free)[2].fill_(10.0)  # user bias 10: above any y_range the lesson uses
     assert free.model(x).min() > 5.5, f"{CF20}: without y_range the output is still bounded: {free.model(x).min():.3f}"
+
+
+@pytest.mark.claim("CF-20")
+def test_collab_learner_options(backend, data_dir):
+    "n_factors sizes the factors, y_range bounds the output, loss_func replaces MSE, other keywords reach the Learner."
+    dls = dls_for(backend, data_dir, bs=16)
+    nu, ni = sizes(dls)
+    loss = backend.MSELossFlat(reduction="sum")
+    learn = backend.collab_learner(dls, n_factors=7, y_range=(1.0, 2.0), loss_func=loss, lr=0.05)
+    got = [tuple(t.shape) for t in backend.collab_embeddings(learn)]
+    assert got == [(nu, 7), (ni, 7), (nu,), (ni,)], f"{CF20}: n_factors=7 gives shapes {got}"
+    assert learn.loss_func is loss and learn.lr == 0.05, f"{CF20}: loss_func {learn.loss_func}, lr {learn.lr}"
+    with torch.no_grad():
+        for p in learn.model.parameters():
+            p.normal_(0, 3.0)
+    x, y = batch(dls)
+    o = learn.model(x).detach()
+    assert o.min() >= 1.0 and o.max() <= 2.0 and o.std() > 0, f"{CF20}: y_range=(1, 2): [{o.min()}, {o.max()}]"
+    want = ((o - y.float().view(-1)) ** 2).sum()
+    assert torch.isclose(plain(learn.loss_func(o, y)), want), f"{CF20}: the given loss_func (sum) is not used"
 
 
 # ---------------------------------------------------------------- training on the fixture (statistical)

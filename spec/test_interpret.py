@@ -119,3 +119,57 @@ def test_real_pets_top_confusions_are_look_alikes(backend, real_data):
     pit = frozenset(("american_pit_bull_terrier", "staffordshire_bull_terrier"))
     cat = frozenset(("Ragdoll", "Birman"))
     assert pit in top[:3] and cat in top[:5], f"{INT4}: top pairs {[tuple(t) for t in top[:6]]}"
+
+
+# ---------------------------------------------------------------- impl's options (IMPL-21)
+I21 = "IMPL-21 impl.interpret: every option has its effect"
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_interpretation_of_another_loader():
+    "ClassificationInterpretation(learn, dl) and from_learner(learn, dl) count that loader's items only."
+    from impl.data import DataLoader
+    from impl.interpret import ClassificationInterpretation
+    from spec.backends.impl_api.apps import lookup_learner
+
+    learn = lookup_learner(ACTUAL, PREDICTED, ABC)
+    dl = DataLoader(list(zip(range(4), ACTUAL[:4])), bs=3)  # items 0..3: actual a a a b, predicted a b b b
+    want = counts(ACTUAL[:4], PREDICTED[:4], 3).tolist()
+    for interp in (ClassificationInterpretation(learn, dl), ClassificationInterpretation.from_learner(learn, dl=dl)):
+        cm = interp.confusion_matrix()
+        assert cm.tolist() == want == [[1, 2, 0], [0, 1, 0], [0, 0, 0]], f"{I21}: dl= gives {cm.tolist()}"
+        assert [(a, p, int(n)) for a, p, n in interp.most_confused()] == [("a", "b", 2)], f"{I21}: most_confused"
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_plot_confusion_matrix_options():
+    "normalize writes row fractions (2 decimals; 0 for a class with no item), title, cmap and figsize are applied."
+    from impl.interpret import ClassificationInterpretation
+    from spec.backends.impl_api.apps import lookup_learner
+
+    plt.close("all")
+    interp = ClassificationInterpretation(lookup_learner(ACTUAL, PREDICTED, ABC + ["d"]))
+    fig = interp.plot_confusion_matrix(normalize=True, title="Pets", cmap="Reds", figsize=(3, 4))
+    ax = fig.axes[0]
+    rows = [[1, 2, 0, 0], [1, 2, 0, 0], [3, 0, 1, 0], [0, 0, 0, 0]]  # class d: no item
+    want = sorted(f"{v / max(sum(r), 1):.2f}" for r in rows for v in r)
+    assert sorted(t.get_text() for t in ax.texts) == want, f"{I21}: normalize texts {[t.get_text() for t in ax.texts]}"
+    assert ax.get_title() == "Pets" and ax.images[0].get_cmap().name == "Reds", f"{I21}: title/cmap"
+    assert tuple(fig.get_size_inches()) == (3.0, 4.0), f"{I21}: figsize {fig.get_size_inches()}"
+    plt.close("all")
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_interpret_errors():
+    "min_val < 1 (fastai would list the zeroed diagonal), classes out of range, unequal lengths: a ValueError."
+    from impl.interpret import confusion_matrix, most_confused
+
+    cm = confusion_matrix(ACTUAL, PREDICTED, 3)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"min_val must be an int >= 1"):
+            most_confused(cm, ABC, bad)
+    with pytest.raises(ValueError, match=r"predicted classes must lie in \[0, 3\), got 0..3"):
+        confusion_matrix([0, 1], [0, 3], 3)
+    with pytest.raises(ValueError, match=r"actual and predicted need as many items, got 2 and 1"):
+        confusion_matrix([0, 1], [0], 3)
+    assert confusion_matrix([], [], 2).tolist() == [[0, 0], [0, 0]], f"{I21}: no item"

@@ -279,3 +279,32 @@ def test_impl_layer_errors():
         L.one_hot(1.0, 5)
     with pytest.raises(ValueError, match=r"equal last dimensions.*\(3,\) and \(4,\)"):
         L.dot(torch.ones(3), torch.ones(4))
+
+
+# ---------------------------------------------------------------- impl's own helpers and options
+@pytest.mark.claim("IMPL-18")
+@given(data=st.data())
+def test_impl_one_hot_matmul_and_dot(data):
+    "one_hot_matmul(idx, w) == w[idx] exactly (any shape of idx); dot(a, b) == (a*b).sum(-1), row by row."
+    n, k = data.draw(st.integers(1, 30), label="n"), data.draw(st.integers(1, 8), label="k")
+    shp = tuple(data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=2), label="idx shape"))
+    idx = torch.tensor(data.draw(st.lists(st.integers(0, n - 1), min_size=math.prod(shp), max_size=math.prod(shp)),
+                                 label="idx")).view(shp)
+    w = torch.randn(n, k, generator=torch.Generator().manual_seed(n * 100 + k), dtype=torch.float64)
+    got = L.one_hot_matmul(idx, w)
+    assert got.shape == (*shp, k) and torch.equal(got, w[idx]), f"IMPL-18: one_hot_matmul({idx.tolist()}) != w[idx]"
+    a, b = w[idx], w.flip(0)[idx]
+    ref = np.einsum("...k,...k->...", a.numpy(), b.numpy())
+    assert np.allclose(L.dot(a, b).numpy(), ref, rtol=1e-12, atol=1e-12), "IMPL-18: dot(a, b) is not row by row"
+
+
+@pytest.mark.claim("IMPL-18")
+def test_impl_sigmoid_range_options():
+    "One-element tensor bounds act as numbers; the layer shows its bounds; an empty input gives an empty output."
+    x = torch.linspace(-5, 5, 11)
+    got = L.sigmoid_range(x, torch.tensor(-1.0), torch.tensor([2.0]))
+    assert torch.equal(got, L.sigmoid_range(x, -1.0, 2.0)), "IMPL-18: tensor bounds differ from number bounds"
+    assert repr(L.SigmoidRange(-1, 1)) == "SigmoidRange(lo=-1, hi=1)", f"IMPL-18: {L.SigmoidRange(-1, 1)!r}"
+    assert L.SigmoidRange(0, 5.5)(torch.zeros(0, 3)).shape == (0, 3), "IMPL-18: empty input"
+    with pytest.raises(TypeError, match="lo must be a real number"):
+        L.sigmoid_range(x, torch.tensor([0.0, 1.0]), 2.0)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import impl.losses as LS
+from spec.tiny import plain
 
 ML6 = "ML-6 'exactly the same as the MNIST loss function ... add .log ... binary cross entropy' (T:L1125)"
 ML17 = "ML-17 'exactly the same as the MNIST loss function ... just going to ... add .log' (T:L1123)"
@@ -182,15 +183,98 @@ def test_cross_entropy_loss_flat(backend, data):
     assert torch.equal(lf.decodes(x), x.argmax(-1)), f"{ML8}: decodes is not argmax"
 
 
+# ---------------------------------------------------------------- the flattened losses' options
+def np_bce_items(x, t):
+    "Element-wise binary cross entropy on logits, numpy float64."
+    return -np.where(t == 1, np_logsig(x), np_logsig(-x))
+
+
+@pytest.mark.claim("ML-9")
+@given(data=st.data())
+def test_bce_with_logits_loss_flat_options(backend, data):
+    "thresh moves decodes; reduction 'sum'/'none' (also set later); flatten=False keeps (bs, C); axis=0 reads x.T."
+    x, t = batch(data, -50, 50)
+    items = np_bce_items(x.double().numpy(), t.double().numpy())
+    thresh = data.draw(st.floats(0.01, 0.99), label="thresh")
+    lf = backend.BCEWithLogitsLossFlat(thresh=thresh)
+    assert torch.equal(plain(lf.decodes(x)), x > thresh), f"{ML9}: decodes with thresh={thresh} is not x > thresh"
+    s = backend.BCEWithLogitsLossFlat(reduction="sum")(x, t)
+    assert close(s, items.sum(), rel=1e-5, abs=1e-4), f"{ML9}: reduction='sum' gives {float(s)}, not {items.sum()}"
+    n = plain(backend.BCEWithLogitsLossFlat(reduction="none")(x, t))
+    assert n.shape == (x.numel(),) and np.allclose(n.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), f"{ML9}: 'none'"
+    nf = plain(backend.BCEWithLogitsLossFlat(reduction="none", flatten=False)(x, t))
+    assert nf.shape == x.shape and np.allclose(nf.numpy(), items, rtol=1e-5, atol=1e-5), f"{ML9}: flatten=False"
+    a0 = plain(backend.BCEWithLogitsLossFlat(axis=0, reduction="none")(x.t(), t.t()))
+    assert np.allclose(a0.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), f"{ML9}: axis=0 on x.T is not x's order"
+    lf.reduction = "sum"
+    assert lf.reduction == "sum" and close(lf(x, t), s), f"{ML9}: setting .reduction = 'sum' gives {float(lf(x, t))}"
+
+
+@pytest.mark.claim("REG-13")
+@given(data=st.data())
+def test_mse_loss_flat_options(backend, data):
+    "reduction 'sum' and 'none' (one squared error per element); flatten=False on equal shapes keeps them."
+    bs = data.draw(st.integers(1, 16), label="bs")
+    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
+    p, y = (torch.tensor(data.draw(v, label=k)).view(bs, 2) for k in ("preds", "targets"))
+    sq = (p.double().numpy() - y.double().numpy()) ** 2
+    s = backend.MSELossFlat(reduction="sum")(p, y.view(bs, 1, 2))
+    assert close(s, sq.sum(), rel=1e-5, abs=1e-5), f"{REG13}: reduction='sum' gives {float(s)}, not {sq.sum()}"
+    n = plain(backend.MSELossFlat(reduction="none")(p, y.view(bs, 1, 2)))
+    assert n.shape == (2 * bs,) and np.allclose(n.numpy(), sq.ravel(), atol=1e-6), f"{REG13}: 'none' {n.shape}"
+    nf = plain(backend.MSELossFlat(reduction="none", flatten=False)(p, y))
+    assert nf.shape == (bs, 2) and np.allclose(nf.numpy(), sq, atol=1e-6), f"{REG13}: flatten=False {nf.shape}"
+    a0 = plain(backend.MSELossFlat(axis=0, reduction="none", flatten=False)(p.t(), y.t()))
+    assert a0.shape == (bs, 2) and np.allclose(a0.numpy(), sq, atol=1e-6), f"{REG13}: axis=0 moves the axis last"
+
+
+@pytest.mark.claim("ML-8")
+@given(data=st.data())
+def test_cross_entropy_loss_flat_axis_and_reduction(backend, data):
+    "axis=1 (a class axis in the middle, as in segmentation): softmax, argmax and the loss over that axis."
+    bs, c, seq = (data.draw(st.integers(1, 4), label=k) for k in ("bs", "C", "L"))
+    n = bs * c * seq
+    x = torch.tensor(data.draw(st.lists(st.floats(-30, 30, width=32), min_size=n, max_size=n), label="x"))
+    x = x.view(bs, c, seq)
+    t = torch.tensor(data.draw(st.lists(st.integers(0, c - 1), min_size=bs * seq, max_size=bs * seq), label="t"))
+    t = t.view(bs, seq)
+    xs = x.double().numpy().transpose(0, 2, 1).reshape(-1, c)  # rows (b, l)
+    items = np.logaddexp.reduce(xs, axis=1) - xs[np.arange(len(xs)), t.numpy().ravel()]
+    lf = backend.CrossEntropyLossFlat(axis=1)
+    assert close(lf(x, t), items.mean()), f"{ML8}: CrossEntropyLossFlat(axis=1) {float(lf(x, t))} vs {items.mean()}"
+    none = plain(backend.CrossEntropyLossFlat(axis=1, reduction="none")(x, t))
+    assert np.allclose(none.numpy(), items, rtol=1e-5, atol=1e-5), f"{ML8}: reduction='none' {none} vs {items}"
+    assert close(backend.CrossEntropyLossFlat(axis=1, reduction="sum")(x, t), items.sum(), rel=1e-5, abs=1e-4)
+    assert torch.allclose(plain(lf.activation(x)), torch.softmax(x, 1)), f"{ML8}: activation is not softmax(dim=1)"
+    assert torch.equal(plain(lf.decodes(x)), x.argmax(1)), f"{ML8}: decodes is not argmax(dim=1)"
+    x2 = x[:, :, 0]
+    nf = plain(backend.CrossEntropyLossFlat(reduction="none", flatten=False)(x2, t[:, 0]))
+    assert nf.shape == (bs,) and torch.allclose(nf, F.cross_entropy(x2, t[:, 0], reduction="none")), f"{ML8}: flat"
+
+
 # ---------------------------------------------------------------- impl's errors
 @pytest.mark.claim("IMPL-5")
-@given(bad=st.floats(-5, 5, width=32).filter(lambda v: v not in (0.0, 1.0)))
-def test_impl_bce_rejects_targets_not_0_1(bad):
+@given(bad=st.one_of(st.floats(-5, -2**-20, width=32), st.floats(1 + 2**-20, 5, width=32), st.just(float("nan"))))
+def test_impl_bce_rejects_targets_outside_0_1(bad):
     x, t = torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 1.0], [0.0, bad, 0.0]])
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must be 0 or 1, got"):
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must lie in \[0, 1\], got"):
         LS.binary_cross_entropy(x, t)
-    with pytest.raises(ValueError, match=r"BCEWithLogitsLossFlat: targets must be 0 or 1, got"):
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLossFlat: targets must lie in \[0, 1\], got"):
         LS.BCEWithLogitsLossFlat()(x, t)
+
+
+@pytest.mark.claim("IMPL-19")
+@given(data=st.data())
+def test_impl_bce_takes_soft_targets(data):
+    "Soft targets t in [0, 1] (0.9, label smoothing) weigh the two terms: -mean(t logσ(x) + (1-t) logσ(-x)), as torch."
+    x, _ = batch(data)
+    v = st.sampled_from([0.0, 0.1, 0.9, 1.0]) | st.floats(0, 1, width=32)
+    t = torch.tensor(data.draw(st.lists(v, min_size=x.numel(), max_size=x.numel()), label="soft targets")).view(x.shape)
+    xd, td = x.double().numpy(), t.double().numpy()
+    ref = -np.mean(td * np_logsig(xd) + (1 - td) * np_logsig(-xd))
+    for name, got in (("binary_cross_entropy", LS.binary_cross_entropy(x, t)),
+                      ("BCEWithLogitsLossFlat", LS.BCEWithLogitsLossFlat()(x, t))):
+        assert close(got, ref), f"IMPL-19: {name} on soft targets = {float(got)}, expected {ref}: x={x}, t={t}"
 
 
 @pytest.mark.claim("IMPL-5")

@@ -57,6 +57,15 @@ def test_accuracy_axis(backend, data):
     assert float(a) == float(b), f"{ML10}: axis=0 on the transpose gives {float(a)}, axis=-1 gives {float(b)}"
 
 
+@pytest.mark.claim("ML-10")
+@given(data=st.data())
+def test_error_rate_axis(backend, data):
+    "error_rate passes `axis` on: error_rate(x.T, t, axis=0) == 1 - accuracy(x, t)."
+    x, t = single_label(data)
+    a, b = backend.error_rate(x.t().contiguous(), t, axis=0), 1 - backend.accuracy(x, t)
+    assert float(a) == pytest.approx(float(b), abs=1e-7), f"{ML10}: error_rate axis=0 {float(a)}, 1-accuracy {float(b)}"
+
+
 # ---------------------------------------------------------------- multi-label
 @pytest.mark.claim("ML-11")
 @given(data=st.data())
@@ -102,6 +111,41 @@ def test_accuracy_multi_averages_every_item(backend):
     t = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     assert float(backend.accuracy_multi(x, t)) == pytest.approx(4 / 6), f"{ML11}: expected 4/6"
     assert float(backend.accuracy_multi(x, t, thresh=0.999)) == pytest.approx(3 / 6), f"{ML11}: thresh .999: 3/6"
+
+
+# ---------------------------------------------------------------- regression metrics
+REG18 = "REG-18 'def mse(inp,targ)': mse, rmse, mae of the flattened tensors (fastai.metrics)"
+
+
+@pytest.mark.claim("REG-18")
+@given(data=st.data())
+def test_regression_metrics_formulas(backend, data):
+    "(bs, 2) predictions against (bs, 1, 2) point targets: mean squared error, its root, mean absolute error."
+    bs = data.draw(st.integers(1, 16), label="bs")
+    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
+    p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
+    y = torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
+    d = p.double().numpy().ravel() - y.double().numpy().ravel()
+    for name, ref in (("mse", np.mean(d**2)), ("rmse", np.sqrt(np.mean(d**2))), ("mae", np.mean(np.abs(d)))):
+        got = float(getattr(backend, name)(p, y))
+        assert got == pytest.approx(ref, rel=1e-5, abs=1e-6), f"{REG18}: {name} = {got}, expected {ref}: p={p}, y={y}"
+
+
+@pytest.mark.claim("REG-18")
+def test_rmse_is_in_the_targets_units(backend):
+    "Every point off by 0.01 in [-1, 1] coordinates: MSE 1e-4 (the order REG-14 reports), RMSE and MAE 0.01."
+    y = torch.rand(64, 1, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.8 - 0.9
+    p = (y + 0.01 * torch.tensor([1.0, -1.0], dtype=torch.float64)).view(64, 2)
+    got = [float(backend.mse(p, y)), float(backend.rmse(p, y)), float(backend.mae(p, y))]
+    assert got == pytest.approx([1e-4, 0.01, 0.01], rel=1e-6), f"{REG18}: mse, rmse, mae = {got}"  # fastai: float32
+
+
+@pytest.mark.claim("REG-18")
+def test_regression_metrics_need_as_many_elements(backend):
+    "Predictions and targets with different element counts are an error, not a broadcast."
+    for name in ("mse", "rmse", "mae"):
+        with pytest.raises((ValueError, AssertionError)):
+            getattr(backend, name)(torch.zeros(4, 2), torch.zeros(4, 1, 3))
 
 
 # ---------------------------------------------------------------- partial

@@ -113,6 +113,67 @@ def test_combined_cos_is_two_cosines(backend, data):
     assert ends == pytest.approx([a, b, c], abs=tol), f"{OC3}: at 0, pct, 1: {ends}, expected {[a, b, c]}"
 
 
+# ---------------------------------------------------------------- the other annealers and combine_scheds
+OC6 = "OC-6 'def combine_scheds(pcts, scheds)': sched_lin/no/exp, Sched*, SchedPoly, combine_scheds (fastai source)"
+val = st.floats(-10, 10)
+
+
+@pytest.mark.claim("OC-6")
+@given(data=st.data())
+def test_annealers_formulas(backend, data):
+    "sched_lin/no/exp(start, end, pos) and SchedLin/Cos/No/Exp(start, end)(pos), SchedPoly(start, end, power)(pos)."
+    s, e, p = data.draw(val, label="start"), data.draw(val, label="end"), data.draw(pos, label="pos")
+    a, b = data.draw(lr, label="exp start"), data.draw(lr, label="exp end")
+    power = data.draw(st.floats(0.1, 5), label="power")
+    cases = [
+        ("sched_lin", backend.sched_lin(s, e, p), s + p * (e - s)),
+        ("SchedLin", backend.SchedLin(s, e)(p), s + p * (e - s)),
+        ("sched_no", backend.sched_no(s, e, p), s),
+        ("SchedNo", backend.SchedNo(s, e)(p), s),
+        ("SchedCos", backend.SchedCos(s, e)(p), cos_ref(s, e, p)),
+        ("sched_exp", backend.sched_exp(a, b, p), math.exp(math.log(a) + p * (math.log(b) - math.log(a)))),
+        ("SchedExp", backend.SchedExp(a, b)(p), math.exp(math.log(a) + p * (math.log(b) - math.log(a)))),
+        ("SchedPoly", backend.SchedPoly(s, e, power)(p), s + (e - s) * p**power),
+    ]
+    for name, got, ref in cases:
+        assert got == pytest.approx(ref, rel=1e-9, abs=1e-12), f"{OC6}: {name} at pos={p}: {got}, expected {ref}"
+    ends = [backend.SchedPoly(s, e, power)(q) for q in (0.0, 1.0)]
+    assert ends == pytest.approx([s, e], abs=1e-12), f"{OC6}: SchedPoly({s}, {e}, {power}) at 0, 1: {ends}"
+
+
+@pytest.mark.claim("OC-6")
+@given(data=st.data())
+def test_combine_scheds_runs_each_phase_in_its_fraction(backend, data):
+    "Phase i covers [sum(pcts[:i]), sum(pcts[:i+1])) and runs scheds[i] over it, its position rescaled to [0, 1]."
+    w = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4).filter(lambda w: sum(w) <= 8), label="eighths")
+    w[-1] += 8 - sum(w)
+    pcts = [k / 8 for k in w]  # exact sums (fastai asserts sum == 1) and boundaries exact in fastai's float32
+    ends = [(data.draw(val, label="start"), data.draw(val, label="end")) for _ in w]
+    f = backend.combine_scheds(pcts, [backend.SchedLin(*se) for se in ends])
+    p = data.draw(pos, label="pos")
+    cuts = np.cumsum([0.0] + pcts)
+    i = min(int(np.searchsorted(cuts, p, side="right")) - 1, len(w) - 1)
+    local = (p - cuts[i]) / pcts[i]
+    ref = ends[i][0] + local * (ends[i][1] - ends[i][0])
+    tol = 1e-5 * max(1.0, *(abs(v) for se in ends for v in se))  # fastai computes the position in float32
+    assert f(p) == pytest.approx(ref, abs=tol), f"{OC6}: combine_scheds({pcts}, lin {ends})({p}) = {f(p)}, want {ref}"
+    starts = [f(c) for c in cuts[:-1]]
+    assert starts == pytest.approx([se[0] for se in ends], abs=tol), f"{OC6}: each phase starts at its start: {starts}"
+    assert f(1.0) == pytest.approx(ends[-1][1], abs=tol), f"{OC6}: pos 1 ends the last phase: {f(1.0)}"
+
+
+@pytest.mark.claim("OC-6", "OC-3")
+@given(data=st.data())
+def test_combined_cos_is_combine_scheds_of_two_cosines(backend, data):
+    "combined_cos(pct, a, b, c) == combine_scheds([pct, 1-pct], [SchedCos(a, b), SchedCos(b, c)]) at every pos."
+    pct = data.draw(st.floats(0.05, 0.95), label="pct")
+    a, b, c = (data.draw(lr, label=k) for k in ("start", "middle", "end"))
+    p = data.draw(pos, label="pos")
+    got = backend.combined_cos(pct, a, b, c)(p)
+    ref = backend.combine_scheds([pct, 1 - pct], [backend.SchedCos(a, b), backend.SchedCos(b, c)])(p)
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-15), f"{OC6}: combined_cos({pct}, {a}, {b}, {c})({p})"
+
+
 # ---------------------------------------------------------------- the LR finder's exponential schedule
 @pytest.mark.claim("LR-3")
 def test_lr_finder_schedule_defaults(backend):
@@ -175,25 +236,25 @@ def test_impl_lrs_for_errors():
 def test_impl_even_mults_errors(n):
     with pytest.raises(ValueError, match=rf"n must be >= 1, got {n}"):
         S.even_mults(1e-5, 1e-3, n)
-    with pytest.raises(ValueError, match=r"a and b must be > 0, got a=0.0"):
+    with pytest.raises(ValueError, match=r"start and stop must be > 0, got start=0.0"):
         S.even_mults(0, 1e-3, 3)
-    assert S.even_mults(1e-5, 1e-3, 1) == [1e-3]
+    assert S.even_mults(1e-5, 1e-3, 1) == 1e-3, "IMPL-20: even_mults(a, b, 1) is b itself, as in fastcore"
 
 
 @pytest.mark.claim("IMPL-5")
 @given(p=st.one_of(st.floats(-10, -1e-9), st.floats(1 + 1e-9, 10)))
 def test_impl_schedules_reject_p_outside_0_1(p):
     for bad in (p, torch.tensor([0.5, p], dtype=torch.float64), np.array([p, 0.5])):
-        for f in (S.sched_lin, S.sched_cos, S.sched_exp, lambda s, e, q: S.combined_cos(0.25, s, 2, e)(q)):
-            with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got"):
+        for f in (S.sched_lin, S.sched_cos, S.sched_exp, S.sched_no, lambda s, e, q: S.combined_cos(0.25, s, 2, e)(q)):
+            with pytest.raises(ValueError, match=r"pos must lie in \[0, 1\], got"):
                 f(1.0, 3.0, bad)
 
 
 @pytest.mark.claim("IMPL-5")
 def test_impl_schedule_argument_errors():
-    with pytest.raises(ValueError, match=r"s must be > 0 for an exponential schedule, got 0.0"):
+    with pytest.raises(ValueError, match=r"start must be > 0 for an exponential schedule, got 0.0"):
         S.sched_exp(0, 1, 0.5)
-    with pytest.raises(ValueError, match=r"e must be > 0 for an exponential schedule, got -1.0"):
+    with pytest.raises(ValueError, match=r"end must be > 0 for an exponential schedule, got -1.0"):
         S.sched_exp(1, -1, 0.5)
     for pct in (0, 1, -0.5, 1.5):
         with pytest.raises(ValueError, match=rf"pct must lie strictly between 0 and 1, got {float(pct)}"):

@@ -1,4 +1,4 @@
-"""Layers on fastai: fastai.layers.sigmoid_range / SigmoidRange / Embedding, fastai.torch_core.one_hot."""
+"""Layers on fastai: fastai.layers.sigmoid_range, SigmoidRange, Embedding, trunc_normal_; torch_core.one_hot."""
 
-from fastai.layers import Embedding, SigmoidRange, sigmoid_range  # noqa: F401  (fastai names the bounds low, high)
+from fastai.layers import Embedding, SigmoidRange, sigmoid_range, trunc_normal_  # noqa: F401  (bounds: low, high)
 from fastai.torch_core import one_hot  # noqa: F401

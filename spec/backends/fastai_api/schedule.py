@@ -1,27 +1,24 @@
-"""Schedules on fastai: fastai.callback.schedule's annealers, combined_cos and LRFinder, fastcore's even_mults,
-and the per-group LRs a fastai `Optimizer` sets from a float, a slice or a list (`Optimizer.set_hyper`)."""
+"""Schedules on fastai: fastai.callback.schedule's annealers, combinators, combined_cos and LRFinder, fastcore's
+even_mults, and the per-group LRs a fastai `Optimizer` sets from a float, a slice or a list (`Optimizer.set_hyper`)."""
 
 import torch
 from fastai.callback.schedule import LRFinder as _LRFinder
-from fastai.callback.schedule import SchedCos as _SchedCos
-from fastai.callback.schedule import SchedExp as _SchedExp
-from fastai.callback.schedule import SchedLin as _SchedLin
-from fastai.callback.schedule import combined_cos  # noqa: F401
+from fastai.callback.schedule import (  # noqa: F401
+    SchedCos,
+    SchedExp,
+    SchedLin,
+    SchedNo,
+    SchedPoly,
+    combine_scheds,
+    combined_cos,
+    sched_cos,
+    sched_exp,
+    sched_lin,
+    sched_no,
+)
 from fastai.optimizer import Optimizer as _Optimizer
 from fastai.optimizer import sgd_step as _sgd_step
 from fastai.torch_core import even_mults  # noqa: F401
-
-
-def sched_lin(s, e, p):
-    return _SchedLin(s, e)(p)
-
-
-def sched_cos(s, e, p):
-    return _SchedCos(s, e)(p)
-
-
-def sched_exp(s, e, p):
-    return _SchedExp(s, e)(p)
 
 
 def lrs_for(lr, n):
@@ -31,6 +28,6 @@ def lrs_for(lr, n):
 
 
 def lr_finder_schedule(start_lr=1e-7, end_lr=10, num_it=100):
-    "The LR of each batch of `LRFinder`: batch i (train_iter) at p = i/num_it of its `scheds['lr']`."
+    "The LR of each batch of `LRFinder`: batch i (train_iter) at pos = i/num_it of its `scheds['lr']`."
     f = _LRFinder(start_lr, end_lr, num_it)
     return [f.scheds["lr"](i / f.num_it) for i in range(f.num_it)]

@@ -1,3 +1,3 @@
-"""Layers on impl: sigmoid_range, SigmoidRange, one_hot, Embedding."""
+"""Layers on impl: sigmoid_range, SigmoidRange, one_hot, Embedding, trunc_normal_."""
 
-from impl.layers import Embedding, SigmoidRange, one_hot, sigmoid_range  # noqa: F401
+from impl.layers import Embedding, SigmoidRange, one_hot, sigmoid_range, trunc_normal_  # noqa: F401
