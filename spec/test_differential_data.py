@@ -459,3 +459,35 @@ def test_concat_pool_agrees(size, shape):
     got, want = V.AdaptiveConcatPool2d(size)(x), FConcatPool(size)(x)
     assert got.shape == want.shape and torch.equal(got, want), f"{I29}: AdaptiveConcatPool2d({size}) on {shape}"
     assert torch.equal(got[:, : shape[1]], nn.AdaptiveMaxPool2d(size or 1)(x)), f"{I29}: max first, then average"
+
+
+@pytest.mark.claim("IMPL-27")
+@given(data=st.data(), ext=st.sampled_from([".png", ".PNG", ".jpg", ".JPG", ".gif", ".tif", ".bmp"]))
+def test_load_image_agrees(data, ext):
+    "Any file mode opens as the same RGB pixels as fastai's PILImage.create (JPEG only for the modes it can hold)."
+    modes = ["L", "RGB"] + (["P", "RGBA", "LA", "I;16", "1"] if ext.lower() in (".png", ".tif") else ["P"] * (
+        ext.lower() in (".gif", ".bmp")))
+    img = image(data, modes=modes)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / f"x{ext}"
+        img.save(f)
+        got, want = D.load_image(f), fc.PILImage.create(f)
+        assert got.mode == want.mode == "RGB" and got.size == want.size == img.size, f"{I27}: {img.mode} {ext}"
+        assert np.array_equal(np.asarray(got), np.asarray(want)), f"{I27}: {img.mode} saved as {ext}: pixels differ"
+
+
+@pytest.mark.claim("IMPL-27")
+def test_pets_builder_with_an_upper_case_extension(tmp_path):
+    "get_image_files finds Bengal_2.JPG, and the book's case-sensitive regex rejects it: both fail, impl naming it."
+    from fastai.data import block
+    from fastai.vision import data as vdata
+
+    for name in ("Bengal_1.jpg", "Bengal_2.JPG", "Sphynx_3.jpg"):
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / name, format="JPEG")
+    assert sorted(p.name for p in D.get_image_files(tmp_path)) == ["Bengal_1.jpg", "Bengal_2.JPG", "Sphynx_3.jpg"]
+    with pytest.raises(ValueError, match=r"Bengal_2\.JPG"):
+        D.pets_datasets(tmp_path)
+    blk = block.DataBlock(blocks=(vdata.ImageBlock, block.CategoryBlock), get_items=ft.get_image_files,
+                          get_y=f_using_attr(ft.RegexLabeller(r"(.+)_\d+.jpg$"), "name"))
+    with pytest.raises(AssertionError, match=r"Bengal_2\.JPG"):
+        blk.datasets(tmp_path)
