@@ -32,15 +32,22 @@ class Amp:
         s = self.scales
         return [a < b for a, b in zip(s, [self._init] + s)]
 
-    def step(self, learn, loss):
+    def backward(self, loss):
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def step(self, opt):
+        "opt.step(); with fp16 through the scaler, which skips it when a gradient is inf/NaN (the weights are kept)."
         if self.scaler is None:
-            loss.backward()
-            learn.opt.step()
+            opt.step()
             return
-        self.scaler.scale(loss).backward()
-        self.scaler.step(learn.opt)  # skips opt.step() when a gradient is inf/NaN
+        self.scaler.step(opt)  # skips opt.step() when a gradient is inf/NaN
         self.scaler.update()  # ... and then halves the scale (backoff_factor 0.5)
         self._scales.append(self.scaler._get_scale_async().detach().clone())
+
+    def abort(self):
+        "After a step interrupted between backward and update: forget the half-done unscale, so the next step runs."
+        if self.scaler is not None:
+            getattr(self.scaler, "_per_optimizer_states", {}).clear()
 
 
 def _set(learn, dtype, channels_last, **scaler_kw):

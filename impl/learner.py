@@ -4,8 +4,13 @@ Any `dls` with `.train` and `.valid` iterables of `(x, y)` (or `(x1, ..., xn, y)
 `torch.utils.data.DataLoader`s included; `dls.device`, when present, is where the model and batches go.
 Hyper-parameters live in the torch optimizer's param groups: `lr`, and `mom` as Adam's `betas[0]` or SGD's
 `momentum`. Schedules follow fastai 2.8.12 exactly (impl.schedule).
+
+Faults leave the learner as it was: arguments and data are checked before anything changes, `load` checks the
+whole checkpoint before copying, and each training batch is all or nothing (_Guard: a batch that raises, a NaN/inf
+loss or parameter, or a diverging loss puts back the parameters, buffers and optimizer state, without a host sync).
 """
 
+import copy
 import functools
 import math
 import os
@@ -40,6 +45,17 @@ class NonFiniteLoss(FloatingPointError):
     "A NaN or infinite training loss; raised before the step, so the weights are those before that batch."
 
 
+class NonFiniteStep(FloatingPointError):
+    "An optimizer step made a parameter NaN or infinite; parameters, buffers and optimizer state are put back."
+
+
+class Diverged(FloatingPointError):
+    "Two batch losses in a row above DIVERGE x the fit's first: the step that led to the first is undone."
+
+
+DIVERGE = 1e6  # a fit stops (Diverged) after two batch losses in a row above DIVERGE x max(its first loss, 1e-6)
+
+
 def _pos(v, name, lo=0.0, hi=math.inf, open_lo=True):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise TypeError(f"{name} must be a number, got {v!r}")
@@ -52,6 +68,134 @@ def _n_epoch(n, name="n_epoch", least=1):
     if isinstance(n, bool) or not isinstance(n, int) or n < least:
         raise ValueError(f"{name} must be an int >= {least}, got {n!r}")
     return n
+
+
+def _moms(moms, name="moms"):
+    "(start, middle, end) momentums, each in [0, 1) (Adam's beta1 or SGD's momentum)."
+    if not isinstance(moms, (list, tuple)) or len(moms) != 3:
+        raise ValueError(f"{name} must be (start, middle, end), got {moms!r}")
+    return tuple(_pos(m, f"{name}[{i}]", 0.0, 1.0, open_lo=False) for i, m in enumerate(moms))
+
+
+def _wd(wd, name="wd"):
+    "None (leave the optimizer's), a number >= 0, or one per group."
+    if wd is None or isinstance(wd, (list, tuple)):
+        return wd if wd is None else [_pos(w, f"{name}[{i}]", open_lo=False) for i, w in enumerate(wd)]
+    return _pos(wd, name, open_lo=False)
+
+
+def _bn_batch_error(e, b):
+    "torch's error for a training batch of one item through BatchNorm, raised again plainly (other errors: nothing)."
+    if "Expected more than 1 value per channel" in str(e):
+        n = len(b[-1]) if isinstance(b[-1], torch.Tensor) and b[-1].ndim else "?"
+        raise ValueError(f"a training batch of {n} item(s) reached a BatchNorm layer, which needs more than one value "
+                         f"per channel in training: use bs >= 2, and drop_last=True for the training DataLoader ({e})"
+                         ) from None
+
+
+def _copy_(dst, src):
+    "dst[i].copy_(src[i]) for every i: one foreach call per device (Adam keeps its step counts on the CPU)."
+    by = {}
+    for d, s in zip(dst, src):
+        by.setdefault(d.device, ([], []))
+        by[d.device][0].append(d), by[d.device][1].append(s)
+    for ds, ss in by.values():
+        torch._foreach_copy_(ds, ss)
+
+
+def _keep(live, old):
+    "(live, copies of live): into `old`'s memory when `old` copied the very same tensors, else new copies."
+    if old is not None and len(old[0]) == len(live) and all(a is b for a, b in zip(old[0], live)):
+        _copy_(old[1], live)
+        return old
+    return live, [t.detach().clone() for t in live]
+
+
+class _Guard:
+    """Makes `train_batch` all or nothing, with no host sync of its own. Before each forward pass it copies the
+    buffers (BatchNorm statistics); right before each step, the trainable parameters and their optimizer state (and
+    it keeps that batch's buffer copy with them); after the step it computes on the device whether those parameters
+    are all finite, a flag that `value` reads with the next batch's loss (one transfer for both). A failure puts the
+    copies back (`undo`): the learner as before the batch. With `diverge`, a loss above DIVERGE x the first holds
+    the step's copy for a batch (no refresh): a second such loss in a row raises Diverged and undoes the batch that
+    led to the first. Copies reuse their memory from step to step."""
+
+    def __init__(self, learn, diverge=False):
+        self.learn, self.diverge, self.first, self.limit = learn, diverge, None, math.inf
+        self.bufs = self.step_bufs = self.copy = self.ok = self.at = None
+        self.held = False
+        self.save_buffers()
+        self.save()
+
+    def save_buffers(self):
+        self.bufs = _keep(list(self.learn.model.buffers()), self.bufs)
+
+    @torch.no_grad()
+    def save(self):
+        "Before the step: parameters and optimizer state; this batch's buffer copy goes with them (a swap, no copy)."
+        l, c = self.learn, self.copy
+        ps = [p for g in l.opt.param_groups for p in g["params"] if p.requires_grad]
+        st = {p: l.opt.state[p] for p in ps if p in l.opt.state}
+        pair = _keep(ps + [v for s in st.values() for v in s.values() if isinstance(v, torch.Tensor)], c and c[0])
+        same = c is not None and pair is c[0]
+        self.copy = (pair, ps, c[2] if same else {p: dict(s) for p, s in st.items()})
+        self.step_bufs, self.bufs = self.bufs, self.step_bufs
+        self.at = (getattr(l, "epoch", 0), getattr(l, "iter", 0))
+
+    @torch.no_grad()
+    def after_step(self):
+        ps = self.copy[1]
+        self.ok = torch.stack(torch._foreach_norm(ps, math.inf)).isfinite().all() if ps else None
+
+    def value(self, loss):
+        "The loss as a float and whether the last step left the parameters finite: one host sync for both."
+        if self.ok is None:
+            return loss.item(), True
+        v, ok = torch.stack([loss.detach().float().reshape(()), self.ok.to(loss.device).float()]).tolist()
+        return v, ok > 0
+
+    def check(self, v, ok):
+        "Raise for: the last step made a parameter non-finite; a NaN/inf loss; a second loss in a row over the limit."
+        if not ok:
+            raise NonFiniteStep("the step made a parameter NaN or infinite")
+        if not math.isfinite(v):
+            raise NonFiniteLoss(f"training loss is {v}")
+        if self.diverge and self.first is None:
+            self.first, self.limit = v, DIVERGE * max(v, 1e-6)
+        if v > self.limit and self.held:
+            raise Diverged(f"the learning rate is too high (T:L93): training loss {v:.3g} is over {DIVERGE:g}x the "
+                           f"first batch's ({self.first:.3g}) for the second batch in a row")
+        self.held, self.ok = v > self.limit, None
+
+    def failed(self, stepped, e):
+        "After an exception in train_batch: undo the step's batch (begun, held or non-finite), else this forward."
+        whole = stepped or self.held or isinstance(e, (NonFiniteStep, Diverged))
+        whole = whole or (self.ok is not None and not bool(self.ok))
+        self.undo(whole)
+        if isinstance(e, FloatingPointError):
+            e.at = self.at if whole else None
+
+    @torch.no_grad()
+    def undo(self, whole):
+        "Put back the step's copies (state the step created is dropped) when `whole`, else this forward's buffers."
+        if whole:
+            (live, copies), ps, st = self.copy
+            _copy_(live, copies)
+            for p in ps:
+                self.learn.opt.state.pop(p, None)
+            for p, s in st.items():
+                self.learn.opt.state[p] = dict(s)  # the tensors copied into just now
+        _copy_(*(self.step_bufs if whole else self.bufs))
+        self.ok, self.held = None, False
+
+    def settle(self):
+        "At the end of an epoch: read the last step's flag (one sync); a non-finite parameter undoes it and raises."
+        if self.ok is not None and not bool(self.ok):
+            self.undo(True)
+            e = NonFiniteStep("the step made a parameter NaN or infinite")
+            e.at = self.at
+            raise e
+        self.ok = None
 
 
 def _default_act(loss_func):
@@ -164,14 +308,14 @@ class Learner:
                 raise TypeError(f"dls must have .train and .valid, got {type(dls).__name__} without .{a}")
         if not callable(loss_func):
             raise TypeError(f"loss_func must be callable, got {loss_func!r}")
-        if len(moms) != 3:
-            raise ValueError(f"moms must be (start, middle, end), got {moms!r}")
         self.dls, self.model, self.loss_func, self.opt_func = dls, model, loss_func, opt_func
-        self.lr, self.splitter, self.train_bn, self.moms, self.wd = lr, splitter, train_bn, tuple(moms), wd
+        self.splitter, self.train_bn, self.moms, self.wd = splitter, train_bn, _moms(moms), _wd(wd)
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
         self.path, self.model_dir = Path(path), model_dir
         self.opt, self.amp, self.recorder, self.cbs = None, None, Recorder(), list(cbs)
         self.groups = self._groups()
+        self._lrs(lr)
+        self.lr, self._guard = lr, None
 
     # ------------------------------------------------------------ parameter groups, optimizer, hypers
     def _groups(self):
@@ -189,6 +333,7 @@ class Learner:
 
     def create_opt(self):
         lrs = lrs_for(self.lr, len(self.groups))
+        self._guard = None
         self.opt = self.opt_func([{"params": g, "lr": l} for g, l in zip(self.groups, lrs)], lr=lrs[-1])
         if self.wd is not None:
             self.set_hyper("weight_decay", self.wd)
@@ -205,6 +350,21 @@ class Learner:
                 _set_mom(g, x)
             else:
                 g[k] = x
+
+    def _lrs(self, lr, name="lr"):
+        "One LR per group from a number, a list, slice(hi) or slice(lo, hi): every LR > 0, a slice's lo <= hi."
+        vs = [lr.start, lr.stop] if isinstance(lr, slice) else list(lr) if isinstance(lr, (list, tuple)) else [lr]
+        if any(isinstance(v, (int, float)) and not v > 0 for v in vs):
+            raise ValueError(f"{name}: every LR must be > 0 (0 trains nothing, < 0 climbs the loss), got {lr!r}")
+        try:
+            lrs = lrs_for(lr, len(self.groups))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name}: {e}") from None
+        if any(not v > 0 for v in lrs):
+            raise ValueError(f"{name}: every LR must be > 0 (0 trains nothing, < 0 climbs the loss), got {lr!r}")
+        if isinstance(lr, slice) and lr.start is not None and lrs[0] > lrs[-1]:
+            raise ValueError(f"{name}=slice(lo, hi) needs lo <= hi (the first group trains slowest), got {lr!r}")
+        return lrs
 
     def hypers(self, k="lr"):
         "The current value of `k` in every group (momentum: Adam's betas[0] or SGD's momentum)."
@@ -223,6 +383,7 @@ class Learner:
             for p in g:
                 p.requires_grad_(i >= k or id(p) in keep)
         self.opt.state.clear()
+        self._guard = None
 
     def freeze(self):
         "Only the last group trains (and norm layers, when train_bn): T:L322."
@@ -254,17 +415,34 @@ class Learner:
             return o, y, self.loss_func(o, y)
 
     def train_batch(self, b):
-        "Forward, loss, backward, step, zero_grad; returns the loss as a float. A NaN/inf loss raises before the step."
-        _, _, loss = self._forward(b)
-        v = loss.item()
-        if not math.isfinite(v):
-            self.opt.zero_grad()
-            raise NonFiniteLoss(f"training loss is {v}")
-        if self.amp is not None:
-            self.amp.step(self, loss)
-        else:
-            loss.backward()
-            self.opt.step()
+        """Forward, loss, backward, step, zero_grad; returns the loss as a float. All or nothing (_Guard): when it
+        raises (a NaN/inf loss, any exception, KeyboardInterrupt included) no gradient is left and the parameters,
+        buffers and optimizer state are as before the batch, or as before the step that made a parameter NaN/inf
+        (NonFiniteStep) or led to a diverging loss (Diverged). No host sync besides reading the loss."""
+        if self._guard is None:
+            self._guard = _Guard(self)
+        g, stepped = self._guard, False
+        g.save_buffers()
+        try:
+            try:
+                _, _, loss = self._forward(b)
+            except ValueError as e:
+                _bn_batch_error(e, b)
+                raise
+            v, ok = g.value(loss)
+            g.check(v, ok)
+            self.amp.backward(loss) if self.amp is not None else loss.backward()
+            if not g.held:
+                g.save()
+            stepped = True
+            self.amp.step(self.opt) if self.amp is not None else self.opt.step()
+            g.after_step()
+        except BaseException as e:
+            g.failed(stepped, e)
+            self.opt.zero_grad(set_to_none=True)
+            if self.amp is not None:
+                self.amp.abort()
+            raise
         self.opt.zero_grad()
         return v
 
@@ -274,65 +452,98 @@ class Learner:
             if hasattr(cb, event):
                 getattr(cb, event)(self)
 
-    def _fit(self, n_epoch, scheds=None, wd=None, lr=None):
-        "The loop. `scheds`: {'lr'|'mom': [one callable of p in [0, 1) per group]}, p = batches done / total."
-        n_epoch = _n_epoch(n_epoch)
-        if self.opt is None:
-            self.create_opt()
-        if wd is not None:
-            self.set_hyper("weight_decay", wd)
-        self.set_hyper("lr", self.lr if lr is None else lr)
-        self.model.to(self.device)
-        nb = len(self.dls.train)
-        total = max(n_epoch * nb, 1)
-        self.recorder.reset([_name(m) for m in self.metrics])
-        self.epoch, self.iter = 0, 0
-        self._call("before_fit")
-        for self.epoch in range(n_epoch):
-            t0 = time.perf_counter()
-            self.model.train()
-            for i, b in enumerate(self.dls.train):
-                self.iter, p = i, (self.epoch * nb + i) / total
-                for k, fs in (scheds or {}).items():
-                    self.set_hyper(k, [f(p) for f in fs])
-                try:
-                    self.loss = self.train_batch(b)
-                except NonFiniteLoss as e:
-                    msg = f"{e} at epoch {self.epoch}, batch {i}; fit stopped, the weights are those before this step"
-                    raise NonFiniteLoss(msg) from None
-                self.recorder.add_batch(self.hypers("lr"), self.hypers("mom"), self.loss)
-                self._call("after_batch")
-            self.recorder.add_epoch(self.validate(), time.perf_counter() - t0)
-            self._call("after_epoch")
-        self._call("after_fit")
-        return self
+    def _check_data(self):
+        "A fit that would train on zero batches raises here, before anything changes."
+        if len(self.dls.train) == 0:
+            dl = getattr(self.dls.train, "dl", self.dls.train)  # impl's DataLoader (and spec.tiny's) wrap torch's
+            ds, bs, drop = (getattr(dl, a, None) for a in ("dataset", "batch_size", "drop_last"))
+            n = len(ds) if hasattr(ds, "__len__") else "?"
+            raise ValueError(f"dls.train yields no batches ({n} items, bs={bs}, drop_last={drop}): nothing would "
+                             "train; lower bs or add training data")
 
-    def fit(self, n_epoch, lr=None, wd=None):
-        "Train `n_epoch` epochs at a constant LR (default `self.lr`; a slice gives discriminative LRs)."
-        return self._fit(n_epoch, wd=wd, lr=lr)
-
-    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25, wd=None, moms=None):
-        """1cycle (T:L430-442): per group, cosine from lr_max/div up to lr_max over pct_start of the batches, then
-        cosine down to lr_max/div_final; momentum mirrored, moms[0] -> moms[1] -> moms[2] (OC-1, OC-2)."""
-        div, div_final = _pos(div, "div"), _pos(div_final, "div_final")
-        pct_start = _pos(pct_start, "pct_start", 0.0, 1.0)
-        moms = self.moms if moms is None else tuple(moms)
-        if len(moms) != 3:
-            raise ValueError(f"moms must be (start, middle, end), got {moms!r}")
-        if self.opt is None:
-            self.create_opt()
-        lrs = lrs_for(self.lr if lr_max is None else lr_max, len(self.groups))
+    def _one_cycle_args(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25, wd=None, moms=None):
+        "fit_one_cycle's arguments checked (an unknown keyword is a TypeError): (n_epoch, lrs, scheds, wd)."
+        n_epoch, div, div_final = _n_epoch(n_epoch), _pos(div, "div"), _pos(div_final, "div_final")
+        pct_start, wd = _pos(pct_start, "pct_start", 0.0, 1.0), _wd(wd)
+        moms = self.moms if moms is None else _moms(moms)
+        lrs = self._lrs(self.lr if lr_max is None else lr_max, "lr_max")
         scheds = {
             "lr": [combined_cos(pct_start, l / div, l, l / div_final) for l in lrs],
             "mom": [combined_cos(pct_start, *moms)] * len(lrs),
         }
-        return self._fit(n_epoch, scheds, wd=wd, lr=lrs)
+        return n_epoch, lrs, scheds, wd
+
+    def _fit(self, n_epoch, lrs, scheds=None, wd=None):
+        """The loop; arguments already checked. `scheds`: {'lr'|'mom': [one callable of p in [0, 1) per group]},
+        p = batches done / total. On an exception the model goes back to its train/eval mode."""
+        self._check_data()
+        if self.opt is None:
+            self.create_opt()
+        if wd is not None:
+            self.set_hyper("weight_decay", wd)
+        self.set_hyper("lr", lrs)
+        self.model.to(self.device)
+        nb = len(self.dls.train)
+        total = n_epoch * nb
+        self.recorder.reset([_name(m) for m in self.metrics])
+        self.epoch, self.iter, was = 0, 0, self.model.training
+        self._guard = _Guard(self, diverge=True)
+        try:
+            self._call("before_fit")
+            for self.epoch in range(n_epoch):
+                t0 = time.perf_counter()
+                self.model.train()
+                for i, b in enumerate(self.dls.train):
+                    self.iter, p = i, (self.epoch * nb + i) / total
+                    for k, fs in (scheds or {}).items():
+                        self.set_hyper(k, [f(p) for f in fs])
+                    self.loss = self._located(self.train_batch, b)
+                    self.recorder.add_batch(self.hypers("lr"), self.hypers("mom"), self.loss)
+                    self._call("after_batch")
+                self._located(self._guard.settle)
+                self.recorder.add_epoch(self.validate(), time.perf_counter() - t0)
+                self._call("after_epoch")
+            self._call("after_fit")
+        except BaseException:
+            self.model.train(was)
+            raise
+        return self
+
+    def _located(self, f, *a):
+        "f(*a); a NaN/inf loss or parameter, or a diverging loss, raises again naming the epoch and batch (IMPL-3)."
+        try:
+            return f(*a)
+        except (NonFiniteLoss, NonFiniteStep, Diverged) as e:
+            at = getattr(e, "at", None)
+            what = ("the weights are those before this step" if at is None else "the parameters, buffers and optimizer "
+                    f"state are as before epoch {at[0]}, batch {at[1]}")
+            raise type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {what}") from None
+
+    def fit(self, n_epoch, lr=None, wd=None):
+        "Train `n_epoch` epochs at a constant LR (default `self.lr`; a slice gives discriminative LRs)."
+        n_epoch, lrs, wd = _n_epoch(n_epoch), self._lrs(self.lr if lr is None else lr), _wd(wd)
+        return self._fit(n_epoch, lrs, wd=wd)
+
+    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25, wd=None, moms=None):
+        """1cycle (T:L430-442): per group, cosine from lr_max/div up to lr_max over pct_start of the batches, then
+        cosine down to lr_max/div_final; momentum mirrored, moms[0] -> moms[1] -> moms[2] (OC-1, OC-2)."""
+        n_epoch, lrs, scheds, wd = self._one_cycle_args(n_epoch, lr_max, div, div_final, pct_start, wd, moms)
+        return self._fit(n_epoch, lrs, scheds, wd=wd)
 
     def fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, **kw):
         """fastai's algorithm (T:L316-350): freeze; 1cycle for freeze_epochs at slice(base_lr), pct_start 0.99;
-        halve base_lr; unfreeze; 1cycle for epochs at slice(base_lr/lr_mult, base_lr), pct_start, div."""
+        halve base_lr; unfreeze; 1cycle for epochs at slice(base_lr/lr_mult, base_lr), pct_start, div.
+        Every argument (and `kw`, passed to fit_one_cycle) is checked before the model is frozen."""
         _n_epoch(epochs, "epochs"), _n_epoch(freeze_epochs, "freeze_epochs", 0), _pos(div, "div")
-        _pos(base_lr, "base_lr"), _pos(lr_mult, "lr_mult"), _pos(pct_start, "pct_start", 0.0, 1.0)
+        _pos(base_lr, "base_lr"), _pos(lr_mult, "lr_mult", 1.0, open_lo=False), _pos(pct_start, "pct_start", 0.0, 1.0)
+        if len(self.groups) < 2:
+            raise ValueError(f"freeze needs at least 2 parameter groups, got {len(self.groups)}; pass a splitter")
+        if bad := sorted(set(kw) - {"div_final", "wd", "moms"}):
+            raise TypeError(f"fine_tune got unexpected keyword argument(s) {bad}; it passes only div_final, wd and "
+                            "moms on to fit_one_cycle")
+        self._one_cycle_args(max(freeze_epochs, 1), slice(base_lr), pct_start=0.99, **kw)
+        self._one_cycle_args(epochs, slice(base_lr / 2 / lr_mult, base_lr / 2), pct_start=pct_start, div=div, **kw)
+        self._check_data()
         self.freeze()
         if freeze_epochs:  # fastai's fit_one_cycle(0, ...) trains nothing
             self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kw)
@@ -342,6 +553,7 @@ class Learner:
 
     def lr_find(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True, suggest_funcs=(valley,)):
         "The LR finder (impl.lr_find.lr_find): returns SuggestedLRs named after `suggest_funcs`."
+        self._check_data()
         return lr_find(self, start_lr, end_lr, num_it, stop_div, show_plot, suggest_funcs)
 
     # ------------------------------------------------------------ mixed precision (impl.fp16)
@@ -381,6 +593,9 @@ class Learner:
         "[valid_loss, *metrics] on `dl` (default dls.valid); metrics on the whole set's outputs."
         self.model.to(self.device)
         o, y, loss = self._outputs(self.dls.valid if dl is None else dl)
+        if o is None:
+            warnings.warn("the validation DataLoader yielded no batches: valid_loss and metrics are nan (fastai "
+                          "records None)", RuntimeWarning, stacklevel=2)
         return [loss] + [math.nan if o is None else _float(m(o, y)) for m in self.metrics]
 
     def get_preds(self, dl=None, act=None, with_decoded=False):
@@ -394,7 +609,13 @@ class Learner:
 
     # ------------------------------------------------------------ save / load (weights only)
     def _file(self, name):
-        return self.path / self.model_dir / f"{name}.pth"
+        "path/model_dir/name.pth; `name` must stay inside model_dir (no absolute path, no '..' leading out)."
+        if not isinstance(name, (str, os.PathLike)) or not str(name):
+            raise ValueError(f"name must be a non-empty str, got {name!r}")
+        d, n = self.path / self.model_dir, os.path.normpath(f"{name}.pth")
+        if os.path.isabs(n) or n.split(os.sep)[0] == "..":
+            raise ValueError(f"name must stay inside the model folder {d}, got {name!r}")
+        return d / n
 
     def save(self, name, with_opt=True):
         "Weights (and optimizer state) to path/model_dir/name.pth, via a temp file and os.replace: never half-written."
@@ -416,19 +637,63 @@ class Learner:
         return f
 
     def load(self, name, with_opt=True, strict=True):
-        "Load what `save` wrote; torch.load(weights_only=True) refuses arbitrary pickles (IMPL-7)."
+        """Load what `save` wrote, all or nothing: every shape (and the optimizer's groups) is checked before anything
+        is copied. torch.load(weights_only=True) refuses arbitrary pickles (IMPL-7); a truncated, empty or corrupt
+        file raises ValueError naming it."""
         f = self._file(name)
         if not f.exists():
             raise FileNotFoundError(f"no saved model {f}")
-        state = torch.load(f, map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(f, map_location=self.device, weights_only=True)
+        except Exception as e:
+            raise ValueError(f"cannot load {f} (truncated, empty or not a checkpoint?): {type(e).__name__}: {e}") from e
         if not (isinstance(state, dict) and "model" in state):
             state = {"model": state}
-        self.model.load_state_dict(state["model"], strict=strict)
-        if with_opt and "opt" in state:
-            if self.opt is None:
-                self.create_opt()
-            self.opt.load_state_dict(state["opt"])
+        opt = state.get("opt") if with_opt else None
+        self._check_state(f, state["model"], opt, strict)
+        model_was = {k: v.clone() for k, v in self.model.state_dict().items()}
+        opt_was = None if self.opt is None else copy.deepcopy(self.opt.state_dict())
+        try:
+            self.model.load_state_dict(state["model"], strict=strict)
+            if opt is not None:
+                if self.opt is None:
+                    self.create_opt()
+                self.opt.load_state_dict(opt)
+        except BaseException:
+            self.model.load_state_dict(model_was)
+            if opt_was is not None:
+                self.opt.load_state_dict(opt_was)
+            raise
+        self._guard = None
         return self
+
+    def _check_state(self, f, sd, opt, strict):
+        "What `load` would copy from file `f` fits: names (when strict), shapes, the optimizer's groups."
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise ValueError(f"{f}: 'model' is not a state dict of tensors")
+        own = self.model.state_dict()
+        missing, extra = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+        if strict and (missing or extra):
+            raise ValueError(f"{f} does not fit the model: missing {missing[:5]}, unexpected {extra[:5]}")
+        bad = [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} in the model"
+               for k, v in sd.items() if k in own and v.shape != own[k].shape]
+        if bad:
+            raise ValueError(f"{f} does not fit the model: {'; '.join(bad[:5])}")
+        if opt is None:
+            return
+        try:
+            sizes, ps = [len(g["params"]) for g in opt["param_groups"]], opt["state"]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{f}: 'opt' is not an optimizer state dict ({e!r})") from None
+        if sizes != [len(g) for g in self.groups]:
+            raise ValueError(f"{f}: the optimizer has parameter groups of sizes {sizes}, this learner "
+                             f"{[len(g) for g in self.groups]}")
+        flat = [p for g in self.groups for p in g]
+        for i, st in ps.items():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor) and v.ndim and not (0 <= i < len(flat) and v.shape == flat[i].shape):
+                    raise ValueError(f"{f}: optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, the "
+                                     f"parameter {tuple(flat[i].shape) if 0 <= i < len(flat) else 'does not exist'}")
 
 
 def _name(m):

@@ -106,7 +106,7 @@ def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plo
     optimizer (LR-5, IMPL-2). Returns SuggestedLRs named after `suggest_funcs` (LR-8), or None without them."""
     _check(start_lr, end_lr, num_it)
     num_it = max(num_it, 6)  # as fastai's LRFinder
-    from .learner import NonFiniteLoss
+    from .learner import NonFiniteLoss, NonFiniteStep, _Guard
 
     if learn.opt is None:
         learn.create_opt()
@@ -114,6 +114,7 @@ def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plo
     rec = learn.recorder
     rec.reset()
     snap = _snapshot(learn)
+    learn._guard = _Guard(learn)
     try:
         learn.model.train()
         learn._call("before_fit")
@@ -124,7 +125,7 @@ def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plo
                 learn.set_hyper("lr", sched_exp(start_lr, end_lr, it / num_it))
                 try:
                     loss = learn.train_batch(b)
-                except NonFiniteLoss:
+                except (NonFiniteLoss, NonFiniteStep):
                     loss, done = math.nan, True  # diverged: record it and stop
                 rec.add_batch(learn.hypers("lr"), learn.hypers("mom"), loss)
                 learn._call("after_batch")
@@ -139,6 +140,7 @@ def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plo
         learn._call("after_fit")
     finally:
         _restore(learn, snap)
+        learn._guard = None
     if suggest_funcs is None:
         if show_plot:
             rec.plot_lr_find()

@@ -1,0 +1,470 @@
+"""Fault injection for impl's Learner: a failed call leaves the learner as it was, or says clearly what is wrong.
+
+Every test snapshots the whole training state (parameters, buffers, optimizer state dict with every group's
+hyper-parameters, requires_grad, train/eval mode, gradients) and compares it bit for bit after the fault.
+IMPL claims: impl's own contract, so these tests use impl directly.
+"""
+
+import copy
+import math
+import tempfile
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from impl import data as idata
+from spec.backends import get
+from spec.tiny import cnn, data, make, mlp, one_thread, split  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+IMPL = get("impl")
+OPTS = {
+    "sgd": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
+    "sgd_mom": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+    "adam": lambda ps, lr: torch.optim.AdamW(ps, lr=lr, weight_decay=0.0, foreach=True),
+}
+
+
+# ---------------------------------------------------------------- state snapshots
+def state(learn, hypers=True):
+    "Everything a failed call must leave alone (deep copies); `hypers=False` leaves out the optimizer's groups."
+    m, opt = learn.model, learn.opt
+    sd = None if opt is None else copy.deepcopy(opt.state_dict())
+    if sd is not None and not hypers:
+        sd = sd["state"]
+    return {
+        "params": [p.detach().clone() for p in m.parameters()],
+        "buffers": {k: b.detach().clone() for k, b in m.named_buffers()},
+        "grads": [None if p.grad is None else p.grad.clone() for p in m.parameters()],
+        "requires_grad": [p.requires_grad for p in m.parameters()],
+        "training": m.training,
+        "opt": sd,
+    }
+
+
+def diff(a, b, path="state"):
+    "Where two snapshots differ (a list of paths; empty when bit-identical)."
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        ok = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype
+        return [] if ok and torch.equal(a, b) else [path]
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{path} keys {sorted(map(str, set(a) ^ set(b)))}"]
+        return [d for k in a for d in diff(a[k], b[k], f"{path}[{k!r}]")]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{path} length {len(a)} != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]")]
+    return [] if a == b or (a != a and b != b) else [f"{path}: {a!r} != {b!r}"]
+
+
+def unchanged(learn, before, claim, what, hypers=True):
+    d = diff(before, state(learn, hypers))
+    assert not d, f"{claim}: {what} changed the learner: {d[:5]}"
+
+
+def finite(learn):
+    return all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+def loaders(n_train=64, n_valid=32, bs=8, drop_last=False, seed=0):
+    "torch DataLoaders over spec.tiny's data (train shuffled by a seeded generator)."
+    x, y = data(n_train + n_valid, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    tr = DataLoader(TensorDataset(x[n_valid:], y[n_valid:]), batch_size=bs, shuffle=True, drop_last=drop_last,
+                    generator=g)
+    return tr, DataLoader(TensorDataset(x[:n_valid], y[:n_valid]), batch_size=16)
+
+
+def learner(tr, va, model=None, **kw):
+    return IMPL.learner(IMPL.dls_from_loaders(tr, va), mlp() if model is None else model, nn.CrossEntropyLoss(),
+                        splitter=split, **kw)
+
+
+# ---------------------------------------------------------------- load: all or nothing, names the file
+def _checkpoint(tmp_path, fault):
+    "Save a checkpoint (from another learner) that does not fit tiny.make's learner in one way. Returns its name."
+    src, *_ = make(IMPL, model=mlp(n_out=4, seed=1) if fault == "shape" else mlp(seed=1), path=tmp_path,
+                   splitter=None if fault == "groups" else split)
+    src.fit(1, 1e-2)
+    src.save("ck")
+    if fault in ("missing", "opt_shape"):
+        f = tmp_path / "models" / "ck.pth"
+        sd = torch.load(f, weights_only=True)
+        if fault == "missing":
+            del sd["model"]["6.bias"]
+        else:
+            k = sorted(sd["opt"]["state"])[-1]
+            sd["opt"]["state"][k]["exp_avg"] = torch.zeros(7)
+        torch.save(sd, f)
+    return "ck"
+
+
+@pytest.mark.claim("IMPL-31")
+@pytest.mark.parametrize("fault", ["shape", "groups", "missing", "opt_shape"])
+def test_load_that_does_not_fit_changes_nothing(tmp_path, fault):
+    "The head's shape, the optimizer's groups, a missing tensor, an optimizer state's shape: refused before any copy."
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-3)
+    before = state(learn)
+    name = _checkpoint(tmp_path, fault)
+    with pytest.raises(ValueError) as e:
+        learn.load(name)
+    assert str(tmp_path / "models" / "ck.pth") in str(e.value), f"IMPL-31: the error does not name the file: {e.value}"
+    unchanged(learn, before, "IMPL-31", f"a failed load ({fault})")
+
+
+def _damage(f, kind, frac):
+    b = f.read_bytes()
+    if kind == "empty":
+        f.write_bytes(b"")
+    elif kind == "truncated":
+        f.write_bytes(b[: max(1, int(len(b) * frac))])
+    elif kind == "garbage":
+        f.write_bytes(bytes((i * 131 + 7) % 256 for i in range(max(1, int(len(b) * frac)))))
+    elif kind == "flipped":  # one byte changed in the middle of the archive
+        i = int(len(b) * frac)
+        f.write_bytes(b[:i] + bytes([b[i] ^ 0xFF]) + b[i + 1 :])
+    else:  # a valid torch file that is not a state dict of tensors
+        torch.save({"model": {"0.weight": "not a tensor"}}, f)
+
+
+@pytest.mark.claim("IMPL-31")
+@given(kind=st.sampled_from(["empty", "truncated", "garbage", "flipped", "strings"]), frac=st.floats(0.02, 0.98))
+def test_damaged_checkpoint_is_refused_naming_the_file(kind, frac):
+    "A truncated, empty, garbage or bit-flipped file (or one holding no tensors): ValueError with its path."
+    with tempfile.TemporaryDirectory() as d:
+        learn, *_ = make(IMPL, path=d)
+        learn.fit(1, 1e-3)
+        f = learn.save("m")
+        _damage(f, kind, frac)
+        before = state(learn)
+        try:
+            learn.load("m")
+        except ValueError as e:
+            assert str(f) in str(e), f"IMPL-31: the error for a {kind} file does not name it: {e}"
+        else:  # a flipped byte inside a stored tensor's data loads fine: it is still a checkpoint of this model
+            assert kind == "flipped", f"IMPL-31: a {kind} file ({frac:.2f}) loaded without an error"
+            return
+        unchanged(learn, before, "IMPL-31", f"loading a {kind} file")
+
+
+# ---------------------------------------------------------------- names stay inside the model folder
+@pytest.mark.claim("IMPL-32")
+@pytest.mark.parametrize("name", ["../x", "../../x", "sub/../../x", "ABS", ""], ids=["up1", "up2", "sub-up2", "abs",
+                                                                                     "empty"])
+def test_names_stay_inside_the_model_folder(tmp_path, name):
+    "save/load refuse an absolute name or '..' leading out of path/model_dir, before writing anything."
+    name = str(tmp_path / "elsewhere" / "x") if name == "ABS" else name
+    learn, *_ = make(IMPL, path=tmp_path / "proj")
+    learn.fit(1, 1e-3)
+    for call in (learn.save, learn.load):
+        with pytest.raises(ValueError, match="model folder|name"):
+            call(name)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert left == [], f"IMPL-32: save({name!r}) wrote {left}"
+
+
+@pytest.mark.claim("IMPL-32")
+def test_names_in_sub_folders_work(tmp_path):
+    "A name with a sub-folder (or '..' that stays inside) saves under path/model_dir and loads back."
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-3)
+    f = learn.save("runs/a/m")
+    assert f == tmp_path / "models" / "runs" / "a" / "m.pth" and f.exists(), f"IMPL-32: saved to {f}"
+    before = state(learn, hypers=False)
+    learn.fit(1, 1e-3)
+    learn.load("runs/b/../a/m")
+    unchanged(learn, before, "IMPL-32", "save then fit then load('runs/b/../a/m') (should give the saved state)",
+              hypers=False)
+
+
+# ---------------------------------------------------------------- training on nothing
+def _calls():
+    return {
+        "fit": lambda l: l.fit(1, 1e-3),
+        "fit_one_cycle": lambda l: l.fit_one_cycle(1, 1e-3),
+        "fine_tune": lambda l: l.fine_tune(1),
+        "lr_find": lambda l: IMPL.lr_find(l),
+    }
+
+
+@pytest.mark.claim("IMPL-33")
+@pytest.mark.parametrize("call", list(_calls()))
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "trained"])
+def test_zero_training_batches_raise_before_any_change(call, warm):
+    "64 training items, bs=100 with drop_last (impl's DataLoaders, as fastai's): no batch; raise, change nothing."
+    x, y = data(96)
+    dls = idata.DataLoaders.from_dsets(TensorDataset(x[32:], y[32:]), TensorDataset(x[:32], y[:32]), bs=100)
+    assert len(dls.train) == 0
+    learn = IMPL.learner(dls, mlp(), nn.CrossEntropyLoss(), splitter=split)
+    if warm:  # an optimizer with state and hyper-parameters already there
+        learn.dls = IMPL.dls_from_loaders(*loaders())
+        learn.fit(1, 1e-2, wd=0.1)
+        learn.dls = dls
+    before = state(learn)
+    with pytest.raises(ValueError, match=r"no batches.*64 items, bs=100, drop_last=True"):
+        _calls()[call](learn)
+    unchanged(learn, before, "IMPL-33", f"{call} on zero training batches")
+
+
+@pytest.mark.claim("IMPL-33")
+def test_empty_validation_set_trains_and_warns():
+    "No validation batch: the training still happens, valid_loss is nan and a RuntimeWarning says so."
+    learn = learner(*loaders(n_valid=0))
+    before = state(learn)
+    with pytest.warns(RuntimeWarning, match="validation.*no batches.*nan"):
+        learn.fit(1, 1e-2)
+    v = learn.recorder.values
+    assert len(v) == 1 and math.isfinite(v[0][0]) and math.isnan(v[0][1]), f"IMPL-33: recorded {v}"
+    assert diff(before["params"], state(learn)["params"]), "IMPL-33: nothing trained"
+
+
+@pytest.mark.claim("IMPL-33")
+def test_batch_of_one_through_batchnorm_is_a_clear_error():
+    "bs=1 with BatchNorm1d: ValueError naming the batch size and BatchNorm, before the first step changes anything."
+    learn = learner(*loaders())
+    learn.fit(1, 1e-3)
+    learn.dls = IMPL.dls_from_loaders(*loaders(bs=1))
+    before = state(learn)
+    with pytest.raises(ValueError, match=r"batch of 1 item.*BatchNorm.*bs >= 2"):
+        learn.fit(1, 1e-3)
+    unchanged(learn, before, "IMPL-33", "a fit whose first batch has one item")
+
+
+@pytest.mark.claim("IMPL-33")
+def test_last_batch_of_one_through_batchnorm_changes_nothing():
+    "65 items, bs=8, no drop_last: the last batch has one item; the error names it and that batch changes nothing."
+    learn = learner(*loaders(n_train=65))
+    with pytest.raises(ValueError, match=r"batch of 1 item.*BatchNorm.*drop_last=True"):
+        learn.fit(1, 1e-3)
+    log = IMPL.train_log(learn)
+    assert len(log["params"]) == 8, f"IMPL-33: {len(log['params'])} batches trained before the batch of one"
+    now = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
+    assert torch.equal(now, log["params"][-1]), "IMPL-33: the batch of one changed the weights"
+    assert all(p.grad is None for p in learn.model.parameters()), "IMPL-33: gradients left behind"
+
+
+# ---------------------------------------------------------------- bad arguments
+POS = st.floats(1e-6, 1.0)
+BAD_LR = st.one_of(
+    st.floats(-10.0, 0.0),  # zero or negative
+    POS.map(lambda v: slice(-v)),  # slice(hi) with hi < 0
+    st.tuples(st.floats(-1.0, 0.0), POS).map(lambda t: slice(*t)),  # a slice whose lower bound is <= 0
+    st.tuples(POS, POS).filter(lambda t: t[0] > t[1] * 1.001).map(lambda t: slice(*t)),  # reversed
+    st.tuples(POS, st.floats(-1.0, 0.0), POS).map(list),  # one group's LR <= 0
+)
+BAD_WD = st.one_of(st.floats(-10.0, -1e-9), st.sampled_from([math.nan, math.inf]))
+BAD_MOMS = st.one_of(
+    st.tuples(st.floats(0, 0.99), st.floats(0, 0.99)),  # two values
+    st.tuples(st.floats(0, 0.99), st.floats(0, 0.99), st.floats(0, 0.99), st.floats(0, 0.99)),  # four
+    st.tuples(st.sampled_from([-0.5, 1.0, 2.0, math.nan]), st.integers(0, 2)).map(
+        lambda t: tuple(t[0] if i == t[1] else 0.9 for i in range(3))),  # one value outside [0, 1)
+)
+
+
+@st.composite
+def bad_call(draw):
+    "(method, kwargs, the argument the error must name) with exactly one bad argument."
+    how = draw(st.sampled_from(["fit", "fit_one_cycle", "fine_tune"]), label="method")
+    kinds = {"fit": ["lr", "wd"], "fit_one_cycle": ["lr_max", "wd", "moms", "div", "div_final"],
+             "fine_tune": ["base_lr", "wd", "moms", "div", "div_final", "lr_mult", "unknown"]}[how]
+    kind = draw(st.sampled_from(kinds), label="argument")
+    if kind == "unknown":
+        k = draw(st.sampled_from(["lr_max", "pct_start_", "foo", "n_epoch"]), label="keyword")
+        return how, {k: 1e-3}, k
+    bad = {"lr": BAD_LR, "lr_max": BAD_LR, "wd": BAD_WD, "moms": BAD_MOMS, "base_lr": st.floats(-10.0, 0.0),
+           "div": st.floats(-10.0, 0.0), "div_final": st.floats(-10.0, 0.0), "lr_mult": st.floats(-10.0, 0.0)}[kind]
+    return how, {kind: draw(bad, label=kind)}, kind
+
+
+@pytest.mark.claim("IMPL-34")
+@given(call=bad_call(), warm=st.booleans())
+def test_bad_arguments_raise_before_any_change(call, warm):
+    "One bad argument among the kinds the issue found: ValueError/TypeError naming it; the learner is unchanged."
+    how, kw, arg = call
+    learn, tr, _ = make(IMPL)
+    if warm:
+        learn.fit(1, 1e-2, wd=0.1)
+    before, seen = state(learn), tr.batches
+    with pytest.raises((ValueError, TypeError)) as e:
+        getattr(learn, how)(1, **kw)
+    assert arg.rstrip("_") in str(e.value), f"IMPL-34: {how}(1, **{kw}) raised without naming {arg}: {e.value!r}"
+    assert tr.batches == seen, f"IMPL-34: {how}(1, **{kw}) trained before raising"
+    unchanged(learn, before, "IMPL-34", f"{how}(1, **{kw})")
+
+
+@pytest.mark.claim("IMPL-34")
+@pytest.mark.parametrize("how, kw, arg", [
+    ("fit", dict(lr=slice(-1e-3)), "lr"),
+    ("fit", dict(lr=slice(1e-2, 1e-5)), "lr"),
+    ("fit", dict(lr=-1, wd=0.5), "lr"),
+    ("fit_one_cycle", dict(moms=(2, 0.5, 0.9)), "moms"),
+    ("fit", dict(wd=-1), "wd"),
+    ("fine_tune", dict(moms=(0.9, 0.8)), "moms"),
+], ids=["slice-neg", "slice-reversed", "lr-neg-wd", "moms-2", "wd-neg", "ft-moms-len2"])
+def test_the_issues_bad_arguments(how, kw, arg):
+    "The issue's examples, one by one, on a trained learner with weight decay 0.1."
+    learn, *_ = make(IMPL)
+    learn.fit(1, 1e-2, wd=0.1)
+    before = state(learn)
+    with pytest.raises(ValueError, match=arg):
+        getattr(learn, how)(1, **kw)
+    unchanged(learn, before, "IMPL-34", f"{how}(1, **{kw})")
+
+
+# ---------------------------------------------------------------- non-finite and diverging steps
+class _InfGrad:
+    "A gradient hook: the `k`-th backward pass (0-based, after `arm`) gets an infinite gradient on one weight."
+
+    def __init__(self, p, k):
+        self.k, self.n = k, None
+        p.register_hook(self)
+
+    def arm(self):
+        self.n = 0
+
+    def __call__(self, g):
+        if self.n is None:
+            return None
+        self.n += 1
+        return g * math.inf if self.n - 1 == self.k else None
+
+
+class _Snap:
+    "A callback keeping the whole state after batch `k - 1` of the fit: the state before batch k."
+
+    def __init__(self, k):
+        self.k = k
+
+    def after_batch(self, learn):
+        if learn.iter == self.k - 1:
+            self.state = state(learn)
+
+
+@pytest.mark.claim("IMPL-35")
+@pytest.mark.parametrize("opt", ["sgd_mom", "adam"])
+def test_step_that_makes_a_weight_infinite_is_undone(opt):
+    "An infinite gradient at batch 3: NonFiniteStep; the weights, buffers, optimizer state as before that step."
+    learn, *_ = make(IMPL, opt_func=OPTS[opt])
+    learn.fit(1, 1e-2)
+    hook, snap = _InfGrad(learn.model[6].weight, 3), _Snap(3)
+    learn.cbs.append(snap)
+    hook.arm()
+    with pytest.raises(FloatingPointError, match=r"parameter NaN or infinite.*as before epoch 0, batch 3"):
+        learn.fit(1, 1e-2)
+    assert finite(learn), "IMPL-35: a NaN/inf weight was left"
+    d = diff(snap.state, state(learn))
+    assert not d, f"IMPL-35: the state is not that before batch 3: {d[:5]}"
+    hook.n, learn.cbs = None, learn.cbs[:-1]
+    learn.fit(1, 1e-2)  # usable: trains on
+    assert finite(learn) and all(map(math.isfinite, learn.recorder.batch_losses)), "IMPL-35: the next fit is not sane"
+
+
+@pytest.mark.claim("IMPL-35")
+@pytest.mark.parametrize("opt, lr", [("sgd", 1e8), ("adam", 1e6)])
+def test_diverging_fit_is_undone_and_the_learner_stays_usable(opt, lr):
+    """SGD at 1e8, Adam at 1e6: Diverged (a FloatingPointError) and the learner as before that fit; the next fit at
+    1e-2 gives the same losses as a twin learner that never ran the diverging fit."""
+    a, tr_a, _ = make(IMPL, opt_func=OPTS[opt])
+    b, tr_b, _ = make(IMPL, opt_func=OPTS[opt])
+    a.fit(1, 1e-2), b.fit(1, 1e-2)
+    before = state(a, hypers=False)
+    with pytest.raises(FloatingPointError, match="learning rate is too high") as e:
+        a.fit(1, lr)
+    assert "as before epoch 0, batch 0" in str(e.value), f"IMPL-35: {e.value}"
+    unchanged(a, before, "IMPL-35", f"a diverging fit at lr={lr:g}", hypers=False)
+    next(iter(tr_b))  # the failed fit drew one shuffle from a's loader: draw the same on b's
+    a.fit(1, 1e-2), b.fit(1, 1e-2)
+    la, lb = a.recorder.batch_losses, b.recorder.batch_losses
+    assert la == lb, f"IMPL-35: after the undone fit, losses {la[:3]} differ from a clean learner's {lb[:3]}"
+
+
+@pytest.mark.claim("IMPL-35")
+def test_fp16_skipped_step_is_not_an_error():
+    "fp16: an infinite gradient at batch 3 is the GradScaler's to skip; fit completes and the step left the weights."
+    learn, *_ = make(IMPL, cnn())
+    learn.to_fp16()
+    hook = _InfGrad(learn.model[8].weight, 3)
+    hook.arm()
+    learn.fit(1, 1e-3)
+    log = IMPL.train_log(learn)
+    assert learn.amp.skipped[:5] == [False, False, False, True, False], f"IMPL-35: skipped {learn.amp.skipped}"
+    assert torch.equal(log["params"][3], log["params"][2]), "IMPL-35: the skipped step changed the weights"
+    assert finite(learn) and len(log["params"]) == 8, "IMPL-35: fit did not complete with finite weights"
+
+
+# ---------------------------------------------------------------- interrupted batches
+class _Boom:
+    "Raise `exc` at one point of the next training batch: forward (mid-model), loss, backward, or the step."
+
+    def __init__(self, learn, where, exc):
+        self.where, self.exc, self.on = where, exc, True
+        m = learn.model
+        if where == "forward":  # after the first BatchNorm updated its statistics
+            m[3].register_forward_hook(self.fire)
+        elif where == "loss":
+            lf = learn.loss_func
+            learn.loss_func = lambda o, y: (self.fire(), lf(o, y))[1]
+        elif where == "backward":
+            m[0].weight.register_hook(self.fire)
+        else:  # the whole step taken, then the exception (the worst case)
+            step = learn.opt.step
+
+            def stepped(*a, **k):
+                out = step(*a, **k)
+                self.fire()
+                return out
+
+            learn.opt.step = stepped
+
+    def fire(self, *a):
+        if self.on:
+            self.on = False
+            raise self.exc("injected")
+
+
+@pytest.mark.claim("IMPL-36")
+@given(where=st.sampled_from(["forward", "loss", "backward", "step"]),
+       exc=st.sampled_from([KeyboardInterrupt, RuntimeError]), before_steps=st.integers(0, 2))
+def test_interrupted_batch_changes_nothing(where, exc, before_steps):
+    "An exception anywhere in train_batch: it propagates; no gradient; parameters, buffers, optimizer as before."
+    learn, tr, _ = make(IMPL)
+    learn.fit(1, 1e-2)
+    bs = list(tr.dl)
+    learn.model.train()
+    for b in bs[:before_steps]:  # the step before is still being checked (no host sync) when the fault comes
+        learn.train_batch(b)
+    before = state(learn)
+    _Boom(learn, where, exc)
+    with pytest.raises(exc, match="injected"):
+        learn.train_batch(bs[before_steps])
+    unchanged(learn, before, "IMPL-36", f"{exc.__name__} in {where}")
+
+
+@pytest.mark.claim("IMPL-36")
+@pytest.mark.parametrize("where", ["loss", "step"])
+def test_keyboard_interrupt_in_fit_then_fit_as_a_clean_learner(where):
+    """The issue: Ctrl-C inside fit. Gradients none, eval mode back, and the next fit gives the losses of a twin
+    learner that was never interrupted."""
+    a, tr_a, _ = make(IMPL)
+    b, tr_b, _ = make(IMPL)
+    a.fit(1, 1e-2), b.fit(1, 1e-2)
+    a.model.eval(), b.model.eval()
+    before = state(b)
+    boom = _Boom(a, where, KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        a.fit(1, 1e-3)
+    assert all(p.grad is None for p in a.model.parameters()), "IMPL-36: gradients left after the interrupt"
+    b.set_hyper("lr", 1e-3)  # what the interrupted fit did before its first batch
+    unchanged(a, state(b), "IMPL-36", f"KeyboardInterrupt in {where} (compared with the twin)")
+    assert not a.model.training and before["training"] is False, "IMPL-36: the model was left in train mode"
+    boom.on = False
+    next(iter(tr_b))  # a's loader drew one shuffle in the interrupted fit
+    a.fit(1, 1e-3), b.fit(1, 1e-3)
+    la, lb = a.recorder.batch_losses, b.recorder.batch_losses
+    assert la == lb, f"IMPL-36: the fit after the interrupt {la[:3]} differs from a clean learner's {lb[:3]}"
