@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from spec import backends as _backends
+from spec import benchclaims as _benchclaims
 from spec import ledger as _ledger
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("failed", "xfailed", "passed", "skipped", "untested", "n/a")  # worst first when aggregating
+ORDER = ("failed", "xfailed", "passed", "measured", "skipped", "untested", "n/a")  # worst first when aggregating
 
 
 # ---------------------------------------------------------------- options and configuration
@@ -210,8 +211,9 @@ class State:
         if b not in c.backends and not rs:
             return "n/a", f"our own contract: concerns {', '.join(c.backends)} only"
         if not rs:
-            why = "benchmark: measured by `nox -s bench` / `bench_gpu`" if c.kind == "benchmark" else "no test cites it"
-            return "untested", why
+            if c.kind == "benchmark":  # the latest applicable measurement in results/ or .benchmarks/
+                return _benchclaims.status(cid, c)
+            return "untested", "no test cites it"
         got = {s for s, *_ in rs}
         lesson = [r for r in rs if not r[3]]
         if "failed" in got:
@@ -304,7 +306,7 @@ def rows(st: State) -> list[dict]:
                     "test_ids": sorted(set(st.tests[cid])),
                     "expect": {b: {"status": c.expect[b][0], "reason": c.expect[b][1]} for b in _ledger.BACKENDS},
                     "results": {b: s for b, (s, _) in res.items()},
-                    "reasons": {b: r for b, (_, r) in res.items()}})
+                    "reasons": {b: r for b, (_, r) in res.items()}, **_benchclaims.row_extra(cid, c)})
     order = list(dict.fromkeys(c.section for c in st.claims.values()))
     return sorted(out, key=lambda r: (order.index(r["section"]), _ledger.id_key(r["id"])))
 
@@ -326,7 +328,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             stmt = textwrap.shorten(r["statement"], sw)
             tr.write_line(f"{r['id']:<10} {stmt:<{sw}} " + " ".join(f"{r['results'][b]:<10}" for b in st.backends))
             for b in st.backends:
-                if r["results"][b] in ("skipped", "xfailed", "failed") and r["reasons"][b]:
+                if r["results"][b] in ("skipped", "xfailed", "failed", "measured") and r["reasons"][b]:
                     tr.write_line(f"{'':<10}   {b} {r['results'][b]}: {textwrap.shorten(r['reasons'][b], width - 30)}")
         counts = {b: {s: sum(r["results"][b] == s for r in rs) for s in ORDER} for b in st.backends}
         for b, c in counts.items():

@@ -26,9 +26,10 @@ def load_ledger(path=None):
 
 
 def build(claims_json=None, out="report/index.html", compare=None, figures=True, only=None, ledger=None,
-          data_dir=None, verbose=False):
+          data_dir=None, verbose=False, bench_sources=None):
     """Write the page to `out` and return (path, diff or None). `figures`: True (run the producers), False, or a
-    list of figures.Figure already made; `only`: figure names to make; `compare`: a baseline claims JSON."""
+    list of figures.Figure already made; `only`: figure names to make; `compare`: a baseline claims JSON;
+    `bench_sources`: benchmark results read for verdicts the claims JSON lacks (default results/, .benchmarks/)."""
     from . import diff as _diff
     from . import html
     warnings = []
@@ -48,14 +49,21 @@ def build(claims_json=None, out="report/index.html", compare=None, figures=True,
     claims, why = load_ledger(ledger)
     if why:
         warnings.append(why)
+    bench = None
+    if claims and any(c.kind == "benchmark" for c in claims.values()):
+        try:
+            from spec import benchclaims
+            bench = benchclaims.verdicts(bench_sources, claims)
+        except (ImportError, ValueError, OSError) as e:
+            warnings.append(f"benchmark verdicts not read ({e})")
     d = _diff.compare(compare, doc) if compare else None
     if figures is True:
         from . import figures as _figures
-        figs = _figures.collect(_figures.Ctx(data_dir), only=only, verbose=verbose)
+        figs = _figures.collect(_figures.Ctx(data_dir, bench_sources), only=only, verbose=verbose)
     else:
         figs = list(figures or [])
     page = html.render(doc, claims, figs, git=html.git_info(ROOT), source=source, warnings=warnings, diff=d,
-                       baseline=str(compare or ""))
+                       baseline=str(compare or ""), bench=bench)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

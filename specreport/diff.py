@@ -1,4 +1,7 @@
 """Claims diff between two runs: every claim whose result changed, per backend; a pass -> fail is a regression.
+A benchmark claim whose measured verdict changed (holds / does not hold / undecided / depends on the baseline) is
+listed under the backend name "benchmark", with the run it comes from now; it is never a regression (performance is
+not asserted).
 
 `compare(baseline, current)` takes two claims JSON documents (paths, dicts as written by `--claims-json`,
 or lists of rows as `spec.plugin.rows` returns) and returns a `Diff`. `python -m specreport diff BASE NEW`
@@ -28,7 +31,7 @@ class Change:
 
     def __str__(self):
         mark = "REGRESSION " if self.regression else ""
-        why = f"  ({self.reason})" if self.reason and self.after != "passed" else ""
+        why = f"  ({self.reason})" if self.reason and (self.after != "passed" or self.backend == "benchmark") else ""
         return f"{mark}{self.id} [{self.backend}]: {self.before} -> {self.after}{why}"
 
 
@@ -82,6 +85,11 @@ def compare(baseline, current) -> Diff:
             s0, s1 = b.get("results", {}).get(be, ABSENT), c.get("results", {}).get(be, ABSENT)
             if s0 != s1:
                 out.append(Change(cid, be, s0, s1, c.get("reasons", {}).get(be, "") or ""))
+        v0, v1 = (r.get("benchmark") or {} for r in (b, c))
+        if v0.get("verdict") and v1.get("verdict") and v0["verdict"] != v1["verdict"]:
+            where = lambda v: f"{v.get('machine')} at {v.get('commit') or '?'} ({v.get('date')})"
+            out.append(Change(cid, "benchmark", v0["verdict"], v1["verdict"],
+                              f"now {where(v1)}, before {where(v0)}: {v1.get('summary', '')}"))
     return Diff(out)
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 BACKENDS = ("impl", "fastai")
-STATUSES = ("passed", "failed", "skipped", "xfailed", "untested", "n/a", "not run")
+STATUSES = ("passed", "measured", "failed", "skipped", "xfailed", "untested", "n/a", "not run")
 LABEL = {"xfailed": "expected drift", "n/a": "not applicable"}
 ENV_KEYS = ("python", "platform", "torch", "torchvision", "fastai", "numpy", "pandas", "hypothesis", "device", "cuda",
             "tf32_matmul", "tf32_cudnn", "matmul_precision", "hypothesis_profile", "backends", "spec_data")
@@ -38,7 +38,7 @@ def git_info(root) -> dict | None:
 
 
 # ---------------------------------------------------------------- rows: the claims JSON merged with the ledger
-def merge(doc: dict, ledger: dict | None) -> list[dict]:
+def merge(doc: dict, ledger: dict | None, bench: dict | None = None) -> list[dict]:
     """The JSON's rows (lesson order, as the plugin writes them) with each claim's ledger entry under `raw`;
     ledger claims the run did not select are added as 'not run' where their section is."""
     rows = [dict(r) for r in doc.get("claims", [])]
@@ -59,7 +59,9 @@ def merge(doc: dict, ledger: dict | None) -> list[dict]:
     sections = list(dict.fromkeys([c.section for c in (ledger or {}).values()] + [r["section"] for r in rows]))
     pos = {r["id"]: i for i, r in enumerate(rows)}
     rows.sort(key=lambda r: (sections.index(r["section"]), pos[r["id"]] if r["id"] in seen else order[r["id"]] + 10**6))
-    for r in rows:
+    for r in rows:  # benchmark verdicts (spec.benchclaims) for claims JSON written without them
+        if r.get("kind") == "benchmark" and not r.get("benchmark") and (bench or {}).get(r["id"]):
+            r["benchmark"] = bench[r["id"]]
         for b in BACKENDS:
             r["results"].setdefault(b, "not run")
             r["reasons"].setdefault(b, "backend not selected in this run" if r["id"] in seen else "not in this run")
@@ -100,6 +102,7 @@ def header(env: dict, git: dict | None, meta: dict) -> str:
             f'<details class="env" open><summary>Environment</summary><dl class="envl">{envs}</dl></details>'
             f'{"".join(f"<p class=warn>{e(w)}</p>" for w in meta.get("warnings", []))}'
             f'<nav><a href="#summary">Summary</a> <a href="#drift">What changed since the lesson</a> '
+            f'{"<a href=#benchmarks>Benchmarks</a> " if meta.get("benchmarks") else ""}'
             f'<a href="#claims">Claims</a> <a href="#figures">Figures</a>'
             f'{" <a href=#diff>Diff</a>" if meta.get("diff") else ""}</nav></header>')
 
@@ -174,6 +177,56 @@ def _tests(ids: list[str]) -> str:
             f'</details>')
 
 
+def _where(v: dict) -> str:
+    return f'{e(v.get("machine"))} at <code>{e(v.get("commit") or "?")}</code> ({e(v.get("date"))})'
+
+
+def bench_block(v: dict | None) -> str:
+    "A benchmark claim's measured verdict: where and when, stale or not, every bounded quantity, the rest."
+    if not v:
+        return ""
+    stale = (f' <span class="stale">stale: {e(v["stale_why"].removeprefix("stale: "))}</span>' if v.get("stale")
+             else f' <span class="dim">{e(v.get("stale_why", ""))}</span>')
+    checks = "".join(f"<li>{e(c['text'])}</li>" for c in v.get("checks", []))
+    info = "".join(f"<li>{e(i)}</li>" for i in v.get("info", []))
+    others = "".join(f"<li>{_where(o)}: {badge(o['verdict'])} {e(o.get('summary', ''))}</li>"
+                     for o in v.get("others", []))
+    return (f'<div class="bench">{badge(v["verdict"])} measured on {_where(v)}'
+            f'{stale}<ul>{checks}</ul>'
+            + (f"<details><summary>also measured</summary><ul>{info}</ul></details>" if info else "")
+            + (f"<details><summary>other machines</summary><ul>{others}</ul></details>" if others else "")
+            + f'<div class="dim">{e(v.get("source", ""))}</div></div>')
+
+
+def benchmarks(rows: list[dict]) -> str:
+    "The benchmark claims' verdicts in one table: verdict, the measured values, machine, commit, date, staleness."
+    bs = [r for r in rows if r.get("kind") == "benchmark"]
+    if not bs:
+        return ""
+    out = []
+    for r in bs:
+        v = r.get("benchmark")
+        if not v:
+            out.append(f'<tr><td><a href="#claim-{e(r["id"])}">{e(r["id"])}</a></td><td class=v>{badge("untested")}'
+                       f'</td><td colspan=3 class="dim">{e(r["reasons"].get("impl") or "never measured")}</td></tr>')
+            continue
+        vals = "; ".join(f"{c['what']} {c['value']:.3g}{'x' if c['unit'] == 'x' else ' ' + c['unit']}"
+                         + (f" [{c['lo']:.3g}, {c['hi']:.3g}]" if c.get("lo") is not None else "")
+                         + f" {c['verdict']}" + (f" ({c['rounds_to_decide']} rounds would decide)"
+                                                 if c.get("rounds_to_decide") else "")
+                         for c in v.get("checks", []))
+        out.append(f'<tr><td><a href="#claim-{e(r["id"])}">{e(r["id"])}</a></td><td class=v>{badge(v["verdict"])}'
+                   f'</td><td>{e(vals)}</td><td>{e(v["machine"])}<br><code>{e(v.get("commit") or "?")}</code> '
+                   f'{e(v["date"])}</td><td>{"<b>stale</b>: " if v.get("stale") else ""}'
+                   f'{e(v.get("stale_why", "").removeprefix("stale: "))}</td></tr>')
+    return (f'<section id="benchmarks"><h2>Benchmark verdicts</h2><p class="dim">Performance claims are measured in '
+            f'benches/ (pytest-benchmark), never asserted in a test. Each verdict comes from the newest run that '
+            f'applies (results/ committed runs, .benchmarks/ local history; a claim that needs CUDA never takes a CPU '
+            f'run): a 95% bootstrap interval over the run\'s rounds must clear the bound, else it is undecided.</p>'
+            f'<div class="scroll"><table class="bv"><tr><th>claim</th><th>verdict</th><th>measured</th>'
+            f'<th>machine, commit, date</th><th>code since</th></tr>{"".join(out)}</table></div></section>')
+
+
 def claims_table(rows: list[dict]) -> str:
     out, section = [], None
     for r in rows:
@@ -183,7 +236,7 @@ def claims_table(rows: list[dict]) -> str:
         res = "".join(
             f'<td class="res">{badge(r["results"][b])}'
             + (f'<div class="why">{e(r["reasons"][b])}</div>' if r["reasons"].get(b)
-               and r["results"][b] not in ("passed", "not run") else "") + "</td>" for b in BACKENDS)
+               and r["results"][b] not in ("passed", "not run", "measured") else "") + "</td>" for b in BACKENDS)
         tags = [r.get("kind", "")] + list(r.get("needs") or []) + [f"drift: {b}" for b in drifted(r)]
         ok = all(r["results"][b] in ("passed", "n/a") for b in BACKENDS)
         tags = "".join(f"<span class=tag>{e(t)}</span>" for t in tags if t)
@@ -191,7 +244,7 @@ def claims_table(rows: list[dict]) -> str:
                    f'<td class="cid"><b>{e(r["id"])}</b><div>{tags}</div></td>'
                    f'<td class="quote">{quote(r)}'
                    f'<span class="ln">{e(lines_ref(r.get("lines"), (r.get("raw") or {}).get("source")))}</span></td>'
-                   f'<td class="stmt">{e(r.get("statement", ""))}</td>{res}'
+                   f'<td class="stmt">{e(r.get("statement", ""))}{bench_block(r.get("benchmark"))}</td>{res}'
                    f'<td>{_tests(r.get("test_ids") or [])}</td></tr>')
     return (f'<section id="claims"><h2>Claims</h2><p class="dim">In lesson order; quote and transcript line, the '
             f'testable statement, the result per backend with the reason of every skip, xfail and failure, and the '
@@ -264,6 +317,11 @@ margin:.15em .2em 0 0;color:var(--dim);white-space:nowrap}
 color:#fff;background:var(--skip)}
 .st-passed{background:var(--ok)}.st-failed{background:var(--bad)}.st-xfailed{background:var(--drift)}
 .st-untested,.st-n-a,.st-not-run,.st-absent{background:#eaeef2;color:var(--dim)}.st-skipped{background:#8c959f}
+.st-measured{background:#0969da}.st-holds{background:var(--ok)}.st-does-not-hold{background:var(--bad)}
+.st-undecided{background:#8c959f}.st-depends-on-the-baseline{background:var(--drift)}
+.bench{margin-top:.4rem;padding:.3rem .5rem;border-left:3px solid #0969da;background:var(--bg2);font-size:.85em}
+.bench ul{margin:.2rem 0 0;padding-left:1rem}.bench .stale{color:var(--drift);font-weight:600}
+table.bv td{font-size:.9em}table.bv td.v{white-space:nowrap}
 ul.tests{margin:0;padding-left:1rem;font-size:.85em}details summary{cursor:pointer}
 ol.drift{padding-left:1.2rem}ol.drift li{margin:.6rem 0 1rem}ol.drift blockquote{margin:.2rem 0;color:var(--dim)}
 .dr{margin:.15rem 0}.instead{margin:.15rem 0 .15rem 1rem;padding:.2rem .5rem;border-left:3px solid var(--ok);
@@ -301,12 +359,14 @@ window.addEventListener('load', function () {
 
 
 def render(doc: dict, ledger: dict | None = None, figures=(), *, git: dict | None = None, source: str = "",
-           warnings=(), diff=None, baseline: str = "") -> str:
+           warnings=(), diff=None, baseline: str = "", bench: dict | None = None) -> str:
     "The page as a string. `doc`: a claims JSON document; `ledger`: spec.ledger.load(); `figures`: figures.Figure list."
-    rows = merge(doc, ledger)
+    rows = merge(doc, ledger, bench)
     meta = {"source": source or "(no claims JSON: every claim shown as not run)", "warnings": list(warnings),
-            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "diff": diff is not None}
-    body = (header(doc.get("environment") or {}, git, meta) + summary(rows) + drift(rows) + claims_table(rows)
+            "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "diff": diff is not None,
+            "benchmarks": any(r.get("kind") == "benchmark" for r in rows)}
+    body = (header(doc.get("environment") or {}, git, meta) + summary(rows) + drift(rows) + benchmarks(rows)
+            + claims_table(rows)
             + figures_section(figures, {r["id"] for r in rows}) + diff_section(diff, baseline))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
