@@ -694,14 +694,16 @@ def collab_dls(
 ):
     """Collaborative filtering batches: x = (user index, item index) int64 (bs, 2), y = rating float (bs, 1).
     `ratings`: a DataFrame or the ml-100k folder (u.data merged with u.item). Columns default by position: user =
-    the 1st, item = the 2nd, rating = the 3rd (CF-6). Each vocab ('#na#' first, then sorted) comes from all rows."""
+    the 1st, item = the 2nd, rating = the 3rd (CF-6). Each vocab comes from all rows: '#na#' first, then the sorted
+    values, or a categorical column's categories in their order (CategoryMap, as fastai's Categorify)."""
     df = read_movielens(ratings) if isinstance(ratings, (str, Path)) else ratings
     cols = list(df.columns)
     u, i, r = user_name or cols[0], item_name or cols[1], rating_name or cols[2]
     if missing := [c for c in (u, i, r) if c not in df]:
         raise ValueError(f"collab_dls: no column(s) {missing} in {cols}")
-    classes = {c: ["#na#", *sorted(df[c].unique().tolist())] for c in (u, i)}
-    codes = [df[c].map({v: k for k, v in enumerate(classes[c])}).to_numpy() for c in (u, i)]
+    vocabs = {c: CategoryMap(df[c], add_na=True) for c in (u, i)}  # a categorical column keeps its categories' order
+    classes = {c: list(v) for c, v in vocabs.items()}
+    codes = [df[c].astype(object).map(vocabs[c].o2i).to_numpy() for c in (u, i)]
     x = torch.from_numpy(np.stack(codes, 1).astype(np.int64))
     y = torch.tensor(df[r].to_numpy(), dtype=torch.float32)[:, None]
     ds = Datasets(range(len(df)), [[x.__getitem__], [y.__getitem__]], splits=RandomSplitter(valid_pct, seed)(df))

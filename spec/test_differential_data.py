@@ -491,3 +491,25 @@ def test_pets_builder_with_an_upper_case_extension(tmp_path):
                           get_y=f_using_attr(ft.RegexLabeller(r"(.+)_\d+.jpg$"), "name"))
     with pytest.raises(AssertionError, match=r"Bengal_2\.JPG"):
         blk.datasets(tmp_path)
+
+
+@pytest.mark.claim("IMPL-27")
+@pytest.mark.parametrize("case", ["ints and strings", "categorical users", "categorical items"])
+def test_collab_vocab_and_codes_agree(case):
+    "classes ('#na#', then sorted or a categorical's own order, unused categories too) and the validation batch."
+    from fastai.collab import CollabDataLoaders
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user": rng.choice([30, 4, 17, 9], 24), "item": rng.choice(["z", "b", "m"], 24),
+                       "rating": rng.integers(1, 6, 24).astype(float)})
+    if case == "categorical users":
+        df["user"] = pd.Categorical(df.user, categories=[17, 4, 99, 30, 9])
+    if case == "categorical items":
+        df["item"] = pd.Categorical(df.item, categories=["m", "z", "b", "unused"])
+    got = D.collab_dls(df, bs=5, seed=1, item_name="item")
+    want = CollabDataLoaders.from_df(df.copy(), bs=5, seed=1, item_name="item")
+    assert {k: list(v) for k, v in got.classes.items()} == {k: list(v) for k, v in want.classes.items()}, (
+        f"{I27}: collab_dls classes ({case}): {got.classes} vs fastai {dict(want.classes)}"
+    )
+    (x, y), (fx, fy) = got.valid.one_batch(), want.valid.one_batch()
+    assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), f"{I27}: {case}: valid batch"
