@@ -4,6 +4,7 @@
 with a BatchNorm, and a head. Data: a seeded synthetic 3-class problem that a linear model can learn.
 """
 
+import os
 import random
 
 import numpy as np
@@ -81,11 +82,28 @@ def params(m):
 
 @pytest.fixture(scope="module")
 def one_thread():
-    "Tiny tensors: one intra-op thread is faster and avoids contention on a shared 2-core machine."
+    """Tiny tensors: one intra-op thread is faster and avoids contention on a shared 2-core machine (env
+    SPEC_TORCH_THREADS, set by tools/calibrate.py, overrides it: the statistical tests are checked at 1 and 2)."""
     n = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("SPEC_TORCH_THREADS", "1")))
     yield
     torch.set_num_threads(n)
+
+
+OFFSET = int(os.environ.get("SPEC_SEED_OFFSET", "0"))  # tools/calibrate.py reruns the statistical tests under 0..19
+
+
+def seeds(n):
+    """The n seeds of a statistical experiment: (0, ..., n-1) shifted by n x SPEC_SEED_OFFSET, so that each offset
+    draws a disjoint set of seeds (model init, data shuffling, synthetic data) and offset 0 is the default run."""
+    return tuple(range(OFFSET * n, OFFSET * n + n))
+
+
+def record(record_property, effect, threshold):
+    """Report a statistical test's observed effect and its pass threshold (JUnit XML properties, read by
+    tools/calibrate.py). Effects are oriented so that the test passes when effect > threshold."""
+    record_property("effect", float(effect))
+    record_property("threshold", float(threshold))
 
 
 def seed_all(s):
