@@ -115,7 +115,8 @@ def SchedPoly(start, end, power):
 
 def combine_scheds(pcts, scheds):
     """One schedule from phases: phase i takes a fraction pcts[i] of [0, 1] and runs scheds[i] from its pos 0 to 1.
-    pcts are >= 0 and add up to 1; at a boundary the later phase (of positive length) applies; pos 1 ends the last."""
+    pcts are >= 0 and add up to 1; at a boundary the later phase (of positive length) applies; pos 1 ends the last.
+    The result takes one pos at a time (a number, or a one-element tensor or array, as fastai's)."""
     pcts, scheds = list(pcts), list(scheds)
     if not pcts or len(pcts) != len(scheds):
         raise ValueError(f"combine_scheds needs one pct per schedule, got {len(pcts)} pcts and {len(scheds)} schedules")
@@ -130,6 +131,10 @@ def combine_scheds(pcts, scheds):
 
     def f(pos):
         pos = _check_pos(pos)
+        if isinstance(pos, (torch.Tensor, np.ndarray)):
+            if pos.size != 1 if isinstance(pos, np.ndarray) else pos.numel() != 1:
+                raise TypeError(f"combine_scheds' schedule takes one pos at a time, got shape {tuple(pos.shape)}")
+            pos = float(pos.item())
         i = max([k for k in live if ends[k] <= pos], default=live[0])
         return scheds[i](min((pos - ends[i]) / (ends[i + 1] - ends[i]), 1.0))
 

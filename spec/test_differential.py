@@ -418,6 +418,8 @@ def test_combine_scheds_agrees(data):
         got, want = a(pos), b(pos)
         scale = max(abs(v) for se in ends for v in se)
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6 * scale), f"{I20}: {pcts} {kinds} {ends} at {pos}"
+        t = torch.tensor(pos)  # fastai's own notebook plots f(o) for o in torch.linspace(0, 1, 100)
+        assert a(t) == pytest.approx(b(t), rel=1e-5, abs=1e-6 * scale), f"{I20}: at a 0-dim tensor pos {t}"
 
 
 @pytest.mark.claim("IMPL-20")
@@ -461,6 +463,8 @@ def test_schedule_deliberate_differences():
                       r"must be >= 0"), ([[1.0], []], r"one pct per schedule"), ([[1.0], [3]], r"functions of pos")):
         with pytest.raises((ValueError, TypeError), match=msg):
             S.combine_scheds(*args)
+    with pytest.raises(TypeError, match=r"one pos at a time, got shape \(2,\)"):
+        S.combine_scheds([0.5, 0.5], [S.SchedNo(1, 1)] * 2)(torch.tensor([0.1, 0.2]))  # fastai: ambiguous bool
     with pytest.raises(ValueError, match=r"power must be > 0, got 0.0"):
         S.SchedPoly(1, 2, 0)
     with pytest.raises(ValueError, match=r"start must be > 0 for an exponential schedule"):
