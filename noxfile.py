@@ -18,9 +18,33 @@ def install(session, extra="spec"):
 
 @nox.session(python=PY)
 def spec(session):
-    "The executable specification against both backends, ending with the claims table (and .cache/claims.json)."
+    """The executable specification against both backends, ending with the claims table (and .cache/claims.json).
+    On more than one core pytest-xdist runs it on every core, a test file per worker at a time (`--dist loadfile`:
+    a module's trained models are built once); `nox -s spec -- -n 0` runs it serially, `-n 4` on 4 workers."""
     install(session)
-    session.run("pytest", "spec", "--ignore=spec/meta", f"--claims-json={CLAIMS_JSON}", *session.posargs)
+    session.run("pytest", "spec", "--ignore=spec/meta", f"--claims-json={CLAIMS_JSON}", *xdist_args(),
+                *session.posargs, env=xdist_env())
+
+
+def xdist_args() -> list[str]:
+    "Every core, a test file per worker (a later `-n N` in posargs wins); nothing on one core."
+    return ["-n", "auto", "--dist", "loadfile"] if (os.cpu_count() or 1) > 1 else []
+
+
+def xdist_env() -> dict:
+    "One torch thread per worker: N workers with N threads each would oversubscribe the cores."
+    return {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")} if xdist_args() else {}
+
+
+@nox.session(python=PY)
+def spec_changed(session):
+    """A contributor's fast path: rerun only the spec tests whose code touches what changed since the last run
+    (pytest-testmon; its database is .cache/testmondata, and the first run, which builds it, runs everything), on
+    impl (posargs `--backend all` adds fastai), serially (testmon and xdist do not mix). The claims table lists the
+    claims whose tests ran and counts the others."""
+    install(session)
+    session.run("pytest", "spec", "--ignore=spec/meta", "--testmon", "--backend=impl", "-p", "no:xdist",
+                *session.posargs, env={"TESTMON_DATAFILE": ".cache/testmondata"})
 
 
 @nox.session(python=PY)

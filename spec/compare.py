@@ -30,7 +30,7 @@ def pytest_claims_compare_sessionfinish(session, exitstatus):
     "Runs before the terminal summary (the terminal reporter prints it after every pytest_sessionfinish)."
     config = session.config
     p = config.getoption("--claims-compare", None)
-    if not p or not hasattr(config, "_claims"):
+    if not p or not hasattr(config, "_claims") or hasattr(config, "workerinput"):  # xdist: the controller compares
         return
     from specreport.diff import compare
     try:

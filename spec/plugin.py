@@ -6,6 +6,12 @@ Loaded by spec/conftest.py (and benches/conftest.py). Options:
   --claims-json PATH          write the per-claim results as JSON
   --claims-strict             fail when a claim testable here has no passing or expected-xfail result
   --claims-ledger PATH        another ledger (the plugin's own meta-tests use this)
+  --claims-ran-only           list only the claims some test of which ran (automatic with testmon's selection)
+
+Under pytest-xdist (`-n 2`, `--tx ...`) the workers run the tests and the controller prints the table and writes the
+JSON: each report carries its claim result (the `spec_claims` attribute, a plain dict that survives xdist's report
+serialisation) and each worker sends its claim -> tests map in `workeroutput`, so a distributed run gives the same
+table and JSON as a serial one (the environment's `workers` field aside).
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ from spec import ledger as _ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ("failed", "xfailed", "passed", "measured", "skipped", "untested", "n/a")  # worst first when aggregating
+RESULT = "spec_claims"  # report attribute and workeroutput key: the claim result of one report, a worker's tests map
+_NODEID = pytest.StashKey[str]()  # the node id at collection (xdist's loadgroup appends "@group" later)
 
 
 # ---------------------------------------------------------------- options and configuration
@@ -38,6 +46,8 @@ def pytest_addoption(parser):
     g.addoption("--claims-strict", action="store_true", help="fail if a claim testable here is not passed/xfailed")
     g.addoption("--claims-ledger", default=str(_ledger.LEDGER), metavar="PATH", help="the claims ledger (TOML)")
     g.addoption("--no-claims-table", action="store_true", help="do not print the claims table")
+    g.addoption("--claims-ran-only", action="store_true",
+                help="list only claims some test of which ran (automatic when testmon deselects unaffected tests)")
 
 
 def pytest_configure(config):
@@ -46,9 +56,16 @@ def pytest_configure(config):
     except _ledger.LedgerError as e:
         raise pytest.UsageError(str(e)) from None
     b = config.getoption("--backend")
-    config._claims = State(claims, _ledger.select(claims, config.getoption("--claims")),
-                           list(_backends.NAMES) if b == "all" else [b])
+    config._claims = st = State(claims, _ledger.select(claims, config.getoption("--claims")),
+                                list(_backends.NAMES) if b == "all" else [b])
+    if not is_worker(config):  # the results are gathered where the table is printed: here, or xdist's controller
+        config.pluginmanager.register(_Results(st), f"spec-claims-results-{id(config)}")
     _hypothesis_profiles()
+
+
+def is_worker(config) -> bool:
+    "An xdist worker: it runs tests and forwards their reports; the controller prints the table and writes the JSON."
+    return hasattr(config, "workerinput")
 
 
 def _hypothesis_profiles():
@@ -155,10 +172,10 @@ def pytest_collection_modifyitems(session, config, items):
         ids, current = _claim_ids(item)
         if unknown := [i for i in ids if i not in st.claims]:
             ledger = config.getoption("--claims-ledger")
-            errors.append(f"{item.nodeid}: unknown claim id(s) {unknown} (not in {ledger})")
+            errors.append((item.nodeid, f"unknown claim id(s) {unknown} (not in {ledger})"))
             continue
         if not ids and _needs_claim(item):
-            errors.append(f"{item.nodeid}: cites no claim; add @pytest.mark.claim('ID')")
+            errors.append((item.nodeid, "cites no claim; add @pytest.mark.claim('ID')"))
             continue
         if st.pattern_given and not set(ids) & st.selected:
             drop.append(item)
@@ -174,12 +191,18 @@ def pytest_collection_modifyitems(session, config, items):
                 drift = [f"{i} {st.claims[i].drift(b2)}" for i in ids if st.claims[i].drift(b2)]
                 if drift:
                     item.add_marker(pytest.mark.xfail(strict=True, reason="; ".join(drift)))
+        item.stash[_NODEID] = item.nodeid
         for i in ids:
-            st.tests[i].append(item.nodeid)
-    if errors:
-        raise pytest.UsageError("claims: \n  " + "\n  ".join(errors))
+            st.tests[i].add(item.nodeid)
+    if errors and not is_worker(config):
+        raise pytest.UsageError("claims: \n  " + "\n  ".join(f"{n}: {e}" for n, e in errors))
+    for n, e in errors:  # an xdist worker's UsageError never reaches the controller: a collection error does
+        config.hook.pytest_collectreport(report=pytest.CollectReport(n, "failed", f"claims: {n}: {e}", []))
+    if is_worker(config):  # the controller collects nothing: it learns which tests cite which claim from here
+        config.workeroutput[RESULT] = {i: sorted(t) for i, t in st.tests.items()}
     if drop:
         config.hook.pytest_deselected(items=drop)
+    if drop or errors:
         items[:] = keep
 
 
@@ -194,15 +217,17 @@ class State:
     def __init__(self, claims, selected, backends):
         self.claims, self.selected, self.backends = claims, selected, backends
         self.pattern_given = len(selected) != len(claims)
-        self.tests = defaultdict(list)               # claim id -> node ids
+        self.ran_only = False                        # the table lists only claims with a result (testmon runs)
+        self.tests = defaultdict(set)                # claim id -> node ids
         self.out = defaultdict(list)                 # (claim id, backend) -> [(status, reason, nodeid, current)]
+        self.workers = set()                         # xdist workers whose results arrived (none: a serial run)
 
-    def record(self, item, status, reason):
-        ids, current = _claim_ids(item)
-        b = _backend_of(item)
-        for i in ids:  # a test without the backend fixture counts for every backend its claim concerns
-            for b2 in [b] if b else [x for x in self.backends if x in self.claims[i].backends]:
-                self.out[i, b2].append((status, reason, item.nodeid, current))
+    def record(self, r: dict):
+        "One report's claim result (see pytest_runtest_makereport): recorded in order-independent form."
+        for i in r["ids"]:  # a test without the backend fixture counts for every backend its claim concerns
+            self.tests[i].add(r["nodeid"])
+            for b2 in [r["backend"]] if r["backend"] else [x for x in self.backends if x in self.claims[i].backends]:
+                self.out[i, b2].append((r["status"], r["reason"], r["nodeid"], r["current"]))
 
     def status(self, cid, b) -> tuple[str, str]:
         "Aggregate of one claim on one backend: failed > xfailed > passed > skipped > untested."
@@ -213,7 +238,8 @@ class State:
         if not rs:
             if c.kind == "benchmark":  # the latest applicable measurement in results/ or .benchmarks/
                 return _benchclaims.status(cid, c)
-            return "untested", "no test cites it"
+            return "untested", "no test of it ran in this session" if self.tests.get(cid) or self.ran_only else (
+                "no test cites it")
         got = {s for s, *_ in rs}
         lesson = [r for r in rs if not r[3]]
         if "failed" in got:
@@ -228,11 +254,36 @@ class State:
         return s, "; ".join(reasons)
 
 
+class _Results:
+    "Records the claim result each report carries; under xdist on the controller, to which workers forward reports."
+
+    def __init__(self, st: State):
+        self.st = st
+
+    def pytest_sessionstart(self, session):
+        testmon = getattr(session.config, "testmon_config", None)  # pytest-testmon's, set in its pytest_configure
+        self.st.ran_only = session.config.getoption("--claims-ran-only") or bool(getattr(testmon, "select", False))
+
+    def pytest_runtest_logreport(self, report):
+        if r := getattr(report, RESULT, None):
+            self.st.record(r)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        "An xdist worker finished (or crashed: then its tests map is missing, and the reports that came still count)."
+        self.st.workers.add(node.gateway.id)
+        for i, ids in getattr(node, "workeroutput", {}).get(RESULT, {}).items():
+            self.st.tests[i].update(ids)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    "Attach the claim result to the report (a plain dict: xdist serialises it with the report for the controller)."
     outcome = yield
     rep = outcome.get_result()
-    st: State = item.config._claims
+    ids, current = _claim_ids(item)
+    if not ids:
+        return
     if rep.when == "call" or (rep.when == "setup" and not rep.passed) or (rep.when == "teardown" and rep.failed):
         if hasattr(rep, "wasxfail"):
             status = "failed" if rep.passed else "xfailed"  # a passing strict xfail is reported failed by pytest too
@@ -244,7 +295,8 @@ def pytest_runtest_makereport(item, call):
         else:
             status = rep.outcome  # passed / failed
             reason = "" if rep.passed else f"{rep.when} failed: {_short(rep)}"
-        st.record(item, status, reason)
+        setattr(rep, RESULT, {"nodeid": item.stash.get(_NODEID, item.nodeid), "ids": ids, "current": current,
+                              "backend": _backend_of(item) or None, "status": status, "reason": reason})
 
 
 def _short(rep) -> str:
@@ -257,7 +309,11 @@ def environment(config=None) -> dict:
     env = {"python": platform.python_version(), "platform": platform.platform()}
     for mod in ("torch", "torchvision", "fastai", "numpy", "pandas", "hypothesis"):
         try:
-            env[mod] = __import__(mod).__version__
+            if mod == "fastai" and mod not in sys.modules:  # its metadata, not a 5 s import (impl-only, testmon runs)
+                from importlib.metadata import version
+                env[mod] = version(mod)
+            else:
+                env[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
             env[mod] = None
     try:
@@ -272,6 +328,7 @@ def environment(config=None) -> dict:
     env["hypothesis_profile"] = os.environ.get("HYPOTHESIS_PROFILE", "dev")
     if config is not None:
         env["backends"] = config._claims.backends
+        env["workers"] = len(config._claims.workers)  # pytest-xdist workers; 0: a serial run
     env["spec_data"] = str(real_data_path()) if real_data_path() else None
     env["commit"] = _git("rev-parse", "HEAD")
     env["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no")) if env["commit"] else None
@@ -288,6 +345,8 @@ def _git(*args) -> str | None:
 
 
 def pytest_report_header(config):
+    if is_worker(config):  # nobody reads a worker's header; environment() imports fastai
+        return []
     e = environment(config)
     return [f"lesson6-spec: python {e['python']}, torch {e.get('torch')}, torchvision {e.get('torchvision')}, "
             f"fastai {e.get('fastai')}",
@@ -311,17 +370,26 @@ def rows(st: State) -> list[dict]:
     return sorted(out, key=lambda r: (order.index(r["section"]), _ledger.id_key(r["id"])))
 
 
+def ran(r: dict) -> bool:
+    "Some test of this claim ran in this session (on some backend)."
+    return any(s not in ("untested", "n/a") for s in r["results"].values())
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if is_worker(config):  # xdist's controller prints the table and writes the JSON
+        return
     st: State = config._claims
     rs = rows(st)
     tr = terminalreporter
     if not config.getoption("--no-claims-table"):
         width = max(80, min(shutil.get_terminal_size((140, 20)).columns, 160))
-        tr.write_sep("=", f"claims ({len(rs)}; backend(s) {', '.join(st.backends)})")
+        shown = [r for r in rs if ran(r)] if st.ran_only else rs
+        title = f"claims ({len(shown)}" + (f" of {len(rs)} ran" if st.ran_only else "")
+        tr.write_sep("=", f"{title}; backend(s) {', '.join(st.backends)})")
         sw = max(30, width - 12 - 11 * len(st.backends))
         tr.write_line(f"{'claim':<10} {'statement':<{sw}} " + " ".join(f"{b:<10}" for b in st.backends))
         section = None
-        for r in rs:
+        for r in shown:
             if r["section"] != section:
                 section = r["section"]
                 tr.write_line(f"-- {section}")
@@ -330,9 +398,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             for b in st.backends:
                 if r["results"][b] in ("skipped", "xfailed", "failed", "measured") and r["reasons"][b]:
                     tr.write_line(f"{'':<10}   {b} {r['results'][b]}: {textwrap.shorten(r['reasons'][b], width - 30)}")
-        counts = {b: {s: sum(r["results"][b] == s for r in rs) for s in ORDER} for b in st.backends}
-        for b, c in counts.items():
+        counts = {b: {s: sum(r["results"][b] == s for r in shown) for s in ORDER} for b in st.backends}
+        for b, c in counts.items() if shown else ():
             tr.write_line(f"{b}: " + ", ".join(f"{n} {s}" for s, n in c.items() if n))
+        if len(shown) < len(rs):
+            tr.write_line(f"{len(rs) - len(shown)} claim(s) not rerun in this session, not listed (`nox -s spec` runs "
+                          "them all)")
     if path := config.getoption("--claims-json"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps({"claims": rs, "environment": environment(config)}, indent=1, default=str))
@@ -363,7 +434,7 @@ def strict_failures(st: State, rs: list[dict]) -> list[str]:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    if config.getoption("--claims-strict") and exitstatus == 0:
+    if config.getoption("--claims-strict") and exitstatus == 0 and not is_worker(config):
         st: State = config._claims
         if strict_failures(st, rows(st)):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
