@@ -19,7 +19,9 @@ from fixtures import pretrained as pre_fx
 from spec.tiny import (
     one_thread,  # noqa: F401
     plain,
+    record,
     seed_all,
+    seeds,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -366,7 +368,7 @@ def test_vision_learner_is_the_name_now(backend, data_dir):
 
 
 # ---------------------------------------------------------------- training with a pretrained body (statistical)
-SEEDS = (0, 1, 2)
+SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
 _RUNS = {}
 
 
@@ -415,12 +417,14 @@ def test_pretrained_body_beats_random_init(backend, data_dir_medium, body):
 
 @pytest.mark.slow
 @pytest.mark.claim("FT-11")
-def test_finder_after_unfreezing_has_no_rapid_drop(backend, data_dir_medium, body):
+def test_finder_after_unfreezing_has_no_rapid_drop(backend, data_dir_medium, body, record_property):
     """After 3 epochs of the head and unfreeze() (already pretty good) the LR finder's smoothed loss falls less than a
     quarter as far in the first 80% of the sweep as on the same learner before training: 20-batch sweeps, averaged
-    over 3 seeds (a flat curve's first point is one batch's loss: +-0.4 on fastai's augmented Pets at bs 32)."""
+    over 3 seeds (a flat curve's first point is one batch's loss: +-0.4 on fastai's augmented Pets at bs 32). Effect:
+    mean drop before / mean drop after; passes above 4."""
     rows = np.array([pets_run(backend, data_dir_medium, body, s)["drop"] for s in SEEDS])
     before, after = rows.mean(0)
+    record(record_property, before / max(after, 1e-12), 4)
     assert after < before / 4, f"{FT11}: mean drop {before:.3f} before, {after:.3f} after; per seed {rows.round(3)}"
 
 

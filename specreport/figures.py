@@ -4,12 +4,18 @@ Producers (`plot_*`) only draw: they take recorded arrays and return a Figure. G
 seeded trainings through `impl` on the fixture datasets (or read benchmark results) and return the producer's
 keyword arguments, or raise `Unavailable` with the reason. `collect()` runs every FIGURES entry and never raises:
 a figure whose inputs are missing comes back with `note = "not available: <reason>"` and no image.
+
+A training gatherer's result is cached under .cache/specreport/ (`data(spec, ctx)`), keyed by the code that made it
+(impl/, fixtures/, this file) and the fixture folder, so rebuilding the report, or the meta-tests that assert what
+each figure shows (spec/meta/test_report.py), retrain nothing until that code changes.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import math
+import pickle
 import sys
 import time
 import traceback
@@ -144,8 +150,9 @@ def plot_confusion(cm, vocab, most_confused=(), max_labels=40):
     return fig
 
 
-def plot_biwi(images, targets, preds):
-    "BIWI head centres: target (green +) and prediction (red x) on a few validation frames (T:L1400-1470)."
+def plot_biwi(images, targets, preds, err=None, mean_err=None):
+    """BIWI head centres: target (green +) and prediction (red x) on a few validation frames (T:L1400-1470); `err`,
+    `mean_err`: the mean error in pixels over the whole validation set, and that of predicting the training mean."""
     n = len(images)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -158,6 +165,9 @@ def plot_biwi(images, targets, preds):
         ax.plot(*p, "x", c="red", ms=11, mew=2.5, label="prediction")
         ax.set_title(f"error {np.hypot(*(p - t)):.0f} px", fontsize=9)
     axs.flat[0].legend(loc="lower left", fontsize=7)
+    if err is not None and mean_err is not None:
+        fig.suptitle(f"validation mean error {err:.0f} px; always predicting the training mean: {mean_err:.0f} px",
+                     fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -172,46 +182,46 @@ def plot_collab_losses(histories):
         k = int(np.argmin(h["valid"]))
         ax.plot(ep, h["valid"], "-o", c=c, ms=4, label=f"{nm} valid (lowest at epoch {k + 1}/{len(ep)})")
         ax.plot(ep[k], h["valid"][k], "*", c=c, ms=13)
-    ax.set(xlabel="epoch", ylabel="MSE", title="collaborative filtering: train vs valid loss")
+    ax.set(xlabel="epoch", ylabel="MSE (log scale)", yscale="log", title="collaborative filtering: train vs valid loss")
     ax.legend(fontsize=7)
     return fig
 
 
-def plot_emb_vs_onehot(series, unit="s"):
-    "Time per forward+backward step against the vocabulary size, one line per method: {method: [(vocab, secs)]}."
+def plot_emb_vs_onehot(series, unit="s", run=None):
+    """Time per forward+backward step against the vocabulary size, one line per method: {method: [(vocab, secs)]};
+    `run`: the machine, commit and date it was measured on."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for (m, pts), mk in zip(series.items(), "osd^v"):
         ax.plot(*zip(*sorted(pts)), "-" + mk, label=m)
     ax.set(xscale="log", yscale="log", xlabel="vocabulary size", ylabel=f"time per step ({unit})",
-           title="embedding vs one-hot")
+           title="embedding vs one-hot" + (f"\n{run}" if run else ""))
     ax.legend()
     return fig
 
 
-def plot_bench_history(runs, speedups=None, machine=None):
-    """Per-epoch time of each benchmark across runs: runs = [(label, {bench: seconds})]; speedups =
-    {pair: [(label, fp32/fp16)]} drawn beside it (FP16-1: 2-3x on a tensor-core GPU)."""
-    names = sorted({b for _, d in runs for b in d})
-    fig, axs = plt.subplots(1, 2 if speedups else 1, figsize=(11 if speedups else 6.5, 4), squeeze=False)
-    ax = axs[0, 0]
-    x = np.arange(len(runs))
-    for nm in names:
-        ax.plot(x, [d.get(nm, np.nan) for _, d in runs], "-o", ms=4, label=nm)
-    ax.set_xticks(x, [lb for lb, _ in runs], rotation=30, ha="right", fontsize=7)
-    ax.set(ylabel="seconds per epoch", title="per-epoch time across runs")
-    ax.legend(fontsize=6)
-    if speedups:
-        sx = axs[0, 1]
-        for nm, pts in speedups.items():
-            sx.plot([lb for lb, _ in pts], [v for _, v in pts], "-o", ms=4, label=nm)
-        sx.axhspan(2, 3, color="C2", alpha=0.12, label="the lesson's 2-3x")
-        sx.axhline(1, c="0.5", lw=0.8)
-        sx.set(ylabel="fp32 time / half-precision time", title="mixed-precision speedup")
-        sx.tick_params(axis="x", rotation=30, labelsize=7)
-        sx.legend(fontsize=6)
-    if machine:
-        fig.suptitle(machine, fontsize=8)
-    fig.tight_layout()
+def plot_bench_history(panels, runs, band=(2, 3)):
+    """FP16-6's speedup per run, one panel per model: panels = {arch: {series: [(run index, speedup)]}}, runs = [run
+    label] (machine, commit, date), band = the lesson's 2-3x. A speedup is a ratio inside one run (the variants were
+    timed interleaved), so runs of different machines share the axis; their per-epoch times would not."""
+    n = max(len(panels), 1)
+    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False, sharey=True)
+    for ax, (arch, series) in zip(axs[0], panels.items()):
+        ax.axhspan(*band, color="C2", alpha=0.15, label=f"the lesson: {band[0]:g}-{band[1]:g}x")
+        ax.axhline(1, c="0.5", lw=0.8)
+        for nm, pts in series.items():  # colour: the fp32 baseline; marker: the memory layout
+            strict = "strict" in nm
+            ax.plot(*zip(*pts), ms=6, label=nm, c="C0" if strict else "C1", ls="-" if strict else "--",
+                    marker="s" if "channels_last" in nm else "o")
+        ax.set_xticks(range(len(runs)), runs, fontsize=8)
+        ax.set_xlim(-0.5, len(runs) - 0.5)
+        ax.set_title(arch, fontsize=11)
+        ax.tick_params(axis="y", labelsize=9)
+    axs[0, 0].set_ylabel("fp32 time / half-precision time per epoch", fontsize=9)
+    handles = {lb: h for ax in axs[0] for h, lb in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 3), fontsize=9,
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("FP16-6: mixed-precision speedup per run (machine, commit, date)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.1 + 0.04 * (len(handles) > 3), 1, 1))
     return fig
 
 
@@ -238,11 +248,13 @@ def _seed(s=SEED):
 
 
 class Ctx:
-    "What the gatherers share: the fixture folder (made once) and the benchmark result folders."
+    """What the gatherers share: the fixture folder (made once), the benchmark result folders, and where training
+    gatherers cache their data (None: no cache)."""
 
-    def __init__(self, data_dir=None, bench_dirs=None):
+    def __init__(self, data_dir=None, bench_dirs=None, cache_dir=ROOT / ".cache" / "specreport"):
         self._data_dir = Path(data_dir) if data_dir else None
-        self.bench_dirs = [Path(p) for p in (bench_dirs or (ROOT / ".benchmarks", ROOT / "results"))]
+        self.bench_dirs = [Path(p) for p in (bench_dirs or (ROOT / "results", ROOT / ".benchmarks"))]
+        self.cache_dir = Path(cache_dir) if cache_dir else None
 
     @property
     def data(self) -> Path:
@@ -280,12 +292,26 @@ def _memo_get(key, f):
     return _memo[key]
 
 
-def _image_dls(ds, bs):
+def _image_dls(ds, bs, stats=None):
     """impl.data reads, labels and splits; the decoded images are cached as tensors (valid-mode transforms, no
-    augmentation) and normalised with the training set's statistics, so a few epochs take seconds on a CPU."""
+    augmentation) and normalised with `stats` (mean, std per channel: the pretrained body's) or else the training
+    set's statistics, so a few epochs take seconds on a CPU."""
+    import torch
     (xt, yt), (xv, yv) = _tensors(_no_aug(ds)), _tensors(ds.valid)
-    m, s = xt.mean((0, 2, 3), keepdim=True), xt.std((0, 2, 3), keepdim=True)
+    if stats is None:
+        m, s = xt.mean((0, 2, 3), keepdim=True), xt.std((0, 2, 3), keepdim=True)
+    else:
+        m, s = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
     return _dls((xt - m) / s, yt, bs, ((xv - m) / s, yv))
+
+
+def _body():
+    "The pretrained tiny body (fixtures.pretrained, made once and cached) and its input stats."
+    try:
+        from fixtures import pretrained
+    except ImportError as e:
+        raise Unavailable(f"fixtures.pretrained is missing ({e})") from None
+    return pretrained.body_state(), pretrained.STATS
 
 
 def _no_aug(ds):
@@ -295,9 +321,12 @@ def _no_aug(ds):
     return ds
 
 
-def _vision_learner(dls, n_out, loss_func, **kw):
+def _vision_learner(dls, n_out, loss_func, body=None, **kw):
+    "A tiny ResNet learner; `body`: a pretrained body state (then frozen, and the batches are already normalised)."
     vision = _need("vision", "vision_learner", "tiny_resnet")
     _seed()
+    if body is not None:
+        kw = dict(pretrained=body, normalize=False, **kw)
     return vision.vision_learner(dls, vision.tiny_resnet, n_out=n_out, loss_func=loss_func, **kw)
 
 
@@ -316,7 +345,7 @@ class _LogHypers:
 
 # ====================================================================== gatherers: Ctx -> producer kwargs
 def _collab_dls(ctx):
-    data = _need("data", "collab_dls")
+    data = _need("datasets", "collab_dls")
     return _memo_get(("ml", str(ctx.data)), lambda: data.collab_dls(ctx.data / "ml-100k", bs=64, seed=SEED,
                                                                      item_name="movie"))
 
@@ -367,14 +396,16 @@ def gather_one_cycle(ctx):
 
 
 def _pets_run(ctx, size=48, epochs=3):
-    "fine_tune(epochs) of a 3-group tiny ResNet on the pets fixture, every group's LR logged: (learner, log, vocab)."
+    """fine_tune(epochs) of a 3-group tiny ResNet with the pretrained body on the pets fixture, every group's LR
+    logged: (learner, log, vocab)."""
     def run():
-        data = _need("data", "pets_datasets", "Resize", "ToTensor")
+        data, tfm = _need("datasets", "pets_datasets"), _need("transforms", "Resize", "ToTensor")
         ds = data.pets_datasets(ctx.data / "oxford-iiit-pet", seed=SEED,
-                                item_tfms=[data.Resize(size, "squish"), data.ToTensor()])
+                                item_tfms=[tfm.Resize(size, "squish"), tfm.ToTensor()])
+        body, stats = _body()
         log = _LogHypers()
-        learn = _vision_learner(_image_dls(ds, 32), len(ds.vocab), _need("losses", "CrossEntropyLossFlat").
-                                CrossEntropyLossFlat(), cbs=[log])
+        learn = _vision_learner(_image_dls(ds, 32, stats), len(ds.vocab), _need("losses", "CrossEntropyLossFlat").
+                                CrossEntropyLossFlat(), body=body, cbs=[log])
         learn.fine_tune(epochs, base_lr=1e-2, freeze_epochs=1)
         return learn, log, list(ds.vocab)
     return _memo_get(("pets", str(ctx.data), size, epochs), run)
@@ -394,94 +425,144 @@ def gather_confusion(ctx):
     return dict(cm=np.asarray(cm), vocab=vocab, most_confused=interp.most_confused(cm, vocab, min_val=1))
 
 
-def gather_threshold(ctx, size=64, epochs=15):
-    "A multi-label tiny ResNet on the PASCAL fixture; accuracy_multi of its validation predictions per threshold."
+def pascal_like(n, size=64, seed=SEED):
+    """n images drawn as the PASCAL fixture draws them (fixtures.pascal: 20 classes = 5 shapes x 4 colours, 1-3
+    objects of distinct classes on a dull noisy backdrop), at size x size, in memory: (x in [0, 1], one-hot y)."""
     import torch
-    data = _need("data", "pascal_datasets", "Resize", "ToTensor")
+    from PIL import Image, ImageDraw
+    try:
+        from fixtures import common, pascal
+    except ImportError as e:
+        raise Unavailable(f"the fixtures package is missing ({e})") from None
+    r = np.random.default_rng(seed)
+    xs, ys = np.zeros((n, size, size, 3), np.float32), np.zeros((n, len(pascal.CLASSES)), np.float32)
+    for j in range(n):
+        labels = r.choice(len(pascal.CLASSES), int(r.integers(1, 4)), replace=False)
+        im = Image.fromarray(np.clip(common.background(r, size, size), 0, 255).astype(np.uint8), "RGB")
+        d = ImageDraw.Draw(im)
+        for c, box in zip(labels, pascal.place(r, size, size, len(labels))):
+            shape, colour = pascal.look(pascal.CLASSES[c])
+            pascal.draw_shape(d, shape, box, pascal.COLOURS[colour])
+        xs[j] = np.clip(np.asarray(im, np.float32) + r.normal(0, 6, (size, size, 1)), 0, 255) / 255
+        ys[j, labels] = 1
+    return torch.from_numpy(xs).permute(0, 3, 1, 2), torch.from_numpy(ys)
+
+
+def gather_threshold(ctx, n=2000, size=64, epochs=6):
+    """The pretrained tiny body fine-tuned (fine_tune(6, 1e-2)) as a multi-label classifier on n PASCAL-fixture-like
+    images (80% train), then accuracy_multi of its validation predictions per threshold, and what predicting no
+    label at all scores. The medium fixture's 200 training images teach a tiny CNN the colours only, which never
+    beats predicting no label; 1600 teach it the shapes too."""
+    import torch
     metrics = _need("metrics", "accuracy_multi")
-    ds = data.pascal_datasets(ctx.data / "pascal_2007", item_tfms=[data.Resize(size, "squish"), data.ToTensor()])
-    learn = _vision_learner(_image_dls(ds, 32), len(ds.vocab), _need("losses", "BCEWithLogitsLossFlat").
-                            BCEWithLogitsLossFlat())
-    learn.fit_one_cycle(epochs, 1e-2)
+    body, stats = _body()
+    x, y = pascal_like(n, size)
+    m, s = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+    x, k = (x - m) / s, n * 4 // 5
+    learn = _vision_learner(_dls(x[:k], y[:k], 32, (x[k:], y[k:])), y.shape[1],
+                            _need("losses", "BCEWithLogitsLossFlat").BCEWithLogitsLossFlat(), body=body)
+    learn.fine_tune(epochs, base_lr=1e-2)
     p, t = learn.get_preds(act=torch.sigmoid)
     xs = np.linspace(0.05, 0.95, 29)  # as the lesson (ML-16)
     accs = [float(metrics.accuracy_multi(p, t, thresh=float(th), sigmoid=False)) for th in xs]
     return dict(thresholds=xs, accs=accs, baseline=1 - float(t.float().mean()))
 
 
-def gather_biwi(ctx, size=(96, 128), n_show=6, epochs=25):
-    "Head-centre regression on the BIWI fixture, person 13 as the validation set (as in the lesson)."
-    data = _need("data", "biwi_datasets", "PointScaler", "Resize", "ToTensor", "unscale_points")
-    tfms = [data.PointScaler(), data.Resize(size, "squish"), data.ToTensor()]
+def gather_biwi(ctx, size=(48, 64), n_show=6, epochs=20):
+    """Head-centre regression on the BIWI fixture, person 13 as the validation set (as in the lesson): the pretrained
+    tiny body, fine_tune(20, 1e-2), y_range=(-1, 1). Also the error of always predicting the training mean."""
+    data = _need("datasets", "biwi_datasets")
+    tfm = _need("transforms", "PointScaler", "Resize", "ToTensor", "unscale_points")
+    tfms = [tfm.PointScaler(), tfm.Resize(size, "squish"), tfm.ToTensor()]
     ds = data.biwi_datasets(ctx.data / "biwi_head_pose", item_tfms=tfms)
-    dls = _image_dls(ds, 16)
-    learn = _vision_learner(dls, 2, _need("losses", "MSELossFlat").MSELossFlat(), y_range=(-1, 1))
-    learn.fit_one_cycle(epochs, 1e-2)
+    body, stats = _body()
+    dls = _image_dls(ds, 16, stats)
+    learn = _vision_learner(dls, 2, _need("losses", "MSELossFlat").MSELossFlat(), body=body, y_range=(-1, 1))
+    learn.fine_tune(epochs, base_lr=1e-2)
     p, t = learn.get_preds()
-    fs = [ds.items[i] for i in ds.splits[1][:n_show]]
-    ims = [np.asarray(data.load_image(f)) for f in fs]
-    wh = [im.shape[1::-1] for im in ims]
-    un = lambda v: np.stack([data.unscale_points(v[i].reshape(2), wh[i]).numpy() for i in range(len(ims))])
-    return dict(images=ims, targets=un(t), preds=un(p))
+    fs = [ds.items[i] for i in ds.splits[1]]
+    ims = [np.asarray(_need("readers", "load_image").load_image(f)) for f in fs[:n_show]]
+    wh = np.asarray(ims[0].shape[1::-1], float)  # the BIWI frames share one size
+    un = lambda v: tfm.unscale_points(np.asarray(v, np.float32).reshape(-1, 2), tuple(wh)).numpy().astype(float)
+    mean = np.asarray(dls.train.dataset.tensors[1], float).reshape(-1, 2).mean(0)
+    tt, pp = un(t), un(p)
+    return dict(images=ims, targets=tt[:n_show], preds=pp[:n_show], err=float(np.hypot(*(pp - tt).T).mean()),
+                mean_err=float(np.hypot(*(un(np.broadcast_to(mean, (len(tt), 2))) - tt).T).mean()))
 
 
-def gather_collab(ctx, epochs=5):
-    "DotProduct (y_range 0-5.5) and DotProductBias as in the lesson (50 factors, fit_one_cycle(5, 5e-3)), then wd=0.1."
-    collab = _need("collab", "DotProduct", "DotProductBias")
+def gather_collab(ctx, epochs=10, lr=1e-2, bs=32):
+    """DotProductBias (50 factors) with fit_one_cycle(10, 1e-2) at bs 32, about the book's number of passes scaled to
+    the 5000-rating fixture (as spec/test_collab.py's CF-19), then the same with wd=0.1 (the lesson's)."""
+    collab = _need("collab", "DotProductBias")
     learner = _need("learner", "Learner")
     losses = _need("losses", "MSELossFlat")
-    dls = _collab_dls(ctx)
+    dls = _need("datasets", "collab_dls").collab_dls(ctx.data / "ml-100k", bs=bs, seed=SEED, item_name="movie")
     nu, ni = (len(v) for v in dls.classes.values())
     out = {}
-    for nm, mk, wd in (("DotProduct", lambda: collab.DotProduct(nu, ni, 50, y_range=(0, 5.5)), None),
-                       ("DotProductBias", lambda: collab.DotProductBias(nu, ni, 50), None),
-                       ("DotProductBias wd=0.1", lambda: collab.DotProductBias(nu, ni, 50), 0.1)):
+    for nm, wd in (("DotProductBias", None), ("DotProductBias wd=0.1", 0.1)):
         _seed()
-        learn = learner.Learner(dls, mk(), losses.MSELossFlat())
-        learn.fit_one_cycle(epochs, 5e-3, wd=wd)
+        learn = learner.Learner(dls, collab.DotProductBias(nu, ni, 50), losses.MSELossFlat())
+        learn.fit_one_cycle(epochs, lr, wd=wd)
         vals = np.asarray(learn.recorder.values, float)
         out[nm] = {"train": vals[:, 0], "valid": vals[:, 1]}
     return dict(histories=out)
 
 
-# ---------------------------------------------------------------------- benchmark results (benches.report reads them)
+# ---------------------------------------------------------------------- benchmark results (spec.benchclaims reads them)
 def _bench_runs(ctx, group):
-    "Runs with a `group` benchmark, oldest first, on the latest such run's machine (timings of two machines differ)."
+    "Runs with a `group` benchmark, oldest first (spec.benchclaims.load over ctx.bench_dirs)."
     try:
-        from benches import report
+        from spec import benchclaims
     except ImportError as e:
-        raise Unavailable(f"benches.report is not importable ({e})") from None
+        raise Unavailable(f"spec.benchclaims is not importable ({e})") from None
     dirs = [d for d in ctx.bench_dirs if Path(d).exists()]
-    runs = [r for r in (report.load(dirs) if dirs else []) if any(g["group"] == group for g in r["rows"])]
+    runs = [r for r in (benchclaims.load(dirs) if dirs else []) if any(b["group"] == group for b in r.benches)]
     if not runs:
         raise Unavailable(f"no '{group}' benchmark results under {', '.join(map(str, ctx.bench_dirs))} "
                           "(run `nox -s bench` or `nox -s bench_gpu`)")
-    return report, [r for r in runs if r["machine"] == runs[-1]["machine"]]
+    return runs
+
+
+def _run_label(r, sep="\n"):
+    return f"{r.machine.removeprefix('NVIDIA ')}{sep}{r.commit or '?'}{sep}{r.date[:10]}"
 
 
 def gather_emb_onehot(ctx):
-    "The latest run's group embedding-vs-onehot: seconds per step (median epoch / steps) per method and vocab."
-    _, runs = _bench_runs(ctx, "embedding-vs-onehot")
+    """The newest run's group embedding-vs-onehot (CF-23 takes its verdict from the same run): seconds per step
+    (median epoch / steps) per method and vocab."""
+    r = _bench_runs(ctx, "embedding-vs-onehot")[-1]
     series = {}
-    for r in runs[-1]["rows"]:
-        if r["group"] == "embedding-vs-onehot":
-            per_step = r["median"] / (r["extra"].get("steps_per_epoch") or 1)
-            series.setdefault(r["params"]["method"], []).append((r["params"]["vocab"], per_step))
-    return dict(series=series)
+    for b in r.benches:
+        if b["group"] == "embedding-vs-onehot":
+            per_step = b["median"] / (b["extra"].get("steps_per_epoch") or 1)
+            series.setdefault(b["params"]["method"], []).append((b["params"]["vocab"], per_step))
+    return dict(series=series, run=_run_label(r, " "))
+
+
+SPEEDUPS = (("fp16", "fp32_strict", "fp16 over strict fp32"), ("fp16", "fp32", "fp16 over fp32 (TF32)"),
+            ("fp16_cl", "fp32_strict", "fp16 channels_last over strict fp32"),
+            ("fp16_cl", "fp32", "fp16 channels_last over fp32 (TF32)"))
 
 
 def gather_bench_history(ctx, group="fp16-speedup"):
-    "Median per-epoch time of every configuration of `group` per run, and FP16-6's fp32 (TF32) / half ratios."
-    report, runs = _bench_runs(ctx, group)
-    label = lambda r: f"{r['date'][:10]} {r['commit'][:7]}"
-    conf = lambda g: " ".join(map(str, g["params"].values()))
-    hist = [(label(r), {conf(g): g["median"] for g in r["rows"] if g["group"] == group}) for r in runs]
-    speed = {}
-    for r in runs:
-        for s in report.ratios(r)["FP16-6"]:
-            if s["vs_default"]:
-                speed.setdefault(f"{s['arch']} fp32/{s['precision']}", []).append((label(r), s["vs_default"]))
-    return dict(runs=hist, speedups=speed or None, machine=runs[-1]["machine"])
+    """FP16-6's speedups of every run, one panel per arch: the CUDA runs (the claim needs a tensor-core GPU; the
+    committed results/ and any GPU run in .benchmarks/), or the CPU runs (bf16) when no GPU run exists."""
+    runs = _bench_runs(ctx, group)
+    gpu = [r for r in runs if r.device == "cuda"]
+    runs, pairs = (gpu, SPEEDUPS) if gpu else (runs, [(h.replace("fp16", "bf16"), f, nm.replace("fp16", "bf16"))
+                                                      for h, f, nm in SPEEDUPS])
+    archs = sorted({b["params"]["arch"] for r in runs for b in r.benches if b["group"] == group},
+                   key=lambda a: int("".join(c for c in a if c.isdigit()) or 0))
+    panels = {}
+    for a in archs:
+        for i, r in enumerate(runs):
+            for half, full, nm in pairs:
+                h, f = r.find(group, arch=a, precision=half), r.find(group, arch=a, precision=full)
+                if h and f:
+                    panels.setdefault(a, {}).setdefault(nm, []).append((i, f["median"] / h["median"]))
+    if not panels:
+        raise Unavailable(f"no run of '{group}' has a half-precision and an fp32 configuration of one arch")
+    return dict(panels=panels, runs=[_run_label(r) for r in runs], band=(2, 3))
 
 
 # ====================================================================== the list, and collect()
@@ -494,6 +575,7 @@ class Spec:
     gather: object
     plot: object
     wide: bool = False
+    cache: bool = True  # a training gatherer: its data is cached (benchmark figures read files: never cached)
 
 
 FIGURES = [
@@ -506,33 +588,69 @@ FIGURES = [
          "the recorder's per-batch values.",
          ("OC-1", "OC-2", "OC-5"), gather_one_cycle, plot_one_cycle),
     Spec("group_lrs", "Discriminative learning rates",
-         "fine_tune(3, base_lr=1e-2) of a 3-group tiny ResNet (pets fixture): every group's LR per batch; the "
-         "frozen epoch, then half the LR spread from body to head.",
+         "fine_tune(3, base_lr=1e-2) of a 3-group tiny ResNet with a pretrained body (pets fixture): every group's "
+         "LR per batch; the frozen epoch, then half the LR spread from body to head (100x apart).",
          ("DLR-1", "FT-3", "FT-4", "FT-5"), gather_group_lrs, plot_group_lrs),
     Spec("threshold", "Multi-label threshold",
-         "accuracy_multi of a multi-label tiny ResNet trained from scratch on the PASCAL fixture (about 200 "
-         "training images), against the threshold; the dotted line is what predicting no label at all scores.",
+         "accuracy_multi against the threshold for a tiny ResNet with a pretrained body, fine_tune(6, 1e-2) on 1600 "
+         "images drawn like the PASCAL fixture (400 validation); the dotted line is what predicting no label at all "
+         "scores. As in the lesson the curve peaks in the middle, above that line. (The fixture's 200 training "
+         "images teach a tiny CNN the colours only, which never beats predicting no label.)",
          ("ML-11", "ML-16"), gather_threshold, plot_threshold_sweep),
     Spec("confusion", "Confusion matrix",
          "The pets classifier above on its validation set: confusion matrix and most_confused (impl.interpret).",
          ("INT-1", "INT-2"), gather_confusion, plot_confusion, wide=True),
     Spec("biwi", "Head pose regression",
-         "A tiny ResNet trained from scratch (fit_one_cycle(25, 1e-2), 96 x 128 inputs, y_range=(-1, 1)) on the "
-         "BIWI fixture; validation person 13: target head centre (green +) and prediction (red x).",
-         ("REG-5", "REG-10", "REG-17"), gather_biwi, plot_biwi, wide=True),
+         "A tiny ResNet with a pretrained body, fine_tune(20, 1e-2), 48 x 64 inputs, y_range=(-1, 1), on the BIWI "
+         "fixture; validation person 13: target head centre (green +) and prediction (red x), and the mean error "
+         "against always predicting the training mean.",
+         ("REG-5", "REG-10", "REG-16", "REG-17"), gather_biwi, plot_biwi, wide=True),
     Spec("collab", "Collaborative filtering: train vs valid",
-         "MSE per epoch on the MovieLens fixture, the lesson's settings (50 factors, fit_one_cycle(5, 5e-3)); the "
-         "lesson's bias model overfits (valid turns up while train falls), weight decay holds it back.",
+         "MSE per epoch on the MovieLens fixture: DotProductBias (50 factors), fit_one_cycle(10, 1e-2) at bs 32. As "
+         "in the lesson the bias model overfits (valid turns up while train keeps falling); weight decay (wd=0.1) "
+         "holds it back.",
          ("CF-16", "CF-19"), gather_collab, plot_collab_losses),
     Spec("emb_onehot", "Embedding vs one-hot",
          "Forward + backward time per step of an embedding lookup and of the one-hot matrix product against the "
-         "vocabulary size (benches/bench_embedding.py, latest run).",
-         ("CF-12", "CF-23"), gather_emb_onehot, plot_emb_vs_onehot),
-    Spec("bench_history", "Per-epoch time and fp16 speedup",
-         "benches/bench_vision.py across saved runs of one machine (.benchmarks/, results/): median seconds per "
-         "epoch of each arch and precision, and the fp32 (TF32) / half-precision time ratio.",
-         ("FP16-6", "FP16-7", "ARCH-5", "IMPL-9"), gather_bench_history, plot_bench_history),
+         "vocabulary size (benches/bench_embedding.py, the newest run in results/ or .benchmarks/): the one-hot "
+         "product grows with the vocabulary, the lookup barely.",
+         ("CF-12", "CF-23"), gather_emb_onehot, plot_emb_vs_onehot, cache=False),
+    Spec("bench_history", "Mixed-precision speedup per run",
+         "benches/bench_vision.py: fp32 time / fp16 time per epoch of each arch (compute-only batches), per run "
+         "(machine, commit, date; the committed GPU runs in results/ and GPU runs in .benchmarks/), against the "
+         "lesson's 2-3x band: against strict fp32 as GPUs of 2020 computed it, and against fp32 with TF32.",
+         ("FP16-6",), gather_bench_history, plot_bench_history, wide=True, cache=False),
 ]
+
+
+def _key(spec: Spec, ctx: Ctx) -> str:
+    "What a training figure's data depends on: impl/, fixtures/, this file, the fixture folder, torch's version."
+    import torch
+    h = hashlib.sha1(f"{spec.name}\0{ctx.data.resolve()}\0{torch.__version__}".encode())
+    for f in [*sorted((ROOT / "impl").rglob("*.py")), *sorted((ROOT / "fixtures").rglob("*.py")), Path(__file__)]:
+        h.update(str(f.resolve().relative_to(ROOT)).encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def data(spec: Spec, ctx: Ctx):
+    """The producer's keyword arguments: spec.gather(ctx), or the cached result of the same code on the same fixture
+    folder (ctx.cache_dir; a damaged entry is remade, older entries of the figure removed)."""
+    if not spec.cache or ctx.cache_dir is None:
+        return spec.gather(ctx)
+    f = ctx.cache_dir / f"{spec.name}-{_key(spec, ctx)}.pkl"
+    if f.is_file():
+        try:
+            return pickle.loads(f.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass
+    kw = spec.gather(ctx)
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    for old in ctx.cache_dir.glob(f"{spec.name}-*.pkl"):
+        old.unlink(missing_ok=True)
+    tmp = f.with_name(f"{f.name}.{id(kw)}.tmp")
+    tmp.write_bytes(pickle.dumps(kw))
+    tmp.replace(f)
+    return kw
 
 
 def make(spec: Spec, ctx: Ctx, verbose=False) -> Figure:
@@ -540,7 +658,7 @@ def make(spec: Spec, ctx: Ctx, verbose=False) -> Figure:
     t0 = time.perf_counter()
     f = Figure(spec.name, spec.title, spec.caption, spec.claims, wide=spec.wide)
     try:
-        f.png = to_png(spec.plot(**spec.gather(ctx)))
+        f.png = to_png(spec.plot(**data(spec, ctx)))
     except Unavailable as e:
         f.note = f"not available: {e}"
     except Exception as e:  # noqa: BLE001 - a broken producer must not take the whole report down

@@ -210,8 +210,10 @@ def benchmarks(rows: list[dict]) -> str:
             out.append(f'<tr><td><a href="#claim-{e(r["id"])}">{e(r["id"])}</a></td><td class=v>{badge("untested")}'
                        f'</td><td colspan=3 class="dim">{e(r["reasons"].get("impl") or "never measured")}</td></tr>')
             continue
-        vals = "; ".join(f"{c['what']} {c['value']:.3g}{'x' if c['unit'] == 'x' else ' ' + c['unit']}"
-                         + (f" [{c['lo']:.3g}, {c['hi']:.3g}]" if c.get("lo") is not None else "")
+        num = lambda v, u: f"{v:.3g}x" if u == "x" else f"{v:.0f} {u}"
+        vals = "; ".join(f"{c['what']} {num(c['value'], c['unit'])}"
+                         + (f" [{num(c['lo'], c['unit'])}, {num(c['hi'], c['unit'])}]" if c.get("lo") is not None
+                            else "")
                          + f" {c['verdict']}" + (f" ({c['rounds_to_decide']} rounds would decide)"
                                                  if c.get("rounds_to_decide") else "")
                          for c in v.get("checks", []))
@@ -265,9 +267,10 @@ def figures_section(figs, ids=()) -> str:
                      f'{f" <span class=dim>Claims {cl}.</span>" if cl else ""}</figcaption></figure>')
     if not items:
         items = ['<p class="dim">Figures were not built for this page (--no-figures).</p>']
-    return (f'<section id="figures"><h2>Figures</h2><p class="dim">Made when this page was built, by small seeded '
-            f'runs of impl on the fixture datasets (CPU, seconds each) and from benchmark results where they exist.'
-            f'</p><div class="figs">{"".join(items)}</div></section>')
+    return (f'<section id="figures"><h2>Figures</h2><p class="dim">Made by small seeded runs of impl on the fixture '
+            f'datasets (CPU; their data cached under .cache/specreport/ until impl/, fixtures/ or specreport/ change) '
+            f'and from the benchmark results (results/, .benchmarks/). Each figure\'s effect is asserted on its data '
+            f'in spec/meta/test_report.py.</p><div class="figs">{"".join(items)}</div></section>')
 
 
 def diff_section(d, baseline) -> str:
