@@ -41,7 +41,7 @@ def learners(df, dev):
     from fastai.collab import collab_learner as fa_learner
 
     from impl.collab import collab_learner
-    from impl.data import collab_dls
+    from impl.datasets import collab_dls
 
     torch.manual_seed(0)
     il = collab_learner(collab_dls(df, bs=64, valid_pct=0.2, seed=42, item_name="title", device=dev), **KW)

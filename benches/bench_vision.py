@@ -205,7 +205,7 @@ class Limit:
 
 def e2e(arch):
     import fixtures
-    from impl.data import pets_dls
+    from impl.datasets import pets_dls
     from impl.vision import vision_learner
 
     E, dev = S["e2e"], T.device()

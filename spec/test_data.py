@@ -632,8 +632,8 @@ def test_corrupt_and_truncated_jpeg(data_dir, tmp_path):
 
 @pytest.mark.claim("IMPL-6")
 def test_bad_pascal_csv_and_labels(data_dir, tmp_path):
-    from impl import data as D
     from impl import readers as R
+    from impl import transforms as T
 
     csv = data_dir / "pascal_2007/train.csv"
     _copy(csv, tmp_path / "a" / "train.csv", edit=(1, "fname,tags,is_valid"))
@@ -649,19 +649,20 @@ def test_bad_pascal_csv_and_labels(data_dir, tmp_path):
     with pytest.raises(ValueError, match=r"train\.csv:2: no labels for 000005\.jpg"):
         R.read_pascal(tmp_path / "d")
     with pytest.raises(ValueError, match=r"label 'unicorn' is not in the vocab of 20 labels"):
-        D.MultiCategorize(R.VOC)(["car", "unicorn"])
+        T.MultiCategorize(R.VOC)(["car", "unicorn"])
     with pytest.raises(ValueError, match=r"label 'Tiger' is not in the vocab"):
-        D.Categorize(["Bengal", "Birman"])("Tiger")
+        T.Categorize(["Bengal", "Birman"])("Tiger")
 
 
 @pytest.mark.claim("IMPL-6")
 def test_empty_folders_and_unlabelled_files(tmp_path):
     from impl import data as D
+    from impl import datasets as DS
     from impl import readers as R
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
-    for make in (D.pets_dls, D.biwi_dls):
+    for make in (DS.pets_dls, DS.biwi_dls):
         with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path / 'empty'))}: no image files found"):
             make(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match=r"nowhere: no such folder"):

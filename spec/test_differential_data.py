@@ -1,4 +1,5 @@
-"""impl.data and impl.vision against fastai as the oracle: differential properties on drawn inputs (IMPL-27..29).
+"""impl's data layer (data, transforms, datasets, readers) and impl.vision against fastai as the oracle:
+differential properties on drawn inputs (IMPL-27..29).
 
 Each test calls impl directly and fastai directly on the same drawn inputs, edge inputs included (empty and single
 lists, duplicates, NaN, pandas categoricals with their own order, items with no labels, images of modes 1, L, LA, P,
@@ -36,6 +37,9 @@ from fastai.vision import learner as fl  # noqa: E402
 from fastcore.basics import using_attr as f_using_attr  # noqa: E402
 
 import impl.data as D  # noqa: E402
+import impl.datasets as DS  # noqa: E402
+import impl.readers as R  # noqa: E402
+import impl.transforms as T  # noqa: E402
 import impl.vision as V  # noqa: E402
 from spec.tiny import one_thread, plain  # noqa: E402, F401
 
@@ -60,7 +64,7 @@ def outcome(f, *a, **kw):
 def same_draws(seed):
     "impl's item transforms draw from Python's random, as fastai's do, starting from the same seed."
     u = lambda a=0.0, b=1.0: random.uniform(a, b)  # noqa: E731 - random.random() when a, b = 0, 1, as fastai draws
-    with mock.patch.object(D, "_uniform", u), mock.patch.object(D, "_randint", random.randint):
+    with mock.patch.object(T, "_uniform", u), mock.patch.object(T, "_randint", random.randint):
         random.seed(seed)
         yield
 
@@ -115,7 +119,7 @@ def label_column(draw):
 @given(col=label_column(), sort=st.booleans(), add_na=st.booleans())
 def test_category_map_and_categorize_agree(col, sort, add_na):
     col, kind = col
-    i, f = outcome(D.CategoryMap, col, sort=sort, add_na=add_na), outcome(ft.CategoryMap, col, sort=sort, add_na=add_na)
+    i, f = outcome(T.CategoryMap, col, sort=sort, add_na=add_na), outcome(ft.CategoryMap, col, sort=sort, add_na=add_na)
     assert i[0] == f[0], f"{I27}: CategoryMap({kind} {list(col)}, sort={sort}, add_na={add_na}): impl {i}, fastai {f}"
     if i[0] == "error":
         assert i[1] is f[1] is TypeError, f"{I27}: errors differ: impl {i[1]}, fastai {f[1]}"  # unsortable labels
@@ -124,8 +128,8 @@ def test_category_map_and_categorize_agree(col, sort, add_na):
     if kind == "categorical":
         cats = list(col.cat.categories)
         assert list(i[1]) == ["#na#"] * add_na + cats, f"DATA-17: the categories' order {cats} is lost: {i[1]}"
-        assert list(D.CategoryMap(col.array, sort, add_na)) == list(i[1]), f"{I27}: a raw pd.Categorical differs"
-    ic, fcat = D.Categorize(col, sort=sort, add_na=add_na), ft.Categorize(col, sort=sort, add_na=add_na)
+        assert list(T.CategoryMap(col.array, sort, add_na)) == list(i[1]), f"{I27}: a raw pd.Categorical differs"
+    ic, fcat = T.Categorize(col, sort=sort, add_na=add_na), ft.Categorize(col, sort=sort, add_na=add_na)
     for o in [*list(i[1]), "zz-unknown"]:
         a, b = outcome(ic, o), outcome(fcat, o)
         if b[0] == "error":
@@ -145,7 +149,7 @@ def test_category_map_and_categorize_agree(col, sort, add_na):
 def test_multi_categorize_and_decode_agree(vocab, data, add_na):
     "MultiCategorize = fastai's MultiCategorize then OneHotEncode; [] gives zeros and decodes back to []."
     labels = data.draw(st.lists(st.sampled_from(vocab), max_size=4), label="labels")  # duplicates and [] included
-    im = D.MultiCategorize(vocab, add_na=add_na)
+    im = T.MultiCategorize(vocab, add_na=add_na)
     fm, n = ft.MultiCategorize(vocab, add_na=add_na), len(vocab) + add_na
     assert list(im.vocab) == list(fm.vocab), f"{I27}: MultiCategorize({vocab}, add_na={add_na}).vocab"
     y, fy = im(labels), ft.OneHotEncode(n)(fm(labels))
@@ -154,16 +158,16 @@ def test_multi_categorize_and_decode_agree(vocab, data, add_na):
     got, fgot = im.decode(y), list(fm.decode(ft.OneHotEncode(n).decode(fy)))
     assert got == fgot == want, f"ML-19: decode of {labels}: impl {got}, fastai {fgot}, want {want}"
     assert im.decode(torch.zeros(n)) == [], "ML-19: an all-zero target decodes to no label"
-    assert D.one_hot_decode(y) == list(f_one_hot_decode(fy)), f"ML-19: one_hot_decode without a vocab: {y}"
+    assert T.one_hot_decode(y) == list(f_one_hot_decode(fy)), f"ML-19: one_hot_decode without a vocab: {y}"
     x = torch.tensor(data.draw(st.lists(st.sampled_from([0.0, 1.0, 0.5, 2.0]), min_size=n, max_size=n), label="x"))
-    assert D.one_hot_decode(x, im.vocab) == list(f_one_hot_decode(x, fm.vocab)), f"ML-19: one_hot_decode({x})"
+    assert T.one_hot_decode(x, im.vocab) == list(f_one_hot_decode(x, fm.vocab)), f"ML-19: one_hot_decode({x})"
     bad_i, bad_f = outcome(im, [*labels, "zz-unknown"]), outcome(fm, [*labels, "zz-unknown"])
     assert bad_i == ("error", ValueError) and bad_f == ("error", KeyError), f"{I27}: unknown label: {bad_i} {bad_f}"
     lists = data.draw(st.lists(st.lists(st.sampled_from(vocab), max_size=3), min_size=1, max_size=4), label="lists")
     assume(any(lists))
     fset = ft.MultiCategorize(add_na=add_na)
     fset.setups(lists)
-    assert list(D.MultiCategorize.from_labels(lists, add_na=add_na).vocab) == list(fset.vocab), f"{I27}: {lists}"
+    assert list(T.MultiCategorize.from_labels(lists, add_na=add_na).vocab) == list(fset.vocab), f"{I27}: {lists}"
 
 
 # ---------------------------------------------------------------- splitters, readers, labellers
@@ -206,7 +210,7 @@ def test_col_reader_agrees(fname, labels, pref, suff, delim, many):
     "Values, pref/suff, label_delim (an empty cell: no labels) and a list of columns, as fastai (a Path equal as str)."
     r = pd.Series({"fname": fname, "labels": labels})
     cols = ["fname", "labels"] if many else ("labels" if delim else "fname")
-    got, want = D.ColReader(cols, pref=pref, suff=suff, label_delim=delim)(r), ft.ColReader(cols, pref, suff, delim)(r)
+    got, want = T.ColReader(cols, pref=pref, suff=suff, label_delim=delim)(r), ft.ColReader(cols, pref, suff, delim)(r)
     norm = lambda v: v if isinstance(v, list) else Path(v) if isinstance(pref, Path) else v  # noqa: E731 - the same file
     got, want = ([norm(v) for v in o] if many else norm(o) for o in (got, want))
     assert got == want, f"DATA-19: ColReader({cols}, pref={pref!r}, suff={suff!r}, label_delim={delim!r}) on {dict(r)}"
@@ -225,14 +229,14 @@ def test_col_reader_agrees(fname, labels, pref, suff, delim, many):
 )
 def test_regex_labeller_agrees(folder, stem, num, ext, match, pat):
     p = Path("/data") / folder / f"{stem}{num}{ext}"
-    ours, theirs = D.RegexLabeller(pat, match), ft.RegexLabeller(pat, match)
-    for a, b in ((ours, theirs), (D.using_attr(ours, "name"), f_using_attr(theirs, "name"))):
+    ours, theirs = T.RegexLabeller(pat, match), ft.RegexLabeller(pat, match)
+    for a, b in ((ours, theirs), (T.using_attr(ours, "name"), f_using_attr(theirs, "name"))):
         i, f = outcome(a, p), outcome(b, p)
         if f[0] == "error":
             assert (i, f[1]) == (("error", ValueError), AssertionError), f"{I27}: {pat!r} on {p}: {i} vs {f}"
         else:
             assert i == f, f"PET-5: RegexLabeller({pat!r}, match={match}) on {p}: impl {i}, fastai {f}"
-    f = D.using_attr(D.RegexLabeller(pat, match), "name")
+    f = T.using_attr(T.RegexLabeller(pat, match), "name")
     assert outcome(pickle.loads(pickle.dumps(f)), p) == outcome(f, p), f"PET-5: the pickled labeller differs on {p}"
 
 
@@ -242,12 +246,12 @@ def test_regex_labeller_agrees(folder, stem, num, ext, match, pat):
 def test_image2tensor_agrees(data):
     "Channels and dtype kept (uint8; bool for 1, int32 for I, float32 for F and I;16); ToTensor is that / 255."
     img = image(data)
-    got, want = D.image2tensor(img), fc.image2tensor(img)
+    got, want = T.image2tensor(img), fc.image2tensor(img)
     assert got.dtype == want.dtype and got.shape == want.shape, f"{I27}: {img.mode}: {got.dtype}, {want.dtype}"
     assert torch.equal(got, want), f"{I27}: {img.mode} {img.size}: values differ"
     c = {"1": 1, "L": 1, "P": 1, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4}[img.mode]
     assert tuple(got.shape) == (c, img.height, img.width), f"{I27}: {img.mode}: shape {tuple(got.shape)}"
-    x = D.ToTensor()((img,))[0]
+    x = T.ToTensor()((img,))[0]
     fx = ft.IntToFloatTensor()(ft.ToTensor()(fc.PILImage.create(img.copy())))
     assert x.dtype == torch.float32 and torch.allclose(x, plain(fx)), f"{I27}: ToTensor of {img.mode}"
 
@@ -273,7 +277,7 @@ def test_get_image_files_agrees(names, recurse):
         for folder, stem, ext in names:
             (Path(d) / folder).mkdir(parents=True, exist_ok=True)
             (Path(d) / folder / f"{stem}{ext}").write_bytes(b"")
-        got, want = D.get_image_files(d, recurse=recurse), f_get(d, recurse=recurse)
+        got, want = R.get_image_files(d, recurse=recurse), f_get(d, recurse=recurse)
         assert list(map(str, got)) == list(map(str, want)), f"{I27}: get_image_files over {names}"
         upper = [p for p in got if p.suffix in (".JPG", ".PNG", ".Jpeg")]
         assert len(upper) == sum(
@@ -329,19 +333,19 @@ def test_item_transforms_agree(data, p, train, seed):
     size = data.draw(st.one_of(st.integers(1, 24), st.tuples(st.integers(1, 24), st.integers(1, 24))), label="size")
     which = data.draw(st.sampled_from(["crop", "squish", "rrc", "flip"]), label="transform")
     if which in ("crop", "squish"):
-        ours, theirs = D.Resize(size, method=which), fa.Resize(size, method=which)
+        ours, theirs = T.Resize(size, method=which), fa.Resize(size, method=which)
     elif which == "rrc":
         lo = data.draw(st.sampled_from([0.08, 0.35, 0.75, 1.0]), label="min_scale")
         ratio = data.draw(st.sampled_from([(3 / 4, 4 / 3), (1.0, 1.0), (0.5, 2.0)]), label="ratio")
         kw = dict(min_scale=lo, ratio=ratio,
                   val_xtra=data.draw(st.sampled_from([0.0, 0.14, 0.5]), label="val_xtra"),
                   max_scale=data.draw(st.sampled_from([lo, 1.0]), label="max_scale"))
-        ours, theirs = D.RandomResizedCrop(size, **kw), fa.RandomResizedCrop(size, **kw)
+        ours, theirs = T.RandomResizedCrop(size, **kw), fa.RandomResizedCrop(size, **kw)
     else:
         q = data.draw(st.sampled_from([0.0, 0.5, 1.0]), label="p")
-        ours, theirs = D.Flip(q), fa.FlipItem(q)
+        ours, theirs = T.Flip(q), fa.FlipItem(q)
     with same_draws(seed):
-        x, y = ours((img, D.TensorPoint.create(p)), train=train)
+        x, y = ours((img, T.TensorPoint.create(p)), train=train)
     random.seed(seed)
     fx, fy = theirs((img, fc.TensorPoint(p.clone(), img_size=(w, h))), split_idx=0 if train else 1)
     what = f"{type(ours).__name__}({size}) {which} train={train} on {img.mode} {img.size}"
@@ -359,8 +363,8 @@ def test_item_transforms_agree(data, p, train, seed):
 @given(data=st.data(), px=st.lists(st.tuples(st.floats(0, 40), st.floats(0, 40)), min_size=1, max_size=3))
 def test_point_scaler_agrees(data, px):
     img = image(data, modes=["L", "RGB"], max_side=40)
-    sc = D.PointScaler()
-    _, y = sc((img, D.TensorPoint.create(px)))
+    sc = T.PointScaler()
+    _, y = sc((img, T.TensorPoint.create(px)))
     fsc = fc.PointScaler()
     _, fy = fsc((fc.PILImage.create(img.copy()), fc.TensorPoint.create(px)))
     assert torch.allclose(plain(y), plain(fy)), f"{I28}: PointScaler on {img.size}: {y} vs {fy}"
@@ -471,7 +475,7 @@ def test_load_image_agrees(data, ext):
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / f"x{ext}"
         img.save(f)
-        got, want = D.load_image(f), fc.PILImage.create(f)
+        got, want = R.load_image(f), fc.PILImage.create(f)
         assert got.mode == want.mode == "RGB" and got.size == want.size == img.size, f"{I27}: {img.mode} {ext}"
         assert np.array_equal(np.asarray(got), np.asarray(want)), f"{I27}: {img.mode} saved as {ext}: pixels differ"
 
@@ -484,9 +488,9 @@ def test_pets_builder_with_an_upper_case_extension(tmp_path):
 
     for name in ("Bengal_1.jpg", "Bengal_2.JPG", "Sphynx_3.jpg"):
         Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / name, format="JPEG")
-    assert sorted(p.name for p in D.get_image_files(tmp_path)) == ["Bengal_1.jpg", "Bengal_2.JPG", "Sphynx_3.jpg"]
+    assert sorted(p.name for p in R.get_image_files(tmp_path)) == ["Bengal_1.jpg", "Bengal_2.JPG", "Sphynx_3.jpg"]
     with pytest.raises(ValueError, match=r"Bengal_2\.JPG"):
-        D.pets_datasets(tmp_path)
+        DS.pets_datasets(tmp_path)
     blk = block.DataBlock(blocks=(vdata.ImageBlock, block.CategoryBlock), get_items=ft.get_image_files,
                           get_y=f_using_attr(ft.RegexLabeller(r"(.+)_\d+.jpg$"), "name"))
     with pytest.raises(AssertionError, match=r"Bengal_2\.JPG"):
@@ -506,7 +510,7 @@ def test_collab_vocab_and_codes_agree(case):
         df["user"] = pd.Categorical(df.user, categories=[17, 4, 99, 30, 9])
     if case == "categorical items":
         df["item"] = pd.Categorical(df.item, categories=["m", "z", "b", "unused"])
-    got = D.collab_dls(df, bs=5, seed=1, item_name="item")
+    got = DS.collab_dls(df, bs=5, seed=1, item_name="item")
     want = CollabDataLoaders.from_df(df.copy(), bs=5, seed=1, item_name="item")
     assert {k: list(v) for k, v in got.classes.items()} == {k: list(v) for k, v in want.classes.items()}, (
         f"{I27}: collab_dls classes ({case}): {got.classes} vs fastai {dict(want.classes)}"

@@ -1,5 +1,6 @@
-"""Every option of impl.data and impl.vision (IMPL-30): each keyword argument, given a non-default value, has the
-effect its docstring states, checked against the lesson, an independent formula or fastai's behaviour.
+"""Every option of impl.data, impl.transforms, impl.datasets and impl.vision (IMPL-30): each keyword argument, given
+a non-default value, has the effect its docstring states, checked against the lesson, an independent formula or
+fastai's behaviour.
 
 Options already exercised elsewhere with their effect asserted are not repeated here:
 - spec/test_differential_data.py: CategoryMap/Categorize/MultiCategorize (sort, add_na), one_hot_decode (vocab),
@@ -25,6 +26,9 @@ from torch import nn
 
 import fixtures
 import impl.data as D
+import impl.datasets as DS
+import impl.readers as R
+import impl.transforms as T
 import impl.vision as V
 from spec.tiny import one_thread  # noqa: F401
 
@@ -44,7 +48,7 @@ def letters(n=10):
 @pytest.mark.claim("IMPL-30")
 def test_datasets_options():
     "A generator as items, a bare function as a pipeline, n_inp, negative indices, decode through the pipelines."
-    cat = D.Categorize(["y", "x"])
+    cat = T.Categorize(["y", "x"])
     ds = D.Datasets((c for c in "abc"), [str.upper, [lambda o: "x" if o < "b" else "y", cat]])
     assert len(ds) == 3 and ds[0] == ("A", torch.tensor(0)) and ds[-1] == ("C", torch.tensor(1)), f"{I30}: {ds[0]}"
     assert ds.decode(ds[2]) == ("C", "y"), f"{I30}: decode undoes Categorize only: {ds.decode(ds[2])}"
@@ -64,7 +68,7 @@ def test_item_tfms_know_train_from_valid():
     "item_tfms see whole items, with train=True on the training split only."
     seen = []
 
-    class Spy(D.ItemTfm):
+    class Spy(T.ItemTfm):
         def __call__(self, t, train=False):
             seen.append(train)
             return (*t, train)
@@ -121,7 +125,7 @@ def test_collate_kinds():
 @pytest.mark.claim("IMPL-30")
 def test_summary_bs_and_out(data_dir):
     lines = []
-    ds = D.pascal_datasets(data_dir / "pascal_2007", item_tfms=[D.RandomResizedCrop(32), D.ToTensor()])
+    ds = DS.pascal_datasets(data_dir / "pascal_2007", item_tfms=[T.RandomResizedCrop(32), T.ToTensor()])
     x, y = D.summary(ds, bs=2, out=lines.append)
     assert tuple(x.shape) == (2, 3, 32, 32) and tuple(y.shape) == (2, 20), f"{I30}: summary(bs=2) collated {x.shape}"
     assert any(re.match(r"collated 2 items", s) for s in lines), f"{I30}: out= did not get the lines: {lines}"
@@ -149,7 +153,7 @@ def test_splitter_arguments_are_checked():
 
 @pytest.mark.claim("IMPL-30")
 def test_person_splitter_person(data_dir):
-    items = D.get_image_files(data_dir / "biwi_head_pose")
+    items = R.get_image_files(data_dir / "biwi_head_pose")
     tr, va = D.PersonSplitter(person="02")(items)
     assert [items[i].parent.name for i in va] == ["02"] * len(va) and va, f"{I30}: person='02' is the validation set"
     assert sorted(tr + va) == list(range(len(items))) and "02" not in {items[i].parent.name for i in tr}, I30
@@ -159,9 +163,9 @@ def test_person_splitter_person(data_dir):
 
 @pytest.mark.claim("IMPL-30")
 def test_categorize_from_labels_options():
-    c = D.Categorize.from_labels(iter(["b", "a", "b"]), sort=False, add_na=True)
+    c = T.Categorize.from_labels(iter(["b", "a", "b"]), sort=False, add_na=True)
     assert list(c.vocab) == ["#na#", "b", "a"] and int(c("?")) == 0 and c.decode(2) == "a", f"{I30}: {c.vocab}"
-    m = D.MultiCategorize.from_labels([["b"], [], ["c", "a"]], add_na=True)
+    m = T.MultiCategorize.from_labels([["b"], [], ["c", "a"]], add_na=True)
     assert list(m.vocab) == ["#na#", "a", "b", "c"] and m([]).tolist() == [0.0] * 4, f"{I30}: {m.vocab}"
     with pytest.raises(TypeError, match="needs a list of labels, got the string 'a b'"):
         m("a b")
@@ -171,29 +175,29 @@ def test_categorize_from_labels_options():
 @pytest.mark.claim("IMPL-30")
 def test_point_helpers():
     p = torch.tensor([[10.0, 30.0]])
-    sc = D.PointScaler()
-    _, y = sc((Image.new("RGB", (40, 60)), D.TensorPoint.create(p)))
+    sc = T.PointScaler()
+    _, y = sc((Image.new("RGB", (40, 60)), T.TensorPoint.create(p)))
     assert torch.allclose(y, torch.tensor([[10 * 2 / 40 - 1, 30 * 2 / 60 - 1]])), f"{I30}: {y}"
     assert torch.allclose(sc.decode(y), p) and torch.allclose(sc.decode(y, size=(80, 120)), 2 * p), (
         f"{I30}: PointScaler.decode(size=...) unscales by the given (w, h)"
     )
     x = torch.arange(6.0).reshape(1, 2, 3)
-    assert torch.equal(D.flip_lr(x), x.flip(-1)), f"{I30}: flip_lr without points mirrors the image only"
+    assert torch.equal(T.flip_lr(x), x.flip(-1)), f"{I30}: flip_lr without points mirrors the image only"
     with pytest.raises(ValueError, match="PointScaler: the item has no PIL image"):
-        sc((D.TensorPoint.create(p),))
+        sc((T.TensorPoint.create(p),))
 
 
 @pytest.mark.claim("IMPL-30")
 def test_resize_arguments():
     img = Image.new("L", (30, 20))
-    assert D.Resize(8)((img,))[0].size == (8, 8) and D.Resize((8, 12))((img,))[0].size == (12, 8), f"{I30}: size"
+    assert T.Resize(8)((img,))[0].size == (8, 8) and T.Resize((8, 12))((img,))[0].size == (12, 8), f"{I30}: size"
     with pytest.raises(ValueError, match="method must be 'crop' or 'squish', got 'pad'"):
-        D.Resize(8, method="pad")
+        T.Resize(8, method="pad")
     with pytest.raises(ValueError, match="need 0 < min_scale <= max_scale <= 1"):
-        D.RandomResizedCrop(8, min_scale=0.9, max_scale=0.5)
+        T.RandomResizedCrop(8, min_scale=0.9, max_scale=0.5)
     with pytest.raises(ValueError, match="the item has no PIL image"):
-        D.Resize(8)((torch.zeros(3, 4, 4),))
-    t = D.ToTensor()((img, 5))
+        T.Resize(8)((torch.zeros(3, 4, 4),))
+    t = T.ToTensor()((img, 5))
     assert t[1] == 5 and t[0].shape == (1, 20, 30) and t[0].dtype == torch.float32, f"{I30}: ToTensor keeps L as 1 ch"
 
 
@@ -202,12 +206,12 @@ def test_resize_arguments():
 def test_pets_builder_options(data_dir):
     pets = data_dir / "oxford-iiit-pet"
     n = fixtures.truth(data_dir, "oxford-iiit-pet")["n_images"]
-    ds = D.pets_datasets(pets, seed=7, valid_pct=0.5, item_tfms=[D.Resize(16), D.ToTensor()])
+    ds = DS.pets_datasets(pets, seed=7, valid_pct=0.5, item_tfms=[T.Resize(16), T.ToTensor()])
     g = torch.Generator().manual_seed(7)
     want = torch.randperm(n, generator=g).tolist()[: int(0.5 * n)]
     assert ds.splits[1] == want, f"{I30}: pets_datasets(seed=7, valid_pct=0.5): not randperm after manual_seed(7)"
     assert tuple(ds.valid[0][0].shape) == (3, 16, 16), f"{I30}: item_tfms not applied: {ds.valid[0][0].shape}"
-    dls = D.pets_dls(pets, bs=4, size=24, seed=7, valid_pct=0.5, min_scale=0.9, device="meta", classes="k")
+    dls = DS.pets_dls(pets, bs=4, size=24, seed=7, valid_pct=0.5, min_scale=0.9, device="meta", classes="k")
     rrc = dls.train.dataset.item_tfms[0]
     assert (rrc.min_scale, rrc.size) == (0.9, (24, 24)), f"{I30}: pets_dls(min_scale=0.9, size=24): {rrc.__dict__}"
     assert len(dls.valid.dataset) == int(0.5 * n) and dls.classes == "k", f"{I30}: valid_pct / **kw"
@@ -216,9 +220,9 @@ def test_pets_builder_options(data_dir):
 
 @pytest.mark.claim("IMPL-30")
 def test_pascal_builder_options(data_dir):
-    ds = D.pascal_datasets(data_dir / "pascal_2007", item_tfms=[D.Resize(8, method="squish"), D.ToTensor()])
+    ds = DS.pascal_datasets(data_dir / "pascal_2007", item_tfms=[T.Resize(8, method="squish"), T.ToTensor()])
     assert tuple(ds.train[0][0].shape) == (3, 8, 8), f"{I30}: pascal_datasets(item_tfms=...)"
-    dls = D.pascal_dls(data_dir / "pascal_2007", bs=2, size=16, min_scale=0.6, device="meta")
+    dls = DS.pascal_dls(data_dir / "pascal_2007", bs=2, size=16, min_scale=0.6, device="meta")
     rrc = dls.train.dataset.item_tfms[0]
     assert (rrc.min_scale, rrc.size) == (0.6, (16, 16)) and dls.valid.one_batch()[0].device.type == "meta", I30
 
@@ -228,13 +232,13 @@ def test_biwi_builder_options(data_dir):
     """valid_person picks the validation folder; augment=False gives deterministic training items whose point is the
     scaled centre; an int size is square; item_tfms reach the items."""
     root, t = data_dir / "biwi_head_pose", fixtures.truth(data_dir, "biwi_head_pose")
-    ds = D.biwi_datasets(root, valid_person="01", item_tfms=[D.PointScaler()])
+    ds = DS.biwi_datasets(root, valid_person="01", item_tfms=[T.PointScaler()])
     assert {ds.items[i].parent.name for i in ds.splits[1]} == {"01"}, f"{I30}: biwi_datasets(valid_person='01')"
     x, y = ds.valid[0]
     w, h = x.size
     ctr = t["frames"][f"01/{ds.items[ds.splits[1][0]].name}"]["ctr"]
     assert torch.allclose(y, torch.tensor([[ctr[0] * 2 / w - 1, ctr[1] * 2 / h - 1]]), atol=1e-4), f"{I30}: {y}"
-    dls = D.biwi_dls(root, bs=2, size=32, valid_person="02", augment=False)
+    dls = DS.biwi_dls(root, bs=2, size=32, valid_person="02", augment=False)
     x1, y1 = D.collate([dls.train.dataset[i] for i in range(3)])
     x2, y2 = D.collate([dls.train.dataset[i] for i in range(3)])
     assert torch.equal(x1, x2) and torch.equal(y1, y2), f"{I30}: augment=False still changes training items"
@@ -250,18 +254,18 @@ def test_biwi_builder_options(data_dir):
 def test_collab_builder_options():
     "user_name / item_name / rating_name pick columns by name; seed gives the same split; valid_pct its size."
     df = pd.DataFrame({"stars": [1.0, 2, 3, 4, 5] * 4, "who": list("abcde") * 4, "what": list("xxyyz") * 4})
-    dls = D.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
+    dls = DS.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
     assert dls.classes == {"who": ["#na#", *"abcde"], "what": ["#na#", "x", "y", "z"]}, f"{I30}: {dls.classes}"
     assert len(dls.valid.dataset) == 5, f"{I30}: valid_pct=0.25 of 20 rows"
     x, y = D.collate([dls.valid.dataset[i] for i in range(5)])
     rows = df.iloc[dls.valid.dataset.idxs]
     assert ints(x[:, 0]) == [1 + "abcde".index(u) for u in rows.who], f"{I30}: users by name"
     assert y[:, 0].tolist() == rows.stars.tolist(), f"{I30}: ratings from 'stars'"
-    again = D.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
+    again = DS.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
     assert again.valid.dataset.idxs == dls.valid.dataset.idxs, f"{I30}: seed=3 twice gives two splits"
     with pytest.raises(ValueError, match=r"no column\(s\) \['nobody'"):
-        D.collab_dls(df, user_name="nobody")
-    by_position = D.collab_dls(df[["who", "what", "stars"]], bs=2, device="meta", item_name=None)
+        DS.collab_dls(df, user_name="nobody")
+    by_position = DS.collab_dls(df[["who", "what", "stars"]], bs=2, device="meta", item_name=None)
     assert by_position.classes == dls.classes, f"{I30}: item_name=None takes the columns by position (CF-6)"
     assert by_position.valid.one_batch()[0].device.type == "meta", f"{I30}: collab_dls(device='meta')"
 
@@ -326,7 +330,7 @@ def test_vision_model_and_learner_options(data_dir):
     assert len(m[0]) == 7 and isinstance(m[1][0], nn.AdaptiveAvgPool2d), f"{I30}: cut=-3, concat_pool=False"
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['colour'\]"):
         V.create_vision_model(V.tiny_resnet, 4, colour=1)
-    dls = D.pets_dls(data_dir / "oxford-iiit-pet", bs=4, size=32)
+    dls = DS.pets_dls(data_dir / "oxford-iiit-pet", bs=4, size=32)
     learn = V.vision_learner(dls, V.tiny_resnet, pretrained=V.tiny_resnet().state_dict(), normalize=False,
                              splitter=lambda m: [V.params(m[0]), V.params(m[1])])
     assert not any(isinstance(f, V.Normalize) for f in dls.train.after_batch), f"{I30}: normalize=False"
@@ -335,4 +339,4 @@ def test_vision_model_and_learner_options(data_dir):
         V.vision_learner(dls, V.tiny_resnet, y_range=(0, float("inf")))
     with pytest.raises(ValueError, match="n_out could not be inferred"):
         V.vision_learner(D.DataLoaders.from_dsets([0], [0], loss_func=nn.MSELoss()), V.tiny_resnet)
-    assert pickle.loads(pickle.dumps(D.RegexLabeller("(a)")))("xa") == "a", f"{I30}: a labeller pickles"
+    assert pickle.loads(pickle.dumps(T.RegexLabeller("(a)")))("xa") == "a", f"{I30}: a labeller pickles"

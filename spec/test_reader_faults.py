@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from impl import data as D
+from impl import datasets as DS
 from impl import readers as R
 from spec import backends
 
@@ -148,7 +148,7 @@ def test_biwi_datasets_reads_every_pose_file_when_built(biwi):
     "A NaN in a pose file is an error naming it when the datasets are built, not a NonFiniteLoss mid-fit."
     rewrite(biwi / "13" / "frame_00349_pose.txt", put(5, "nan 1 900 "))
     with pytest.raises(ValueError, match=r"13/frame_00349_pose\.txt:5: the head centre block holds a NaN"):
-        D.biwi_datasets(biwi)
+        DS.biwi_datasets(biwi)
 
 
 @pytest.mark.claim("IMPL-22", current=True)
@@ -190,7 +190,7 @@ def test_duplicate_movie_id_names_both_lines(ml):
     with pytest.raises(ValueError, match=rf"u\.item:{n + 1}: movie id 1 is already on line 1"):
         R.read_movielens(ml)
     with pytest.raises(ValueError, match=rf"u\.item:{n + 1}: movie id 1 is already on line 1"):
-        D.collab_dls(ml, bs=8)
+        DS.collab_dls(ml, bs=8)
 
 
 @pytest.mark.claim("IMPL-23")
@@ -271,7 +271,7 @@ def test_bad_train_csv_names_file_and_line(pascal, case):
     with pytest.raises(ValueError, match=msg):
         R.read_pascal(pascal)
     with pytest.raises(ValueError, match=msg):  # the dataset builder reads it first: nothing lazy fails later
-        D.pascal_dls(pascal, bs=4)
+        DS.pascal_dls(pascal, bs=4)
 
 
 @pytest.mark.claim("IMPL-24")
@@ -308,10 +308,10 @@ def test_fastai_train_csv_faults(fastai, pascal):
 
 # ---------------------------------------------------------------- IMPL-25: a file where the folder is expected
 FOLDER_CASES = [
-    (D.pets_datasets, "oxford-iiit-pet/images", "the image files"),
-    (D.biwi_datasets, "biwi_head_pose/01/rgb.cal", "the image files"),
-    (D.pascal_datasets, "pascal_2007/train.csv", "train.csv and train/"),
-    (D.collab_dls, "ml-100k/u.data", "u.data and u.item"),
+    (DS.pets_datasets, "oxford-iiit-pet/images", "the image files"),
+    (DS.biwi_datasets, "biwi_head_pose/01/rgb.cal", "the image files"),
+    (DS.pascal_datasets, "pascal_2007/train.csv", "train.csv and train/"),
+    (DS.collab_dls, "ml-100k/u.data", "u.data and u.item"),
     (R.read_movielens, "ml-100k/u.item", "u.data and u.item"),
     (R.read_pascal, "pascal_2007/train.csv", "train.csv and train/"),
     (R.get_image_files, "pascal_2007/train.csv", "the image files"),

@@ -3,28 +3,24 @@
 import pickle as _pickle
 
 import impl.data as _data
+import impl.transforms as _tfm
 from impl.data import (  # noqa: F401
-    Categorize,
-    ColReader,
     ColSplitter,
     DataLoader,
     Datasets,
     FuncSplitter,
     IndexSplitter,
     RandomSplitter,
-    RegexLabeller,
+    first,
+)
+from impl.datasets import (  # noqa: F401
     biwi_datasets,
     biwi_dls,
     collab_dls,
-    first,
-    flip_lr,
-    one_hot_decode,
     pascal_datasets,
     pascal_dls,
     pets_datasets,
     pets_dls,
-    scale_points,
-    unscale_points,
 )
 from impl.readers import (  # noqa: F401
     get_ctr,
@@ -39,6 +35,15 @@ from impl.readers import (  # noqa: F401
     read_ratings,
     top_crosstab,
 )
+from impl.transforms import (  # noqa: F401
+    Categorize,
+    ColReader,
+    RegexLabeller,
+    flip_lr,
+    one_hot_decode,
+    scale_points,
+    unscale_points,
+)
 
 
 def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
@@ -52,25 +57,25 @@ def person_splitter(person="13"):
 
 
 def using_attr(f, attr):
-    return _data.using_attr(f, attr)
+    return _tfm.using_attr(f, attr)
 
 
 def category_vocab(labels, sort=True, add_na=False):
     "The vocab a CategoryBlock builds from `labels` (a list, or a pandas Series, categorical or not), as a list."
-    return list(_data.CategoryMap(labels, sort=sort, add_na=add_na))
+    return list(_tfm.CategoryMap(labels, sort=sort, add_na=add_na))
 
 
 def image2tensor(img):
     "ImageBlock's path: channel-first float32, uint8 / 255."
-    return _data.ToTensor()((img,))[0]
+    return _tfm.ToTensor()((img,))[0]
 
 
 def one_hot_labels(labels, vocab):
-    return _data.MultiCategorize(vocab)(labels)
+    return _tfm.MultiCategorize(vocab)(labels)
 
 
 def decode_labels(t, vocab):
-    return _data.MultiCategorize(vocab).decode(t)
+    return _tfm.MultiCategorize(vocab).decode(t)
 
 
 def image_shape(img):
@@ -79,7 +84,7 @@ def image_shape(img):
 
 
 def random_resized_crop(img, size, min_scale=0.08, train=True):
-    return _data.RandomResizedCrop(size, min_scale=min_scale)((img,), train=train)[0]
+    return _tfm.RandomResizedCrop(size, min_scale=min_scale)((img,), train=train)[0]
 
 
 def export_data(dls, f, pickle_module=None):
@@ -89,9 +94,9 @@ def export_data(dls, f, pickle_module=None):
 
 def pascal_summary(path, bs=4, size=128):
     "The text of summary() on PASCAL items, cropped to size (no crop when size is None); raises if items don't collate."
-    tfms = [_data.RandomResizedCrop(size, min_scale=0.35)] if size else []
+    tfms = [_tfm.RandomResizedCrop(size, min_scale=0.35)] if size else []
     lines = []
-    _data.summary(pascal_datasets(path, item_tfms=[*tfms, _data.ToTensor()]), bs=bs, out=lines.append)
+    _data.summary(pascal_datasets(path, item_tfms=[*tfms, _tfm.ToTensor()]), bs=bs, out=lines.append)
     return "\n".join(lines)
 
 
