@@ -18,7 +18,6 @@ from fastai.data.transforms import (  # noqa: F401
     Categorize,
     ColReader,
     ColSplitter,
-    FuncSplitter,
     IndexSplitter,
     RandomSplitter,
     RegexLabeller,
@@ -42,7 +41,7 @@ def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
 
 def person_splitter(person="13"):
     "The book's FuncSplitter(lambda o: o.parent.name == '13')."
-    return FuncSplitter(lambda o: o.parent.name == person)
+    return transforms.FuncSplitter(lambda o: o.parent.name == person)
 
 
 def category_vocab(labels, sort=True, add_na=False):

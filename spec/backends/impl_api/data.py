@@ -8,7 +8,6 @@ from impl.data import (  # noqa: F401
     ColSplitter,
     DataLoader,
     Datasets,
-    FuncSplitter,
     IndexSplitter,
     RandomSplitter,
     first,
