@@ -1,19 +1,26 @@
-"""Timing for the benches: synchronised wall clock, warm-up excluded, variants A/B interleaved in one process.
+"""Timing for the benches: synchronised wall clock, warm-up excluded, the arms of a comparison interleaved.
 
-A bench measures all variants of one comparison together (`interleave`: every round runs each variant once,
-the order rotated each round, after untimed warm-up rounds), then hands each variant's per-epoch times to
-pytest-benchmark (`record`) so that storage, `--benchmark-compare` and the report see ordinary benchmarks.
+A ratio (fp16 / fp32, impl / plain) is measured side by side: a `Group` runs every arm of one comparison in one
+process, `warmup` untimed rounds and then `rounds` rounds that each run every arm once, the order rotated each
+round, so that load drift and clock changes hit all arms alike. Each arm's test then runs one more epoch of its arm
+through pytest-benchmark's public API (`record`: `benchmark.pedantic`, one round, timed by pytest-benchmark's own
+timer), so its table, storage and --benchmark-compare hold a real epoch, and writes the arm's per-epoch times (the
+interleaved rounds, then that epoch) to `extra_info.epoch_s`: the report's medians and ratios come from there.
+(Not a replay of our times through pytest-benchmark's timer: that needs its private `_timer`.) A size's `rounds`
+are the interleaved ones; with the test's epoch an arm has rounds + 1 times, as many as before that epoch existed.
 `PROFILE` picks the sizes: "gpu" (the full matrix, on CUDA), "cpu" (tiny, a few minutes on two cores),
-"smoke" (`--benchmark-disable`: one untimed round, correctness only), "sim" (the gpu matrix at smoke sizes,
-to prove tools/gpu_bench.sh on a CPU). Set by benches/conftest.py; env BENCH_SIZE overrides.
+"smoke" (`--benchmark-disable`: correctness only, nothing timed by pytest-benchmark), "sim" (the gpu matrix at
+smoke sizes, to prove tools/gpu_bench.sh on a CPU). Set by benches/conftest.py; env BENCH_SIZE overrides.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import statistics
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -21,6 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "cpu"
 PROFILES = ("gpu", "cpu", "smoke", "sim")
+
+
+def sized(gpu: dict, cpu: dict, smoke: dict, sim: dict | None = None) -> dict:
+    "A bench's sizes for the current PROFILE, given one dict per profile (sim: the smoke sizes unless given)."
+    return {"gpu": gpu, "cpu": cpu, "smoke": smoke, "sim": smoke if sim is None else sim}[PROFILE]
 
 
 def device() -> torch.device:
@@ -43,17 +55,75 @@ def timed(fn, dev=None) -> float:
     return time.perf_counter() - t0
 
 
-def interleave(runs: dict, rounds: int, warmup: int = 1, dev=None) -> dict[str, list[float]]:
-    """Time each callable of `runs` (name -> fn doing one epoch) `rounds` times, A/B interleaved: round r runs
-    them in the order rotated by r, so no variant always goes first. `warmup` untimed rounds come before."""
-    names = list(runs)
-    out = {k: [] for k in names}
-    for r in range(warmup + rounds):
-        for k in names[r % len(names) :] + names[: r % len(names)]:
-            t = timed(runs[k], dev)
-            if r >= warmup:
-                out[k].append(t)
-    return out
+class Group:
+    """The arms of one comparison (name -> a callable running one epoch), timed interleaved: `warmup` untimed
+    rounds, then `rounds` rounds each running every arm once, round r in the order rotated by r (no arm always goes
+    first). `ctx()` wraps every epoch (cudnn autotuning, say). `info`: arm -> what the measurement adds to the
+    arm's extra_info (a callable value is given the arm's extra_info when recorded). The arms stay alive (models
+    and all) for the one more epoch their tests time (`record`); `once` lets go of them when the next group starts."""
+
+    def __init__(self, runs: dict, rounds: int, warmup: int = 1, dev=None, ctx=nullcontext):
+        self.runs, self.dev, self.ctx = runs, dev, ctx
+        self.times = {k: [] for k in runs}
+        self.info = {k: {} for k in runs}
+        names = list(runs)
+        for r in range(warmup + rounds):
+            for k in names[r % len(names) :] + names[: r % len(names)]:
+                t = self.epoch(k)
+                if r >= warmup:
+                    self.times[k].append(t)
+
+    def epoch(self, k) -> float:
+        "One epoch of arm `k`; its wall seconds (device synchronised)."
+        with self.ctx():
+            return timed(self.runs[k], self.dev)
+
+    def median(self, k) -> float:
+        return statistics.median(self.times[k])
+
+
+def record(benchmark, group: Group, arm, images=None, **extra):
+    """Arm `arm`'s benchmark: one more epoch of it through `benchmark.pedantic` (one round, after the queued device
+    work is drained; under --benchmark-disable it runs untimed), its time appended to the arm's interleaved ones,
+    then extra_info: `epoch_s` (all the arm's per-epoch times), `median_s`, device, profile, `images_per_epoch` and
+    `img_s` when `images` is given, then the group's info on the arm and `extra` (a callable value is given the
+    extra_info so far: figures from the median). Also one JSON line appended to $BENCH_JSONL (survives a kill)."""
+    one = []
+    benchmark.pedantic(lambda: one.append(group.epoch(arm)), setup=lambda: sync(group.dev), rounds=1, iterations=1)
+    ts = group.times[arm] = group.times[arm] + one
+    med = statistics.median(ts)
+    info = {"epoch_s": [round(t, 6) for t in ts], "median_s": med, "device": str(device()), "profile": PROFILE}
+    if images:
+        info |= {"images_per_epoch": images, "img_s": images / med}
+    for k, v in {**group.info[arm], **extra}.items():
+        info[k] = v(info) if callable(v) else v
+    benchmark.extra_info.update(info)
+    if p := os.environ.get("BENCH_JSONL"):
+        row = {"name": benchmark.fullname, "group": benchmark.group, "params": benchmark.params, **info}
+        with open(p, "a") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+    return info
+
+
+_held: dict = {}
+
+
+def once(key, fn):
+    """fn() computed once per key in this process (a group, shared by its tests; an error too, re-raised in each).
+    Only the latest key is held: the one before (its models, on the device) is let go of first."""
+    if key not in _held:
+        _held.clear()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        try:
+            _held[key] = (True, fn())
+        except Exception as e:  # noqa: BLE001 - re-raised in every test of the group
+            _held[key] = (False, e)
+    ok, v = _held[key]
+    if not ok:
+        raise v
+    return v
 
 
 @contextmanager
@@ -82,50 +152,3 @@ def cudnn_benchmark(on=True):
         yield
     finally:
         torch.backends.cudnn.benchmark = old
-
-
-def stats(ts) -> dict:
-    s = sorted(ts)
-    n = len(s)
-    return {"median": (s[(n - 1) // 2] + s[n // 2]) / 2, "min": s[0], "max": s[-1], "n": n} if n else {}
-
-
-def record(benchmark, times, **extra):
-    """Report pre-measured per-epoch `times` (seconds) to pytest-benchmark as its rounds, with `extra` and the
-    times in extra_info (also appended as one JSON line to $BENCH_JSONL, which survives a killed run).
-    Under --benchmark-disable nothing is timed; the bench has already run and asserted correctness."""
-    extra = {**extra, "epoch_s": [round(t, 6) for t in times], "profile": PROFILE}
-    benchmark.extra_info.update(extra)
-    if p := os.environ.get("BENCH_JSONL"):
-        row = {"name": benchmark.fullname, "group": benchmark.group, "params": benchmark.params, **extra}
-        with open(p, "a") as f:
-            f.write(json.dumps(row, default=str) + "\n")
-    if benchmark.disabled or not times:
-        return benchmark.pedantic(lambda: None)
-    it, clock = iter(times), [0.0]
-
-    def one_epoch():
-        clock[0] += next(it)  # the clock pytest-benchmark reads advances by one measured epoch
-
-    real = benchmark._timer
-    benchmark._timer = lambda: clock[0]
-    try:
-        benchmark.pedantic(one_epoch, rounds=len(times), iterations=1, warmup_rounds=0)
-    finally:
-        benchmark._timer = real
-
-
-_cache: dict = {}
-
-
-def once(key, fn):
-    "fn() computed once per key in this process (a group's interleaved measurement, shared by its tests); errors too."
-    if key not in _cache:
-        try:
-            _cache[key] = (True, fn())
-        except Exception as e:  # noqa: BLE001 - re-raised in every test of the group
-            _cache[key] = (False, e)
-    ok, v = _cache[key]
-    if not ok:
-        raise v
-    return v

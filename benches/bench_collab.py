@@ -14,13 +14,11 @@ import torch
 from benches import _timing as T
 from benches.bench_loop import ratings
 
-SIZES = {
-    "gpu": dict(ratings=100_000, rounds=3, warmup=1),
-    "cpu": dict(ratings=5_000, rounds=2, warmup=1),
-    "smoke": dict(ratings=2_000, rounds=1, warmup=0),
-    "sim": dict(ratings=2_000, rounds=1, warmup=0),
-}
-S = SIZES[T.PROFILE]
+S = T.sized(
+    gpu=dict(ratings=100_000, rounds=2, warmup=1),
+    cpu=dict(ratings=5_000, rounds=1, warmup=1),
+    smoke=dict(ratings=2_000, rounds=1, warmup=0),
+)
 BACKENDS = ["impl", "fastai"]
 KW = dict(n_factors=50, y_range=(0, 5.5))
 
@@ -67,25 +65,17 @@ def measure():
         return f
 
     first = {"impl": ls["impl"].validate()[0], "fastai": float(ls["fastai"].validate()[0])}
-    times = T.interleave({k: epoch(k) for k in BACKENDS}, S["rounds"], S["warmup"], dev)
+    group = T.Group({k: epoch(k) for k in BACKENDS}, S["rounds"], S["warmup"], dev)
     for k in BACKENDS:
         assert all(map(math.isfinite, vals[k])) and vals[k][-1] < first[k], (
             f"{k}: validation MSE did not fall: {first[k]:.4f} -> {vals[k]}"
         )
-    return {k: dict(times=times[k], valid_first=first[k], valid=vals[k], n=S["ratings"]) for k in BACKENDS}
+        group.info[k] = dict(valid_first=first[k], valid=vals[k])  # the list grows with the test's epoch
+    return group
 
 
 @pytest.mark.claim("CF-20", "IMPL-9")
 @pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.benchmark(group="collab-epoch")
 def test_collab_epoch(benchmark, backend_name):
-    r = T.once("collab-epoch", measure)[backend_name]
-    T.record(
-        benchmark,
-        r["times"],
-        ratings=r["n"],
-        bs=64,
-        valid_first=r["valid_first"],
-        valid=r["valid"],
-        device=str(T.device()),
-    )
+    T.record(benchmark, T.once("collab-epoch", measure), backend_name, ratings=S["ratings"], bs=64)

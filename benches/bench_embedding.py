@@ -13,13 +13,12 @@ import torch.nn.functional as F
 from benches import _timing as T
 
 BS, D = 1024, 50  # CF-23: a batch of 1024 indices, k = 50 factors
-SIZES = {
-    "gpu": dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=20, rounds=5, warmup=1),
-    "cpu": dict(vocabs=[10**3, 10**4, 10**5], steps=2, rounds=3, warmup=1),
-    "smoke": dict(vocabs=[10**3, 10**4], steps=1, rounds=1, warmup=0),
-    "sim": dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=1, rounds=1, warmup=0),
-}
-S = SIZES[T.PROFILE]
+S = T.sized(
+    gpu=dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=20, rounds=4, warmup=1),
+    cpu=dict(vocabs=[10**3, 10**4, 10**5], steps=2, rounds=2, warmup=1),
+    smoke=dict(vocabs=[10**3, 10**4], steps=1, rounds=1, warmup=0),
+    sim=dict(vocabs=[10**3, 10**4, 10**5, 10**6], steps=1, rounds=1, warmup=0),
+)
 METHODS = ["embedding", "embedding_sparse", "onehot"]
 
 
@@ -62,11 +61,7 @@ def measure(vocab):
         def epoch(m):
             return lambda: [step(m, idxs[i % len(idxs)]) for i in range(S["steps"])]
 
-        times = T.interleave({m: epoch(m) for m in METHODS}, S["rounds"], S["warmup"], dev)
-    ws.clear()
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return times
+        return T.Group({m: epoch(m) for m in METHODS}, S["rounds"], S["warmup"], dev, ctx=lambda: T.tf32(False))
 
 
 @pytest.mark.claim("CF-12", "CF-23")
@@ -74,13 +69,6 @@ def measure(vocab):
 @pytest.mark.parametrize("vocab", S["vocabs"])
 @pytest.mark.benchmark(group="embedding-vs-onehot")
 def test_embedding_vs_onehot(benchmark, vocab, method):
-    times = T.once(("emb", vocab), lambda: measure(vocab))[method]
-    T.record(
-        benchmark,
-        times,
-        steps_per_epoch=S["steps"],
-        bs=BS,
-        n_factors=D,
-        step_us=[round(t / S["steps"] * 1e6, 2) for t in times],
-        device=str(T.device()),
-    )
+    step_us = lambda i: [round(t / S["steps"] * 1e6, 2) for t in i["epoch_s"]]
+    group = T.once(("emb", vocab), lambda: measure(vocab))
+    T.record(benchmark, group, method, steps_per_epoch=S["steps"], bs=BS, n_factors=D, step_us=step_us)

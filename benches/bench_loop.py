@@ -23,22 +23,22 @@ from benches import _loops as L
 from benches import _timing as T
 from benches.bench_vision import compute_only
 
-SIZES = {
-    "gpu": dict(
-        collab=dict(ratings=100_000, rounds=5, warmup=1),
+SMOKE = dict(collab=dict(ratings=2_000, rounds=1, warmup=0), bs=64)
+S = T.sized(
+    gpu=dict(
+        collab=dict(ratings=100_000, rounds=4, warmup=1),
         bs=64,
-        resnet18=dict(bs=[64], px=224, images=1024, rounds=5, warmup=1),
-        resnet50_fp16_cl=dict(bs=[64, 128, 256], px=224, images=2048, rounds=5, warmup=1),
+        resnet18=dict(bs=[64], px=224, images=1024, rounds=4, warmup=1),
+        resnet50_fp16_cl=dict(bs=[64, 128, 256], px=224, images=2048, rounds=4, warmup=1),
     ),
-    "cpu": dict(collab=dict(ratings=5_000, rounds=5, warmup=1), bs=64),
-    "smoke": dict(collab=dict(ratings=2_000, rounds=1, warmup=0), bs=64),
-}
-SIZES["sim"] = dict(
-    SIZES["smoke"],
-    resnet18=dict(bs=[4], px=32, images=8, rounds=1, warmup=0),
-    resnet50_fp16_cl=dict(bs=[2, 4], px=32, images=8, rounds=1, warmup=0),
+    cpu=dict(collab=dict(ratings=5_000, rounds=4, warmup=1), bs=64),
+    smoke=SMOKE,
+    sim=dict(
+        SMOKE,
+        resnet18=dict(bs=[4], px=32, images=8, rounds=1, warmup=0),
+        resnet50_fp16_cl=dict(bs=[2, 4], px=32, images=8, rounds=1, warmup=0),
+    ),
 )
-S = SIZES[T.PROFILE]
 LOOPS = ["plain", "impl", "fastai", "impl_lean"]
 N_USERS, N_ITEMS, K_TRUE, N_FACTORS, LR_COLLAB = 943, 1682, 4, 50, 5e-3
 
@@ -54,7 +54,7 @@ def ratings(n, seed=0):
 
 
 def collab():
-    "Interleaved collab epochs of the three loops; returns {loop: dict(times, valid_first, valid_last)}."
+    "Interleaved collab epochs of the loops (T.Group), checked: each lowers the loss, all end where plain does."
     from impl.collab import DotProductBias
 
     C, dev = S["collab"], T.device()
@@ -70,7 +70,7 @@ def collab():
         data = L.Data(L.TensorBatches(x[n_valid:], y[n_valid:], S["bs"], seed=1), valid, dev)
         runs[k] = L.LOOPS[k](data, models[k], L.mse, LR_COLLAB, "fp32")
     first = L.check_loss(models["plain"], valid, L.mse)
-    times = T.interleave(runs, C["rounds"], C["warmup"], dev)
+    group = T.Group(runs, C["rounds"], C["warmup"], dev)
     last = {k: L.check_loss(models[k], valid, L.mse) for k in LOOPS}
     for k in LOOPS:
         assert math.isfinite(last[k]) and last[k] < first, (
@@ -80,53 +80,24 @@ def collab():
             f"IMPL-9: collab {k} ends at valid MSE {last[k]:.4f}, plain at {last['plain']:.4f}: not the same training"
         )
     n_train = len(x) - n_valid
-    return {
-        k: dict(
-            times=times[k], valid_first=first, valid_last=last[k], n_train=n_train, batches=math.ceil(n_train / S["bs"])
+    for k in LOOPS:
+        group.info[k] = dict(
+            n_train=n_train, batches=math.ceil(n_train / S["bs"]), valid_first=first, valid_last=last[k]
         )
-        for k in LOOPS
-    }
+    return group
 
 
-def _ratio_info(times, base):
-    m, b = T.stats(times).get("median", math.nan), T.stats(base).get("median", math.nan)
-    return dict(ratio_to_plain=m / b if b else math.nan)
+def vs_plain(group):
+    "extra_info `ratio_to_plain`: the arm's median per-epoch time over the plain loop's."
+    return lambda i: i["median_s"] / group.median("plain")
 
 
 @pytest.mark.claim("IMPL-9")
 @pytest.mark.parametrize("task,bs,loop", [("collab", S["bs"], lp) for lp in LOOPS])
 @pytest.mark.benchmark(group="loop-overhead")
 def test_loop_collab(benchmark, task, bs, loop):
-    rs = T.once("collab-loops", collab)
-    r = rs[loop]
-    T.record(
-        benchmark,
-        r["times"],
-        precision="fp32",
-        n_train=r["n_train"],
-        batches=r["batches"],
-        valid_first=r["valid_first"],
-        valid_last=r["valid_last"],
-        **_ratio_info(r["times"], rs["plain"]["times"]),
-        device=str(T.device()),
-    )
-
-
-def _vision(task, precision, loops):
-    C = S[task]
-    arch = task.split("_")[0]
-    return {
-        bs: compute_only(
-            arch,
-            {lp: (precision, L.LOOPS[lp]) for lp in loops},
-            bs,
-            C["px"],
-            max(1, C["images"] // bs),
-            C["rounds"],
-            C["warmup"],
-        )
-        for bs in C["bs"]
-    }
+    group = T.once("collab-loops", collab)
+    T.record(benchmark, group, loop, precision="fp32", ratio_to_plain=vs_plain(group))
 
 
 VISION = [
@@ -142,23 +113,8 @@ VISION_PARAMS = [(t, p, lp, bs) for t, p, loops in VISION if t in S for bs in S[
 @pytest.mark.parametrize("task,precision,loop,bs", VISION_PARAMS)
 @pytest.mark.benchmark(group="loop-overhead")
 def test_loop_vision(benchmark, task, precision, loop, bs):
-    loops = next(lps for t, _, lps in VISION if t == task)
-    rs = T.once(("loops", task), lambda: _vision(task, precision, loops))[bs]
-    r, C = rs[loop], S[task]
-    n = bs * max(1, C["images"] // bs)
-    med = T.stats(r["times"]).get("median", math.nan)
-    T.record(
-        benchmark,
-        r["times"],
-        precision=precision,
-        px=C["px"],
-        images_per_epoch=n,
-        img_s=n / med,
-        peak_mem_mib=round(r["peak_mem_mib"], 1),
-        fwd_gflop_per_img=round(r["fwd_gflop_per_img"], 3),
-        loss_first=r["loss_first"],
-        logits_rel_err=r["logits_rel_err"],
-        loss_last=r["loss_last"],
-        **_ratio_info(r["times"], rs["plain"]["times"]),
-        device=str(T.device()),
-    )
+    C, loops = S[task], next(lps for t, _, lps in VISION if t == task)
+    n = max(1, C["images"] // bs)
+    variants = {lp: (precision, L.LOOPS[lp]) for lp in loops}
+    group = T.once(("loops", task, bs), lambda: compute_only(task.split("_")[0], variants, bs, n, C))
+    T.record(benchmark, group, loop, bs * n, precision=precision, px=C["px"], ratio_to_plain=vs_plain(group))

@@ -28,21 +28,21 @@ ARCHS = {a: getattr(torchvision.models, a) for a in ("resnet18", "resnet34", "re
 PETS_TRAIN = 5912  # real Oxford-IIIT Pet: 7390 images, valid_pct 0.2 -> 5912 training images (book epochs)
 ALL = list(L.PRECISIONS)
 # fmt: off
-E2E_GPU = dict(archs=list(ARCHS), precisions=["fp32", "fp16"], fixture="medium", px=224, bs=64, rounds=3, warmup=1,
+E2E_GPU = dict(archs=list(ARCHS), precisions=["fp32", "fp16"], fixture="medium", px=224, bs=64, rounds=2, warmup=1,
                workers=min(8, os.cpu_count() or 1))
-SIZES = {
-    "gpu": dict(archs=list(ARCHS), precisions=ALL, px=224, bs=64, batches=16, rounds=5, warmup=1, e2e=E2E_GPU),
-    "cpu": dict(archs=["resnet18"], precisions=["fp32_strict", "fp32", "bf16", "bf16_cl"], px=64, bs=8, batches=2,
-                rounds=2, warmup=1, e2e=dict(archs=["resnet18"], precisions=["fp32"], fixture="small", px=64, bs=16,
-                                             rounds=2, warmup=1, workers=0, max_batches=4)),
-    "smoke": dict(archs=["resnet18"], precisions=["fp32", "bf16", "bf16_cl"], px=32, bs=4, batches=3, rounds=1,
-                  warmup=0, e2e=dict(archs=["resnet18"], precisions=["fp32"], fixture="small", px=32, bs=16, rounds=1,
-                                     warmup=0, workers=0, max_batches=2)),
-}
-SIZES["sim"] = dict(SIZES["smoke"], archs=list(ARCHS), precisions=ALL,
-                    e2e=dict(SIZES["smoke"]["e2e"], archs=list(ARCHS), precisions=["fp32", "fp16"]))
+SMOKE = dict(archs=["resnet18"], precisions=["fp32", "bf16", "bf16_cl"], px=32, bs=4, batches=3, rounds=1, warmup=0,
+             e2e=dict(archs=["resnet18"], precisions=["fp32"], fixture="small", px=32, bs=16, rounds=1, warmup=0,
+                      workers=0, max_batches=2))
+S = T.sized(
+    gpu=dict(archs=list(ARCHS), precisions=ALL, px=224, bs=64, batches=16, rounds=4, warmup=1, e2e=E2E_GPU),
+    cpu=dict(archs=["resnet18"], precisions=["fp32_strict", "fp32", "bf16", "bf16_cl"], px=64, bs=8, batches=2,
+             rounds=1, warmup=1, e2e=dict(archs=["resnet18"], precisions=["fp32"], fixture="small", px=64, bs=16,
+                                          rounds=1, warmup=1, workers=0, max_batches=4)),
+    smoke=SMOKE,
+    sim=dict(SMOKE, archs=list(ARCHS), precisions=ALL,
+             e2e=dict(SMOKE["e2e"], archs=list(ARCHS), precisions=["fp32", "fp16"])),
+)
 # fmt: on
-S = SIZES[T.PROFILE]
 N_CLASSES = 37
 LR = 1e-3
 
@@ -78,10 +78,11 @@ def precision_ctx(precision):
     return T.tf32(precision != "fp32_strict")
 
 
-def compute_only(arch, variants, bs, px, n_batches, rounds, warmup, seed=0):
-    """Interleaved epochs of each variant (name -> (precision, loop maker as in benches._loops.LOOPS)) on one model
-    init and the same device batches. Returns {name: dict(times, peak_mem_mib, losses, gflop)}, checked correct."""
-    dev, names = T.device(), list(variants)
+def compute_only(arch, variants, bs, n_batches, size, seed=0):
+    """Interleaved epochs (T.Group) of each variant (name -> (precision, loop maker as in benches._loops.LOOPS)) on one
+    model init and the same device batches; `size`: px, rounds, warmup. Checked: each variant computes the first's
+    logits at init and lowers the loss. info per variant: peak memory of an epoch, forward GFLOP, losses."""
+    dev, names, px = T.device(), list(variants), size["px"]
     torch.manual_seed(seed)
     m0 = ARCHS[arch](num_classes=N_CLASSES).to(dev)
     xys = batches(2, bs, px, dev, seed)
@@ -89,7 +90,8 @@ def compute_only(arch, variants, bs, px, n_batches, rounds, warmup, seed=0):
     init, gflop = {k: v.clone() for k, v in m0.state_dict().items()}, fwd_gflop(m0, px)
     del m0
     runs, models, peak, first, err, ref = {}, {}, {k: 0 for k in names}, {}, {}, None
-    with T.cudnn_benchmark(dev.type == "cuda"):
+    autotune = lambda: T.cudnn_benchmark(dev.type == "cuda")
+    with autotune():
         for k, (p, make) in variants.items():
             models[k] = ARCHS[arch](num_classes=N_CLASSES).to(dev)
             models[k].load_state_dict(init)
@@ -122,29 +124,22 @@ def compute_only(arch, variants, bs, px, n_batches, rounds, warmup, seed=0):
 
             return f
 
-        times = T.interleave({k: epoch(k) for k in names}, rounds, warmup, dev)
+        group = T.Group({k: epoch(k) for k in names}, size["rounds"], size["warmup"], dev, ctx=autotune)
         last = {k: L.check_loss(models[k], xys[:n_batches], F.cross_entropy, train_mode=True) for k in names}
-    steps = (rounds + warmup) * n_batches
+    steps = (size["rounds"] + size["warmup"]) * n_batches
     for k in names:  # fp16's GradScaler skips steps until its scale (2**16 at first) stops overflowing
         need = 20 if L.PRECISIONS[variants[k][0]] == torch.float16 else 3
         assert math.isfinite(last[k]) and (steps < need or last[k] < first[k]), (
             f"{arch} {k}: the loss on the training batches did not fall ({first[k]:.4f} -> {last[k]:.4f})"
         )
-    models.clear()
-    runs.clear()
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return {
-        k: dict(
-            times=times[k],
-            peak_mem_mib=peak[k] / 2**20,
+        group.info[k] = dict(
+            peak_mem_mib=lambda i, k=k: round(peak[k] / 2**20, 1),  # read when recorded: the test's epoch counts
+            fwd_gflop_per_img=round(gflop, 3),
             loss_first=first[k],
-            loss_last=last[k],
-            fwd_gflop_per_img=gflop,
             logits_rel_err=err[k],
+            loss_last=last[k],
         )
-        for k in names
-    }
+    return group
 
 
 @pytest.mark.claim("FP16-6", "FP16-7", "ARCH-5")
@@ -152,38 +147,20 @@ def compute_only(arch, variants, bs, px, n_batches, rounds, warmup, seed=0):
 @pytest.mark.parametrize("arch", S["archs"])
 @pytest.mark.benchmark(group="fp16-speedup")
 def test_fp16_speedup(benchmark, arch, precision):
-    r = T.once(
-        ("fp16", arch),
-        lambda: compute_only(
-            arch,
-            {p: (p, L.impl_epoch) for p in S["precisions"]},
-            S["bs"],
-            S["px"],
-            S["batches"],
-            S["rounds"],
-            S["warmup"],
-        ),
-    )[precision]
-    n = S["bs"] * S["batches"]
-    med = T.stats(r["times"]).get("median", math.nan)
+    variants = {p: (p, L.impl_epoch) for p in S["precisions"]}
+    group = T.once(("fp16", arch), lambda: compute_only(arch, variants, S["bs"], S["batches"], S))
     T.record(
         benchmark,
-        r["times"],
+        group,
+        precision,
+        S["bs"] * S["batches"],
         loop="impl",
         bs=S["bs"],
         px=S["px"],
         batches=S["batches"],
-        images_per_epoch=n,
-        img_s=n / med,
-        pets_epoch_s=PETS_TRAIN * med / n,
-        peak_mem_mib=round(r["peak_mem_mib"], 1),
-        fwd_gflop_per_img=round(r["fwd_gflop_per_img"], 3),
-        loss_first=r["loss_first"],
-        logits_rel_err=r["logits_rel_err"],
-        loss_last=r["loss_last"],
+        pets_epoch_s=lambda i: PETS_TRAIN / i["img_s"],
         tf32=precision != "fp32_strict",
         channels_last=precision.endswith("_cl"),
-        device=str(T.device()),
     )
 
 
@@ -213,7 +190,8 @@ def e2e(arch):
         T.ROOT / ".cache" / "fixtures" / E["fixture"], "oxford-iiit-pet", seed=0, size=E["fixture"]
     )
     runs, first, losses = {}, {}, {}
-    with T.cudnn_benchmark(dev.type == "cuda"):
+    autotune = lambda: T.cudnn_benchmark(dev.type == "cuda")
+    with autotune():
         for k in E["precisions"]:
             torch.manual_seed(0)
             dls = pets_dls(pets, bs=E["bs"], size=E["px"], seed=42, device=dev, num_workers=E["workers"])
@@ -231,18 +209,19 @@ def e2e(arch):
                 losses[k].append(learn.recorder.values[-1])
 
             runs[k] = f
-        times = T.interleave(runs, E["rounds"], E["warmup"], dev)
+        group = T.Group(runs, E["rounds"], E["warmup"], dev, ctx=autotune)
     n_train = len(dls.train) * E["bs"]  # the training DataLoader drops the last partial batch
-    out = {}
     for k in E["precisions"]:
         tl, vl = [v[0] for v in losses[k]], [v[1] for v in losses[k]]
         assert all(map(math.isfinite, tl + vl)), f"{arch} {k}: non-finite losses {losses[k]}"
         assert len(tl) < 3 or tl[-1] < tl[0], f"{arch} {k}: the training loss did not fall over {len(tl)} epochs: {tl}"
-        out[k] = dict(times=times[k], valid_first=first[k], valid_last=vl[-1], train_losses=tl, n_train=n_train)
-    runs.clear()
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return out
+        group.info[k] = dict(  # read when recorded: the test's epoch counts
+            n_train=n_train,
+            valid_first=first[k],
+            valid_last=lambda i, k=k: losses[k][-1][1],
+            train_losses=lambda i, k=k: [v[0] for v in losses[k]],
+        )
+    return group
 
 
 @pytest.mark.claim("FP16-6", "FP16-7")
@@ -250,21 +229,8 @@ def e2e(arch):
 @pytest.mark.parametrize("arch", S["e2e"]["archs"])
 @pytest.mark.benchmark(group="fp16-e2e")
 def test_fp16_e2e(benchmark, arch, precision):
-    E = S["e2e"]
-    r = T.once(("e2e", arch), lambda: e2e(arch))[precision]
-    med = T.stats(r["times"]).get("median", math.nan)
+    E, group = S["e2e"], T.once(("e2e", arch), lambda: e2e(arch))
+    n = group.info[precision]["n_train"]
     T.record(
-        benchmark,
-        r["times"],
-        loop="impl",
-        bs=E["bs"],
-        px=E["px"],
-        fixture=E["fixture"],
-        n_train=r["n_train"],
-        img_s=r["n_train"] / med,
-        valid_first=r["valid_first"],
-        valid_last=r["valid_last"],
-        train_losses=r["train_losses"],
-        workers=E["workers"],
-        device=str(T.device()),
+        benchmark, group, precision, n, loop="impl", bs=E["bs"], px=E["px"], fixture=E["fixture"], workers=E["workers"]
     )
