@@ -1,5 +1,10 @@
 """A compact training loop: Learner, Recorder, fit, fit_one_cycle, freeze/unfreeze, fine_tune (T:L316-442).
 
+One loop (`Learner._fit`) whose phases are events callbacks act on (impl.callback, as fastai's): the Recorder, the
+1cycle schedule (ParamScheduler), the LR finder (impl.lr_find.LRFinder) and the progress bar are callbacks on it.
+Each fit prints fastai's epoch table (epoch, train_loss, valid_loss, metrics, time), with a progress bar on a
+terminal, unless `Learner(progress=False)`, `impl.callback.quiet()` or the environment variable IMPL_QUIET.
+
 Any `dls` with `.train` and `.valid` iterables of `(x, y)` (or `(x1, ..., xn, y)`) batches works, plain
 `torch.utils.data.DataLoader`s included; `dls.device`, when present, is where the model and batches go.
 Hyper-parameters live in the torch optimizer's param groups: `lr`, and `mom` as Adam's `betas[0]` or SGD's
@@ -24,6 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .callback import (
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidException,
+    ParamScheduler,
+    ProgressBar,
+    dispatch,
+    format_time,
+    shows,
+)
 from .lr_find import lr_find, valley
 from .schedule import combined_cos, lrs_for
 
@@ -220,13 +236,41 @@ def _default_decodes(loss_func):
 
 
 class Recorder:
-    """Per training batch: every group's `lrs` and `moms`, the raw `batch_losses` and the smoothed `losses`
-    (exponential moving average, beta 0.98, debiased, as fastai's AvgSmoothLoss: LR-7). Per epoch: `values`
-    rows [train_loss (smoothed, as fastai), valid_loss, *metrics] and `times` (wall seconds). Reset by each fit."""
+    """A callback on every fit (order 50, as fastai's). Per training batch: every group's `lrs` and `moms`, the raw
+    `batch_losses` and the smoothed `losses` (exponential moving average, beta 0.98, debiased, as fastai's
+    AvgSmoothLoss: LR-7). Per epoch: `values` rows [train_loss (smoothed, as fastai), valid_loss, *metrics] (nan
+    for a cancelled validation), `times` (wall seconds from before_epoch to after_epoch: the table's time column),
+    and, when `table`, one row of fastai's epoch table printed (`log`). Reset by each fit."""
+
+    order = 50
 
     def __init__(self, beta=0.98):
-        self.beta = beta
+        self.beta, self.table = beta, False
         self.reset()
+
+    def before_fit(self, learn):
+        self.reset([_name(m) for m in learn.metrics])
+        self.table = shows(learn.progress)
+
+    def before_epoch(self, learn):
+        self._t0 = time.perf_counter()
+
+    def after_batch(self, learn):
+        self.add_batch(learn.hypers("lr"), learn.hypers("mom"), learn.loss)
+
+    def after_epoch(self, learn):
+        v = learn.valid_values
+        self.add_epoch([math.nan] * (len(self.metric_names) - 1) if v is None else v, time.perf_counter() - self._t0)
+        if self.table:
+            self.log(learn.epoch)
+
+    def log(self, epoch):
+        "Print the row of `epoch` (the last one recorded), after the header when it is the fit's first row."
+        names = [f"{n:<8}" for n in ["epoch", *self.metric_names, "time"]]  # fastprogress's console table
+        if len(self.values) == 1:
+            print("  ".join(names).rstrip(), flush=True)
+        cells = [str(epoch), *(f"{v:.6f}" for v in self.values[-1]), format_time(self.times[-1])]
+        print("".join(f"{c:<{len(n)}}  " for c, n in zip(cells, names)).rstrip(), flush=True)
 
     def reset(self, metric_names=()):
         self.lrs, self.moms, self.batch_losses, self.losses = [], [], [], []
@@ -302,6 +346,7 @@ class Learner:
         path=".",
         model_dir="models",
         cbs=(),
+        progress=None,
     ):
         for a in ("train", "valid"):
             if not hasattr(dls, a):
@@ -312,7 +357,8 @@ class Learner:
         self.splitter, self.train_bn, self.moms, self.wd = splitter, train_bn, _moms(moms), _wd(wd)
         self.metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
         self.path, self.model_dir = Path(path), model_dir
-        self.opt, self.amp, self.recorder, self.cbs = None, None, Recorder(), list(cbs)
+        self.opt, self.amp, self.recorder, self.cbs = None, None, Recorder(), _cbs(cbs)
+        self.progress = progress  # None: the table and bar unless quiet (impl.callback.shows)
         self.groups = self._groups()
         self._lrs(lr)
         self.lr, self._guard = lr, None
@@ -446,12 +492,7 @@ class Learner:
         self.opt.zero_grad()
         return v
 
-    # ------------------------------------------------------------ fit
-    def _call(self, event):
-        for cb in self.cbs:
-            if hasattr(cb, event):
-                getattr(cb, event)(self)
-
+    # ------------------------------------------------------------ fit: one loop, its phases events (impl.callback)
     def _check_data(self):
         "A fit that would train on zero batches raises here, before anything changes."
         if len(self.dls.train) == 0:
@@ -473,9 +514,9 @@ class Learner:
         }
         return n_epoch, lrs, scheds, wd
 
-    def _fit(self, n_epoch, lrs, scheds=None, wd=None):
-        """The loop; arguments already checked. `scheds`: {'lr'|'mom': [one callable of p in [0, 1) per group]},
-        p = batches done / total. On an exception the model goes back to its train/eval mode."""
+    def _fit(self, n_epoch, lrs, wd=None, cbs=()):
+        """The loop; arguments already checked. Callbacks: the Recorder, `self.cbs`, `cbs` (this fit's), the progress
+        bar when shown. On an exception the model goes back to its train/eval mode."""
         self._check_data()
         if self.opt is None:
             self.create_opt()
@@ -483,52 +524,95 @@ class Learner:
             self.set_hyper("weight_decay", wd)
         self.set_hyper("lr", lrs)
         self.model.to(self.device)
-        nb = len(self.dls.train)
-        total = n_epoch * nb
-        self.recorder.reset([_name(m) for m in self.metrics])
-        self.epoch, self.iter, was = 0, 0, self.model.training
-        self._guard = _Guard(self, diverge=True)
+        cbs = [self.recorder, *self.cbs, *cbs]
+        self._on = dispatch(cbs + ([ProgressBar()] if shows(self.progress) else []))
+        self._nonfinite = any(getattr(cb, "nonfinite", False) for cb in cbs)  # a callback takes bad losses
+        self.n_epoch, self.epoch, self.iter, self.train_iter, self.loss = n_epoch, 0, 0, 0, math.nan
+        was = self.model.training
+        self._guard = _Guard(self, diverge=not self._nonfinite)
         try:
-            self._call("before_fit")
-            for self.epoch in range(n_epoch):
-                t0 = time.perf_counter()
-                self.model.train()
-                for i, b in enumerate(self.dls.train):
-                    self.iter, p = i, (self.epoch * nb + i) / total
-                    for k, fs in (scheds or {}).items():
-                        self.set_hyper(k, [f(p) for f in fs])
-                    self.loss = self._located(self.train_batch, b)
-                    self.recorder.add_batch(self.hypers("lr"), self.hypers("mom"), self.loss)
-                    self._call("after_batch")
-                self._located(self._guard.settle)
-                self.recorder.add_epoch(self.validate(), time.perf_counter() - t0)
-                self._call("after_epoch")
-            self._call("after_fit")
+            self._with_events(self._do_fit, "fit", CancelFitException)
+            if not self._nonfinite:
+                self._located(self._guard.settle)  # the last step's flag, when a callback cut the epoch short
         except BaseException:
             self.model.train(was)
             raise
+        finally:
+            if self._nonfinite:
+                self._guard = None  # its checks were off (and a step's flag may be unread): not for later batches
         return self
+
+    def _event(self, ev):
+        for f in self._on[ev]:
+            f(self)
+
+    def _with_events(self, f, name, cancel):
+        "before_<name>, f(), after_<name>; a `cancel` exception raised by either runs after_cancel_<name> (fastai's)."
+        try:
+            self._event(f"before_{name}")
+            f()
+        except cancel:
+            self._event(f"after_cancel_{name}")
+        self._event(f"after_{name}")
+
+    def _do_fit(self):
+        n = self.n_epoch
+        for self.epoch in range(n):
+            self.valid_values = None  # [valid_loss, *metrics] once validated
+            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+
+    def _do_epoch(self):
+        self._with_events(self._do_train, "train", CancelTrainException)
+        if not self._nonfinite:
+            self._located(self._guard.settle)
+        self._with_events(self._do_validate, "validate", CancelValidException)
+
+    def _do_train(self):
+        self.model.train()
+        dl = self.dls.train
+        for self.iter, b in enumerate(dl):
+            self._event("before_batch")
+            self.loss = self._batch(b)
+            self.train_iter += 1
+            self._event("after_batch")
+
+    def _batch(self, b):
+        "train_batch(b); a NaN/inf loss or step is nan when a callback takes them (`nonfinite`), else an error."
+        try:
+            return self.train_batch(b)
+        except (NonFiniteLoss, NonFiniteStep, Diverged) as e:  # Diverged only without `nonfinite`
+            if not self._nonfinite:
+                raise self._locate(e) from None
+            return math.nan
+
+    def _do_validate(self):
+        self.valid_values = self.validate()
 
     def _located(self, f, *a):
         "f(*a); a NaN/inf loss or parameter, or a diverging loss, raises again naming the epoch and batch (IMPL-3)."
         try:
             return f(*a)
         except (NonFiniteLoss, NonFiniteStep, Diverged) as e:
-            at = getattr(e, "at", None)
-            what = ("the weights are those before this step" if at is None else "the parameters, buffers and optimizer "
-                    f"state are as before epoch {at[0]}, batch {at[1]}")
-            raise type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {what}") from None
+            raise self._locate(e) from None
 
-    def fit(self, n_epoch, lr=None, wd=None):
-        "Train `n_epoch` epochs at a constant LR (default `self.lr`; a slice gives discriminative LRs)."
-        n_epoch, lrs, wd = _n_epoch(n_epoch), self._lrs(self.lr if lr is None else lr), _wd(wd)
-        return self._fit(n_epoch, lrs, wd=wd)
+    def _locate(self, e):
+        "The same error, its message naming the epoch and batch and what the learner was put back to."
+        at = getattr(e, "at", None)
+        what = ("the weights are those before this step" if at is None else "the parameters, buffers and optimizer "
+                f"state are as before epoch {at[0]}, batch {at[1]}")
+        return type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {what}")
 
-    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25, wd=None, moms=None):
+    def fit(self, n_epoch, lr=None, wd=None, cbs=()):
+        "`n_epoch` epochs at a constant LR (default `self.lr`; a slice gives discriminative LRs); `cbs`: this fit's."
+        n_epoch, lrs, wd, cbs = _n_epoch(n_epoch), self._lrs(self.lr if lr is None else lr), _wd(wd), _cbs(cbs)
+        return self._fit(n_epoch, lrs, wd=wd, cbs=cbs)
+
+    def fit_one_cycle(self, n_epoch, lr_max=None, div=25.0, div_final=1e5, pct_start=0.25, wd=None, moms=None,
+                      cbs=()):
         """1cycle (T:L430-442): per group, cosine from lr_max/div up to lr_max over pct_start of the batches, then
         cosine down to lr_max/div_final; momentum mirrored, moms[0] -> moms[1] -> moms[2] (OC-1, OC-2)."""
         n_epoch, lrs, scheds, wd = self._one_cycle_args(n_epoch, lr_max, div, div_final, pct_start, wd, moms)
-        return self._fit(n_epoch, lrs, scheds, wd=wd)
+        return self._fit(n_epoch, lrs, wd=wd, cbs=[ParamScheduler(scheds), *_cbs(cbs)])
 
     def fine_tune(self, epochs, base_lr=2e-3, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, **kw):
         """fastai's algorithm (T:L316-350): freeze; 1cycle for freeze_epochs at slice(base_lr), pct_start 0.99;
@@ -694,6 +778,11 @@ class Learner:
                 if isinstance(v, torch.Tensor) and v.ndim and not (0 <= i < len(flat) and v.shape == flat[i].shape):
                     raise ValueError(f"{f}: optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, the "
                                      f"parameter {tuple(flat[i].shape) if 0 <= i < len(flat) else 'does not exist'}")
+
+
+def _cbs(cbs):
+    "A list of callbacks from None, one callback, or a list/tuple of them."
+    return [] if cbs is None else list(cbs) if isinstance(cbs, (list, tuple)) else [cbs]
 
 
 def _name(m):

@@ -2,7 +2,8 @@
 
 An exponential LR schedule from `start_lr` to `end_lr` over `num_it` successive (shuffled) training batches,
 no validation; the loss is smoothed (beta 0.98, debiased) and the sweep stops once it exceeds 4x the best.
-Weights, optimizer state (and the fp16 scaler's) are put back afterwards, also when the sweep raises.
+The sweep is a callback (LRFinder) on the learner's own loop, `learn.fit`, which it cancels; this module never
+imports impl.learner. Weights, optimizer state (and the fp16 scaler's) are put back afterwards, also when it raises.
 """
 
 import collections
@@ -13,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from .callback import Callback, CancelFitException, CancelValidException
 from .schedule import sched_exp
 
 
@@ -100,47 +102,51 @@ def _check(start_lr, end_lr, num_it):
         raise ValueError(f"num_it must be an int >= 1, got {num_it!r}")
 
 
+class LRFinder(Callback):
+    """The sweep as a callback on the learner's one loop (fastai's LRFinder): before each training batch the LR
+    start_lr*(end_lr/start_lr)**(i/num_it) for batch i; after it, cancel the fit after num_it batches, or once the
+    smoothed loss exceeds 4x its best (stop_div) or a loss is not finite; no validation, no epoch table."""
+
+    order, nonfinite = 60, True  # after the Recorder (its smoothed loss); NaN/inf losses come here as nan
+
+    def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
+        self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
+
+    def before_fit(self, learn):
+        self.best = math.inf
+        learn.recorder.table = False
+
+    def before_batch(self, learn):
+        learn.set_hyper("lr", sched_exp(self.start_lr, self.end_lr, learn.train_iter / self.num_it))
+
+    def after_batch(self, learn):
+        s = learn.recorder.losses[-1]
+        self.best = min(self.best, s)
+        if math.isnan(learn.loss) or (self.stop_div and s > 4 * self.best) or learn.train_iter >= self.num_it:
+            raise CancelFitException
+
+    def before_validate(self, learn):
+        raise CancelValidException
+
+
 def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True, suggest_funcs=(valley,)):
     """Sweep the LR 10**(log10(start_lr) + i*log10(end_lr/start_lr)/num_it) for i = 0, 1, ... (LR-3), one training
     batch each (LR-4); stop when the smoothed loss > 4x its best (LR-6) or is not finite; restore weights and
-    optimizer (LR-5, IMPL-2). Returns SuggestedLRs named after `suggest_funcs` (LR-8), or None without them."""
+    optimizer (LR-5, IMPL-2). Snapshot, then the learner's own loop with an LRFinder callback, then restore.
+    Returns SuggestedLRs named after `suggest_funcs` (LR-8), or None without them."""
     _check(start_lr, end_lr, num_it)
     num_it = max(num_it, 6)  # as fastai's LRFinder
-    from .learner import NonFiniteLoss, NonFiniteStep, _Guard
-
     if learn.opt is None:
         learn.create_opt()
     learn.model.to(learn.device)
-    rec = learn.recorder
-    rec.reset()
     snap = _snapshot(learn)
-    learn._guard = _Guard(learn)
     try:
-        learn.model.train()
-        learn._call("before_fit")
-        it, best, done = 0, math.inf, False
-        while not done:
-            seen = it
-            for b in learn.dls.train:
-                learn.set_hyper("lr", sched_exp(start_lr, end_lr, it / num_it))
-                try:
-                    loss = learn.train_batch(b)
-                except (NonFiniteLoss, NonFiniteStep):
-                    loss, done = math.nan, True  # diverged: record it and stop
-                rec.add_batch(learn.hypers("lr"), learn.hypers("mom"), loss)
-                learn._call("after_batch")
-                it += 1
-                s = rec.losses[-1]
-                best = min(best, s)
-                done = done or (stop_div and s > 4 * best) or it >= num_it
-                if done:
-                    break
-            if it == seen:
-                raise ValueError("lr_find: dls.train yielded no batches")
-        learn._call("after_fit")
+        learn.fit(num_it // len(learn.dls.train) + 1, cbs=[LRFinder(start_lr, end_lr, num_it, stop_div)])
     finally:
         _restore(learn, snap)
-        learn._guard = None
+    rec = learn.recorder
+    if not rec.losses:
+        raise ValueError("lr_find: dls.train yielded no batches")
     if suggest_funcs is None:
         if show_plot:
             rec.plot_lr_find()

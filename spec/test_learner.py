@@ -4,8 +4,10 @@ Every group's LR and momentum is logged at every batch (the adapters' `train_log
 formulas written out here (numpy), independently of both implementations.
 """
 
+import contextlib
 import inspect
 import math
+import sys
 
 import matplotlib
 import numpy as np
@@ -456,6 +458,219 @@ BOOK_ERRORS = {  # FB05, in the order printed: LR-2, LR-12, FT-10, DLR-3 (unfroz
     "DLR-3": [0.067659, 0.066306, 0.062246, 0.062923, 0.064276, 0.056157, 0.058863, 0.053451, 0.051421, 0.054127],
     "ARCH-4": [0.098782, 0.094723, 0.091340, 0.083897, 0.084574, 0.069012, 0.065629, 0.064276, 0.054804],
 }
+
+
+# ---------------------------------------------------------------- the one loop: events, cancellation (IMPL-37)
+def _expected(n_epoch=2, nb=8, cancel=None):
+    """impl's events for n_epoch epochs of nb training batches, written out from fastai's Learner.fit; `cancel`:
+    (phase, epoch, batch) where a callback raises that phase's Cancel exception (validate: in before_validate)."""
+    ph, ce, ci = cancel or (None, None, None)
+    out = ["before_fit"]
+    for e in range(n_epoch):
+        out += ["before_epoch", "before_train"]
+        for i in range(nb):
+            out += ["before_batch", "after_batch"]
+            if (e, i) == (ce, ci) and ph in ("fit", "epoch", "train"):
+                out += [f"after_cancel_{ph}", f"after_{ph}"]
+                break
+        if ph in ("fit", "epoch") and e == ce:
+            if ph == "fit":
+                return out
+            continue
+        out += [] if ph == "train" and e == ce else ["after_train"]
+        out += ["before_validate"] + (["after_cancel_validate"] if ph == "validate" and e == ce else [])
+        out += ["after_validate", "after_epoch"]
+    return out + ["after_fit"]
+
+
+class _Events:
+    "Records every event (and learn.epoch, learn.iter at each batch); raises `cancel` at (epoch, batch) if given."
+
+    def __init__(self, cancel=None, order=0):
+        from impl import callback as C
+
+        self.seen, self.at, self.cancel, self.order, self.C = [], [], cancel, order, C
+        for ev in C.EVENTS:
+            setattr(self, ev, lambda learn, ev=ev: self.on(ev, learn))
+
+    def on(self, ev, learn):
+        self.seen.append(ev)
+        if ev == "after_batch":
+            self.at.append((learn.epoch, learn.iter))
+        if self.cancel is None:
+            return
+        ph, e, i = self.cancel
+        exc = {"fit": self.C.CancelFitException, "epoch": self.C.CancelEpochException,
+               "train": self.C.CancelTrainException, "validate": self.C.CancelValidException}[ph]
+        if ev == ("before_validate" if ph == "validate" else "after_batch") and (learn.epoch, learn.iter) == (e, i):
+            raise exc()
+
+
+@pytest.mark.claim("IMPL-37")
+def test_events_fire_in_fastais_order():
+    "fit(2) on 8 training batches: the events of fastai's loop, in its order, each training batch one pair."
+    learn, tr, va = make(IMPL)
+    ev = _Events()
+    learn.fit(2, 1e-3, cbs=[ev])
+    assert ev.seen == _expected(), f"IMPL-37: events {ev.seen[:12]} ... differ from fastai's order"
+    assert ev.at == [(e, i) for e in range(2) for i in range(8)], f"IMPL-37: (epoch, iter) at each batch {ev.at}"
+    assert (tr.iters, va.iters) == (2, 2), f"IMPL-37: the loaders were iterated {tr.iters}, {va.iters} times"
+    learn.cbs.append(ev)  # a Learner's own callbacks (cbs=...) get the same events, on every fit
+    ev.seen.clear()
+    learn.fit_one_cycle(1, 1e-3)
+    assert ev.seen == _expected(1), f"IMPL-37: fit_one_cycle's events {ev.seen[:12]} ..."
+
+
+@pytest.mark.claim("IMPL-37")
+def test_events_match_fastais_learner():
+    "The same fit on fastai's Learner (the oracle), its events filtered to impl's and to the training batches."
+    fa = pytest.importorskip("fastai.callback.core")
+    from impl import callback as C
+
+    class Rec(fa.Callback):
+        order = 90
+
+        def __init__(self):
+            self.seen = []
+            for ev in fa._events:
+                setattr(self, str(ev), lambda ev=ev: self.seen.append(str(ev)))
+
+    rec = Rec()
+    learn, *_ = make(get("fastai"))
+    learn.fit(2, 1e-3, cbs=[rec])
+    valid, want = False, []
+    for ev in rec.seen:  # fastai fires the batch events on validation batches too: impl validates in one call
+        valid = (valid or ev == "before_validate") and ev != "after_validate"
+        if ev in C.EVENTS and not (valid and ev in ("before_batch", "after_batch")):
+            want.append(ev)
+    learn, *_ = make(IMPL)
+    ev = _Events()
+    learn.fit(2, 1e-3, cbs=[ev])
+    assert ev.seen == want, f"IMPL-37: impl's events differ from fastai's: {ev.seen[:12]} ... vs {want[:12]} ..."
+
+
+@pytest.mark.claim("IMPL-37")
+@pytest.mark.parametrize("cancel", [("fit", 0, 3), ("epoch", 0, 3), ("train", 0, 3), ("validate", 1, 7),
+                                    ("fit", 1, 7)], ids=["fit", "epoch", "train", "validate", "fit-last"])
+def test_cancel_ends_its_phase_and_the_fit_goes_on(cancel):
+    """Cancel{Fit,Epoch,Train,Valid}Exception: after_cancel_<phase> and after_<phase> run, the loop goes on after the
+    phase; the batches trained, the validations run and recorder.values follow."""
+    learn, tr, va = make(IMPL)
+    ev = _Events(cancel)
+    learn.fit(2, 1e-3, cbs=[ev])
+    ph, e, i = cancel
+    assert ev.seen == _expected(cancel=cancel), f"IMPL-37: cancel {cancel}: events {ev.seen}"
+    trained = {"fit": 8 * e + i + 1, "epoch": 8 + i + 1, "train": 8 + i + 1, "validate": 16}[ph]
+    assert tr.batches == trained == len(IMPL.train_log(learn)["losses"]), f"IMPL-37: {tr.batches} batches trained"
+    vals = np.array(learn.recorder.values, dtype=float)
+    n_rows, n_valid = {"fit": (e, e), "epoch": (2, 1), "train": (2, 2), "validate": (2, 1)}[ph]
+    assert len(vals) == n_rows and va.iters == n_valid, f"IMPL-37: {len(vals)} epochs recorded, {va.iters} validated"
+    if ph in ("epoch", "validate"):  # after_epoch still records the epoch: its validation as nan (fastai: absent)
+        assert np.isnan(vals[e, 1]) and np.isfinite(vals[1 - e]).all(), f"IMPL-37: a skipped validation: {vals}"
+    learn.fit(1, 1e-3)  # and the learner trains on
+    assert len(learn.recorder.values) == 1 and np.isfinite(learn.recorder.values[0]).all(), "IMPL-37: next fit"
+
+
+@pytest.mark.claim("IMPL-37")
+def test_callbacks_run_by_order_and_can_schedule():
+    "`order` sorts callbacks (stable); a before_batch that sets the LR is the LR that batch trains with."
+    learn, *_ = make(IMPL)
+    late, early = _Events(order=70), _Events(order=-5)
+    seen = []
+    late.on = lambda ev, l: seen.append("late") if ev == "before_fit" else None
+    early.on = lambda ev, l: seen.append("early") if ev == "before_fit" else None
+
+    class Sched:
+        def before_batch(self, learn):
+            learn.set_hyper("lr", 1e-4 * (learn.train_iter + 1))
+
+    learn.fit(2, 1e-3, cbs=[late, Sched(), early])
+    assert seen == ["early", "late"], f"IMPL-37: before_fit ran in the order {seen}"
+    close(IMPL.train_log(learn)["lrs"], np.outer(1e-4 * np.arange(1, 17), [1, 1, 1]), rtol=1e-12,
+          what="IMPL-37: the LR a before_batch callback set")
+
+
+# ---------------------------------------------------------------- the epoch table (IMPL-38)
+def _fastprogress_table(names, rows):
+    "fastprogress's console table (fastai's ProgressCallback._write_stats -> ConsoleMasterBar.write), captured."
+    import contextlib
+    import io
+
+    fp = pytest.importorskip("fastprogress.fastprogress")
+    bar, out = fp.ConsoleMasterBar(range(len(rows))), io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for line in [names, *rows]:
+            bar.write([f"{v:.6f}" if isinstance(v, float) else str(v) for v in line], table=True)
+    return [ln.rstrip() for ln in out.getvalue().splitlines()]
+
+
+def _acc(o, y):
+    return (o.argmax(-1) == y).float().mean()
+
+
+@pytest.mark.claim("IMPL-38")
+def test_fit_prints_fastais_epoch_table(capsys):
+    "fit(3) with a metric prints fastprogress's table: the header, then epoch, recorder.values, recorder.times."
+    from fastprogress.fastprogress import format_time
+
+    learn, *_ = make(IMPL, progress=True, metrics=[_acc])
+    learn.fit(3, 1e-2)
+    out, err = capsys.readouterr()
+    r = learn.recorder
+    assert len(r.values) == len(r.times) == 3, f"IMPL-38: {len(r.values)} rows, {len(r.times)} times"
+    rows = [[e, *map(float, v), format_time(t)] for e, (v, t) in enumerate(zip(r.values, r.times))]
+    want = _fastprogress_table(["epoch", "train_loss", "valid_loss", "_acc", "time"], rows)
+    assert out.splitlines() == want, f"IMPL-38: printed\n{out}\nfastprogress prints\n" + "\n".join(want)
+    assert err == "", f"IMPL-38: no progress bar when stderr is not a terminal, got {err!r}"
+
+
+@pytest.mark.claim("IMPL-38")
+def test_time_column_is_the_epochs_wall_time(capsys):
+    "A callback sleeping 1.1 s in epoch 1's training: recorder.times[1] >= 1.1, printed 00:01; epoch 0 under 1 s."
+    import time
+
+    class Slow:
+        def after_train(self, learn):
+            if learn.epoch == 1:
+                time.sleep(1.1)
+
+    learn, *_ = make(IMPL, progress=True)
+    learn.fit(2, 1e-2, cbs=[Slow()])
+    t = learn.recorder.times
+    rows = capsys.readouterr().out.splitlines()
+    assert t[1] >= 1.1 > t[0], f"IMPL-38: recorder.times {t}"
+    assert [r.split()[-1] for r in rows[1:]] == ["00:00", "00:01"], f"IMPL-38: time column of {rows}"
+
+
+@pytest.mark.claim("IMPL-38")
+@given(t=st.floats(0, 4e5))
+def test_format_time_is_fastprogress(t):
+    "mm:ss, h:mm:ss from an hour: the same string as fastprogress's format_time."
+    fp = pytest.importorskip("fastprogress.fastprogress")
+    from impl.callback import format_time
+
+    assert format_time(t) == fp.format_time(t), f"IMPL-38: format_time({t}) = {format_time(t)!r}"
+
+
+@pytest.mark.claim("IMPL-38")
+@pytest.mark.parametrize("how", ["progress=False", "IMPL_QUIET=1", "quiet()", "default", "True in quiet()"])
+def test_quiet_prints_nothing(how, capsys, monkeypatch):
+    "No table and no bar with progress=False, IMPL_QUIET or quiet(); the default prints; an explicit True wins."
+    from impl.callback import quiet
+
+    monkeypatch.delenv("IMPL_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # tqdm draws on a terminal
+    if how == "IMPL_QUIET=1":
+        monkeypatch.setenv("IMPL_QUIET", "1")
+    learn, *_ = make(IMPL, progress={"progress=False": False, "True in quiet()": True}.get(how))
+    with quiet() if "quiet()" in how else contextlib.nullcontext():
+        learn.fit(2, 1e-2)
+    out, err = capsys.readouterr()
+    if how in ("default", "True in quiet()"):
+        assert len(out.splitlines()) == 3 and out.split()[:3] == ["epoch", "train_loss", "valid_loss"], out
+        assert "epoch 2/2" in err and "/8 " in err, f"IMPL-38: the progress bar on a terminal: {err!r}"
+    else:
+        assert (out, err) == ("", ""), f"IMPL-38: {how} printed {out!r} {err!r}"
 
 
 @pytest.mark.claim("DLR-4")

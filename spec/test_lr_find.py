@@ -1,5 +1,6 @@
 """The LR finder (T:L100-157, T:L226-272): schedule, stopping, smoothing, restoring, suggestions, plot."""
 
+import ast
 import json
 import math
 import os
@@ -407,3 +408,66 @@ def test_raise_mid_sweep_restores_model_and_optimizer(exc, tmp_path):
     assert same(o, IMPL.opt_tensors(learn)), "IMPL-2: optimizer state differs after a sweep that raised"
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert not left, f"IMPL-2: the sweep left {left} behind"
+
+
+# ---------------------------------------------------------------- lr_find on the one loop (IMPL-37, IMPL-38)
+class _Events:
+    "Records every event the learner's loop fires."
+
+    def __init__(self):
+        from impl.callback import EVENTS
+
+        self.seen = []
+        for ev in EVENTS:
+            setattr(self, ev, lambda learn, ev=ev: self.seen.append(ev))
+
+
+@pytest.mark.claim("IMPL-37", "IMPL-38")
+@pytest.mark.parametrize("training", [True, False], ids=["train-mode", "eval-mode"])
+def test_lr_find_is_a_callback_that_cancels_the_fit(training, capsys):
+    """num_it=20 over 8 batches an epoch: the loop's events for 2 epochs with validation cancelled, then 4 batches and
+    the fit cancelled; weights, optimizer and train/eval mode put back; no epoch table even with progress=True."""
+    learn, tr, va = make(IMPL, progress=True)
+    learn.fit(1, 1e-2)
+    capsys.readouterr()
+    learn.model.train(training)
+    w, o, ev = state(learn.model), IMPL.opt_tensors(learn), _Events()
+    learn.cbs.append(ev)
+    IMPL.lr_find(learn, num_it=20, stop_div=False)
+    epoch = ["before_epoch", "before_train", *["before_batch", "after_batch"] * 8, "after_train", "before_validate",
+             "after_cancel_validate", "after_validate", "after_epoch"]
+    want = ["before_fit", *epoch, *epoch, "before_epoch", "before_train", *["before_batch", "after_batch"] * 4,
+            "after_cancel_fit", "after_fit"]
+    assert ev.seen == want, f"IMPL-37: lr_find's events {ev.seen}"
+    assert (tr.batches - 8, va.iters) == (20, 1), f"IMPL-37: {tr.batches - 8} sweep batches, {va.iters} validations"
+    assert same(w, state(learn.model)) and same(o, IMPL.opt_tensors(learn)), "IMPL-37: not restored after lr_find"
+    assert learn.model.training is training, f"IMPL-37: train mode {learn.model.training}, was {training}"
+    assert capsys.readouterr().out == "", "IMPL-38: lr_find printed an epoch table"
+
+
+@pytest.mark.claim("IMPL-37")
+def test_lr_find_module_does_not_import_the_learner():
+    "A fresh interpreter imports impl.lr_find without impl.learner; impl's modules import one another without a cycle."
+    root = Path(__file__).resolve().parent.parent
+    code = "import sys, impl.lr_find; print('impl.learner' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", f"IMPL-37: importing impl.lr_find imported impl.learner: {out}"
+    graph = {}
+    for f in sorted((root / "impl").glob("*.py")):
+        deps = set()
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.level == 1:  # from .x import ... / from . import x
+                deps |= {n.module} if n.module else {a.name for a in n.names}
+            elif isinstance(n, ast.ImportFrom) and (n.module or "").startswith("impl"):
+                deps |= {n.module.split(".")[1]} if "." in n.module else {a.name for a in n.names}
+            elif isinstance(n, ast.Import):
+                deps |= {a.name.split(".")[1] for a in n.names if a.name.startswith("impl.")}
+        graph[f.stem] = deps - {f.stem}
+
+    def cycle(m, path):
+        if m in path:
+            return path[path.index(m):] + [m]
+        return next((c for d in graph.get(m, ()) if (c := cycle(d, path + [m]))), None)
+
+    cycles = [c for m in graph if (c := cycle(m, []))]
+    assert "learner" not in graph["lr_find"] and not cycles, f"IMPL-37: impl import cycles {cycles[:3]}"

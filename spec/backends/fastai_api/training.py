@@ -1,9 +1,9 @@
 """Training on fastai: `fastai.learner.Learner` on plain torch DataLoaders, with the same per-batch log as impl's.
 
 fastai's Recorder keeps only the last group's LR (`opt.hypers[-1]['lr']`, LR-7) and each fit resets it, so
-`learner(...)` adds a `_Log` callback (order 55: after the Recorder, before ParamScheduler/LRFinder end a fit)
-that keeps every group's LR and momentum, the raw loss, the parameters after the step and the loss scale for
-every training batch since the learner was made. The progress bar and the epoch table are switched off.
+`learner(...)` adds the shared `BatchLog` (spec/backends/recorder.py) in a fastai callback (order 55: after the
+Recorder, before ParamScheduler/LRFinder end a fit), reading fastai's `opt.hypers`, `loss` and `scaler`. The
+progress bar and the epoch table are switched off.
 """
 
 import tempfile
@@ -18,29 +18,30 @@ from fastai.callback.schedule import SuggestionMethod, minimum, slide, steep, va
 from fastai.data.core import DataLoaders as _DataLoaders
 from fastai.learner import Learner as _Learner
 
+from spec.backends.recorder import BatchLog as _BatchLog
+
+
+def _read(learn):
+    "(every group's LR, every group's momentum, the raw loss, the GradScaler or None) after a training batch."
+    hs = learn.opt.hypers
+    sc = getattr(learn, "scaler", None)
+    return [float(h["lr"]) for h in hs], [float(h["mom"]) for h in hs], float(learn.loss.detach()), sc
+
 
 class _Log(_Callback):
+    "The shared BatchLog on fastai's callback events (order 55: after the Recorder, before LRFinder ends a fit)."
+
     order = 55
 
     def __init__(self):
-        self.lrs, self.moms, self.losses, self.params, self.scales, self.scaler = [], [], [], [], [], []
-        self.epochs, self.scaler_cfg = 0, None
+        self.batch_log = _BatchLog(_read)
 
     def after_batch(self):
-        if not self.training:
-            return
-        self.lrs.append([float(h["lr"]) for h in self.opt.hypers])
-        self.moms.append([float(h["mom"]) for h in self.opt.hypers])
-        self.losses.append(float(self.learn.loss.detach()))
-        self.params.append(torch.cat([p.detach().flatten() for p in self.model.parameters()]).cpu().clone())
-        sc = getattr(self.learn, "scaler", None)
-        self.scaler.append(sc is not None and sc.is_enabled())
-        if self.scaler[-1]:
-            self.scales.append(sc.get_scale())
-            self.scaler_cfg = (sc.get_growth_factor(), sc.get_backoff_factor(), sc.get_growth_interval())
+        if self.training:
+            self.batch_log.after_batch(self.learn)
 
     def after_epoch(self):
-        self.epochs += 1
+        self.batch_log.after_epoch(self.learn)
 
 
 def dls_from_loaders(train, valid):
@@ -60,12 +61,8 @@ def learner(dls, model, loss_func, splitter=None, path=None, **kw):
 
 
 def train_log(learn):
-    """The per-batch log since the learner was made: `lrs`, `moms` (arrays: batches x groups), raw `losses`, flat
-    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `scaler_cfg`
-    (growth factor, backoff factor, growth interval), `epochs`."""
-    log = next(cb for cb in learn.cbs if isinstance(cb, _Log))
-    return dict(lrs=np.array(log.lrs), moms=np.array(log.moms), losses=np.array(log.losses), params=log.params,
-                scaler=list(log.scaler), scales=list(log.scales), scaler_cfg=log.scaler_cfg, epochs=log.epochs)
+    "The per-batch log since the learner was made (spec/backends/recorder.py, BatchLog.as_dict)."
+    return next(cb for cb in learn.cbs if isinstance(cb, _Log)).batch_log.as_dict()
 
 
 def lr_find(learn, **kw):

@@ -1,10 +1,12 @@
-"""Training on impl: Learner, lr_find and its suggestions, mixed precision, plus a per-batch log for the spec.
+"""Training on impl: Learner, lr_find and its suggestions, mixed precision, plus the spec's per-batch log.
 
-`learner(...)` attaches a `_Log` callback that keeps, for every training batch of every fit (and LR-finder
-sweep) since the learner was made: each group's LR and momentum, the raw loss, the parameters after the step
-and, with fp16, the loss scale. The fastai adapter (fastai_api/training.py) keeps the same log.
+`learner(...)` attaches the shared `BatchLog` (spec/backends/recorder.py), reading impl's hyper-parameters
+(`learn.hypers`), loss (`learn.loss`) and GradScaler (`learn.amp.scaler`). The spec runs quiet: these learners print
+no epoch table (progress=False), and importing this adapter sets IMPL_QUIET=1 (unless set) for every other impl
+learner the spec makes (impl.callback.shows).
 """
 
+import os
 import tempfile
 
 import numpy as np
@@ -13,26 +15,14 @@ import torch
 from impl.data import DataLoaders as _DataLoaders
 from impl.learner import Learner as _Learner
 from impl.lr_find import SuggestionMethod, minimum, slide, steep, valley  # noqa: F401
+from spec.backends.recorder import BatchLog as _BatchLog
+
+os.environ.setdefault("IMPL_QUIET", "1")
 
 
-class _Log:
-    def __init__(self):
-        self.lrs, self.moms, self.losses, self.params, self.scales, self.scaler = [], [], [], [], [], []
-        self.epochs, self.scaler_cfg = 0, None
-
-    def after_batch(self, learn):
-        self.lrs.append(learn.hypers("lr"))
-        self.moms.append(learn.hypers("mom"))
-        self.losses.append(learn.recorder.batch_losses[-1])
-        self.params.append(torch.cat([p.detach().flatten() for p in learn.model.parameters()]).cpu().clone())
-        sc = None if learn.amp is None else learn.amp.scaler
-        self.scaler.append(sc is not None and sc.is_enabled())
-        if self.scaler[-1]:
-            self.scales.append(sc.get_scale())
-            self.scaler_cfg = (sc.get_growth_factor(), sc.get_backoff_factor(), sc.get_growth_interval())
-
-    def after_epoch(self, learn):
-        self.epochs += 1
+def _read(learn):
+    "(every group's LR, every group's momentum, the raw loss, the GradScaler or None) after a training batch."
+    return learn.hypers("lr"), learn.hypers("mom"), learn.loss, None if learn.amp is None else learn.amp.scaler
 
 
 def dls_from_loaders(train, valid):
@@ -43,16 +33,13 @@ def dls_from_loaders(train, valid):
 def learner(dls, model, loss_func, splitter=None, path=None, **kw):
     "A Learner with the spec's per-batch log; `path` defaults to a fresh temp folder (nothing lands in the repo)."
     path = tempfile.mkdtemp(prefix="l6spec-") if path is None else path
-    return _Learner(dls, model, loss_func, splitter=splitter, path=path, cbs=[_Log()], **kw)
+    kw.setdefault("progress", False)
+    return _Learner(dls, model, loss_func, splitter=splitter, path=path, cbs=[_BatchLog(_read)], **kw)
 
 
 def train_log(learn):
-    """The per-batch log since the learner was made: `lrs`, `moms` (arrays: batches x groups), raw `losses`, flat
-    `params` after each step, `scaler` (a GradScaler was enabled), `scales` (after each scaled step), `scaler_cfg`
-    (growth factor, backoff factor, growth interval), `epochs`."""
-    log = next(cb for cb in learn.cbs if isinstance(cb, _Log))
-    return dict(lrs=np.array(log.lrs), moms=np.array(log.moms), losses=np.array(log.losses), params=log.params,
-                scaler=list(log.scaler), scales=list(log.scales), scaler_cfg=log.scaler_cfg, epochs=log.epochs)
+    "The per-batch log since the learner was made (spec/backends/recorder.py, BatchLog.as_dict)."
+    return next(cb for cb in learn.cbs if isinstance(cb, _BatchLog)).as_dict()
 
 
 def lr_find(learn, **kw):
