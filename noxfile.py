@@ -48,6 +48,14 @@ def spec_changed(session):
 
 
 @nox.session(python=PY)
+def calibrate(session):
+    """Rerun every statistical test under seed offsets 0..19 at 1 and 2 torch threads on both backends, serially, and
+    write results/calibration.md (tools/calibrate.py; posargs: --offsets 20 --threads 1,2 --backend impl -k EXPR)."""
+    install(session)
+    session.run("python", "tools/calibrate.py", *session.posargs)
+
+
+@nox.session(python=PY)
 def tests(session):
     """Everything CI runs: lint, the spec in strict mode with the CI hypothesis profile, the plugin's and the report's
     meta-tests (Chromium installed when missing), a bench smoke run."""

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
@@ -207,6 +208,8 @@ def main(argv=None):
     p.add_argument("--backend", default="all", choices=("impl", "fastai", "all"))
     p.add_argument("--claims", default=",".join(statistical_claims()), help="claims whose tests run (default: all "
                    "statistical claims of the ledger)")
+    p.add_argument("--jobs", type=int, default=1, help="pytest processes at a time (default 1; on a machine with "
+                   "many idle cores up to cores / 2)")
     p.add_argument("-k", default=None, help="pytest -k expression, to calibrate some tests only")
     p.add_argument("--junit-dir", default=".cache/calibration", help="where each run's JUnit XML is kept")
     p.add_argument("--out", default="results/calibration.md")
@@ -221,9 +224,9 @@ def main(argv=None):
         if args.fresh:
             for f in d.glob("o*-t*.xml"):
                 f.unlink()
-        for o in range(args.first, args.first + args.offsets):
-            for t in (int(x) for x in args.threads.split(",")):
-                run_one(args, o, t, d / f"o{o:02d}-t{t}-{args.backend}.xml")
+        todo = [(o, t) for o in range(args.first, args.first + args.offsets) for t in map(int, args.threads.split(","))]
+        with ThreadPoolExecutor(args.jobs) as pool:  # jobs=1 (default): one pytest process at a time
+            list(pool.map(lambda ot: run_one(args, *ot, d / f"o{ot[0]:02d}-t{ot[1]}-{args.backend}.xml"), todo))
     files = sorted(d.glob("o*-t*.xml"))
     if not files:
         sys.exit(f"no JUnit files in {d}")
