@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .data import ColSplitter, Datasets, PersonSplitter, RandomSplitter
+from .losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
 from .readers import get_ctr, image_files, load_image, pet_label, read_movielens, read_pascal
 from .transforms import (
     Categorize,
@@ -25,12 +26,6 @@ from .transforms import (
 __all__ = ["pets_datasets", "pets_dls", "pascal_datasets", "pascal_dls", "biwi_datasets", "biwi_dls", "collab_dls"]
 
 
-def _loss(name):
-    from . import losses  # written alongside; imported late so data works on its own
-
-    return getattr(losses, name)()
-
-
 def pets_datasets(path, seed=42, valid_pct=0.2, item_tfms=None):
     "Oxford-IIIT Pet: (image, breed index); label from the file name (FB05 regex), random split (seed 42: FB05)."
     path = Path(path)
@@ -44,7 +39,7 @@ def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None, min_sca
     "Pets DataLoaders: training items get a random crop of >= min_scale of the area and a flip; loss cross entropy."
     tfms = [RandomResizedCrop(size, min_scale=min_scale), Flip(), ToTensor()]
     ds = pets_datasets(path, seed=seed, valid_pct=valid_pct, item_tfms=tfms)
-    return ds.dataloaders(bs=bs, device=device, loss_func=_loss("CrossEntropyLossFlat"), **kw)
+    return ds.dataloaders(bs=bs, device=device, loss_func=CrossEntropyLossFlat(), **kw)
 
 
 def pascal_datasets(path, item_tfms=None):
@@ -59,7 +54,7 @@ def pascal_datasets(path, item_tfms=None):
 def pascal_dls(path, bs=64, size=128, device=None, min_scale=0.35, **kw):
     "PASCAL DataLoaders: RandomResizedCrop(size, min_scale) so items collate (T:L1017); loss BCE with logits."
     ds = pascal_datasets(path, item_tfms=[RandomResizedCrop(size, min_scale=min_scale), ToTensor()])
-    return ds.dataloaders(bs=bs, device=device, loss_func=_loss("BCEWithLogitsLossFlat"), **kw)
+    return ds.dataloaders(bs=bs, device=device, loss_func=BCEWithLogitsLossFlat(), **kw)
 
 
 def biwi_datasets(path, valid_person="13", item_tfms=None):
@@ -82,7 +77,7 @@ def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augme
         ToTensor(),
     ]
     ds = biwi_datasets(path, valid_person=valid_person, item_tfms=tfms)
-    return ds.dataloaders(bs=bs, device=device, c=2, loss_func=_loss("MSELossFlat"), **kw)
+    return ds.dataloaders(bs=bs, device=device, c=2, loss_func=MSELossFlat(), **kw)
 
 
 def collab_dls(
@@ -103,4 +98,4 @@ def collab_dls(
     x = torch.from_numpy(np.stack(codes, 1).astype(np.int64))
     y = torch.tensor(df[r].to_numpy(), dtype=torch.float32)[:, None]
     ds = Datasets(range(len(df)), [[x.__getitem__], [y.__getitem__]], splits=RandomSplitter(valid_pct, seed)(df))
-    return ds.dataloaders(bs=bs, device=device, c=1, classes=classes, loss_func=_loss("MSELossFlat"), **kw)
+    return ds.dataloaders(bs=bs, device=device, c=1, classes=classes, loss_func=MSELossFlat(), **kw)
