@@ -1,0 +1,674 @@
+"""Every option of impl's training modules (impl.learner, impl.lr_find, impl.fp16): each keyword argument, given a
+non-default value, has the effect its docstring states, checked against the lesson, an independent formula (the
+1cycle and exponential schedules, the debiased EMA, the AdamW and SGD updates, the suggestion rules, all written out
+here) or fastai's behaviour.
+
+Options whose effect is asserted elsewhere are not repeated: fit_one_cycle(lr_max=None and slice) (OC-4), Learner(lr)
+with fit_one_cycle (OC-4), Learner(train_bn) with freeze() (FT-6), freeze_to(1) (FT-7), fine_tune(base_lr,
+freeze_epochs) (FT-3..5), lr_find(start_lr, end_lr, num_it) on drawn values (LR-3), lr_find(stop_div=True) (LR-6),
+the mark of the valley suggestion (LR-11), the GradScaler defaults (FP16-3) in spec/test_learner.py,
+test_lr_find.py and test_fp16.py; Learner(progress) and the epoch table (IMPL-38) in their own module. Through the
+`backend` fixture where both adapters have the name and a lesson claim says what the option does; impl's own options
+(IMPL-39) on impl alone. fastai's GradScaler options need CUDA (skipped on a CPU, FP16-5).
+"""
+
+import copy
+import functools
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from spec.backends import get
+from spec.tiny import cnn, data, make, mlp, one_thread, params, plain  # noqa: F401
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
+OPT = "IMPL-39"  # every public option of impl's Learner, lr_find and fp16 has its documented effect
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- independent formulas
+def cos(s, e, p):
+    "Half a cosine from s (p=0) to e (p=1)."
+    return s + (1 + np.cos(np.pi * (1 - p))) * (e - s) / 2
+
+
+def cycle(n, starts, peaks, ends, pct):
+    "n batches (p = i/n) x groups: cosine start -> peak over pct of the batches, then peak -> end."
+    p = (np.arange(n) / n)[:, None]
+    s, m, e = (np.asarray(v, dtype=float)[None, :] for v in (starts, peaks, ends))
+    return np.where(p < pct, cos(s, m, p / pct), cos(m, e, (p - pct) / (1 - pct)))
+
+
+def lr_cycle(n, peaks, div=25.0, div_final=1e5, pct=0.25):
+    hi = np.asarray(peaks, dtype=float)
+    return cycle(n, hi / div, hi, hi / div_final, pct)
+
+
+def mom_cycle(n, n_groups, moms, pct=0.25):
+    return cycle(n, [moms[0]] * n_groups, [moms[1]] * n_groups, [moms[2]] * n_groups, pct)
+
+
+def ema(raw, beta=0.98):
+    "Debiased exponential moving average: avg_t = beta avg_(t-1) + (1 - beta) x_t, reported as avg_t / (1 - beta**t)."
+    out, avg = [], 0.0
+    for i, v in enumerate(raw, 1):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta**i))
+    return np.array(out)
+
+
+def close(got, want, rtol=1e-5, atol=0.0, what=""):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    bad = ~np.isclose(got, want, rtol=rtol, atol=atol)
+    at = np.argwhere(bad)[0].tolist() if bad.any() else None
+    assert not bad.any(), f"{what}: first mismatch at {at}: {got[bad][0]!r} != {want[bad][0]!r}"
+
+
+def is_norm(m):
+    return [isinstance(mod, nn.BatchNorm1d) for mod in m for _ in mod.parameters(recurse=False)]
+
+
+def group_of(m):
+    "Group index (tiny.split) of every parameter, in model.parameters() order."
+    return [0 if i < 3 else 1 if i < 6 else 2 for i, mod in enumerate(m) for _ in mod.parameters(recurse=False)]
+
+
+def changed(before, m):
+    return [not torch.equal(a, b) for a, b in zip(before, params(m))]
+
+
+def other_loader(n=20, bs=6, seed=7):
+    "Fresh data the learner never saw, an uneven last batch: (loader, x, y)."
+    x, y = data(n, seed=seed)
+    return DataLoader(TensorDataset(x, y), batch_size=bs), x, y
+
+
+@torch.no_grad()
+def outputs(model, x):
+    "The model's outputs in eval mode (its train/eval mode put back)."
+    was = model.training
+    model.eval()
+    try:
+        return plain(model(x.to(next(model.parameters()).device))).float().cpu()
+    finally:
+        model.train(was)
+
+
+# ---------------------------------------------------------------- fit_one_cycle and Learner(moms)
+@pytest.mark.claim("OC-1", "OC-2")
+def test_one_cycle_every_option_and_learner_moms(backend):
+    """Learner(moms=(0.9, 0.7, 0.9)) is the momentum cycle of every fit_one_cycle without moms; div, div_final,
+    pct_start and moms given to fit_one_cycle shape that fit's cycle as the formula says."""
+    learn, *_ = make(backend, moms=(0.9, 0.7, 0.9))
+    learn.fit_one_cycle(2, 3e-3, div=10, div_final=1e3, pct_start=0.5)
+    log = backend.train_log(learn)
+    close(log["lrs"], lr_cycle(16, [3e-3] * 3, 10, 1e3, 0.5), what="OC-1: div=10, div_final=1e3, pct_start=0.5")
+    assert math.isclose(log["lrs"][0, 0], 3e-4, rel_tol=1e-6), f"OC-1: first LR {log['lrs'][0, 0]}, lr_max/div = 3e-4"
+    close(log["moms"], mom_cycle(16, 3, (0.9, 0.7, 0.9), 0.5), what="OC-2: Learner(moms=(0.9, 0.7, 0.9))")
+    learn.fit_one_cycle(1, slice(1e-4, 1e-2), div=4, div_final=50, pct_start=0.125, moms=(0.8, 0.6, 0.85))
+    log = backend.train_log(learn)
+    close(log["lrs"][16:], lr_cycle(8, [1e-4, 1e-3, 1e-2], 4, 50, 0.125), what="OC-1: second fit's own cycle")
+    close(log["moms"][16:], mom_cycle(8, 3, (0.8, 0.6, 0.85), 0.125), what="OC-2: moms=(0.8, 0.6, 0.85) overrides")
+    assert log["lrs"][16:, 2].argmax() == 1, "OC-1: pct_start=0.125 of 8 batches peaks at batch 1"
+
+
+# ---------------------------------------------------------------- freeze_to with train_bn=False
+@pytest.mark.claim("FT-7")
+def test_freeze_to_n_with_train_bn_false(backend):
+    """train_bn=False freezes a frozen group's BatchNorm too: freeze_to(-2) = freeze_to(1) (groups 1, 2 train),
+    freeze_to(2) only the head; a fit moves exactly the parameters that require grad."""
+    learn, *_ = make(backend, train_bn=False)
+    g, bn = group_of(learn.model), is_norm(learn.model)
+    for n, k in ((-2, 1), (2, 2), (0, 0)):
+        learn.freeze_to(n)
+        want = [i >= k for i in g]
+        assert backend.requires_grad(learn) == want, f"FT-7: freeze_to({n}) with train_bn=False: requires_grad"
+    learn.freeze_to(2)
+    before = params(learn.model)
+    learn.fit(1, 1e-2)
+    want = [i == 2 for i in g]
+    assert changed(before, learn.model) == want, f"FT-7: freeze_to(2), train_bn=False: changed parameters ({bn})"
+
+
+# ---------------------------------------------------------------- fine_tune
+@pytest.mark.claim("FT-3", "FT-4", "FT-5")
+def test_fine_tune_every_option(backend):
+    """fine_tune(1, base_lr=1e-2, freeze_epochs=2, lr_mult=10, pct_start=0.5, div=2, div_final=1e3,
+    moms=(0.9, 0.8, 0.9)): 2 frozen epochs at slice(1e-2) (pct_start .99, div 25), then 1 unfrozen epoch at
+    slice(5e-3/10, 5e-3) (LR ratio 10 between the first and last group), with pct_start .5 and div 2; div_final and
+    moms go to both phases."""
+    learn, tr, va = make(backend)
+    before = params(learn.model)
+    learn.fine_tune(1, base_lr=1e-2, freeze_epochs=2, lr_mult=10, pct_start=0.5, div=2.0, div_final=1e3,
+                    moms=(0.9, 0.8, 0.9))
+    log = backend.train_log(learn)
+    assert (log["epochs"], va.iters, len(log["lrs"])) == (3, 3, 24), (
+        f"FT-3: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches; expected 2 + 1 epochs")
+    close(log["lrs"][:16], lr_cycle(16, [1e-3, 1e-3, 1e-2], 25, 1e3, 0.99), what="FT-4: frozen phase, div_final=1e3")
+    peaks = 5e-4 * 10 ** (np.arange(3) / 2)  # even_mults(base_lr/2/lr_mult, base_lr/2, 3)
+    close(log["lrs"][16:], lr_cycle(8, peaks, 2.0, 1e3, 0.5), what="FT-5: unfrozen phase, lr_mult=10, div=2, pct .5")
+    close(log["lrs"][16:, 2] / log["lrs"][16:, 0], [10.0] * 8, what="FT-5: last/first group LR = lr_mult")
+    close(log["moms"][:16], mom_cycle(16, 3, (0.9, 0.8, 0.9), 0.99), what="FT-3: moms in the frozen phase")
+    close(log["moms"][16:], mom_cycle(8, 3, (0.9, 0.8, 0.9), 0.5), what="FT-3: moms in the unfrozen phase")
+    frozen = torch.tensor([g < 2 and not b for g, b in zip(group_of(learn.model), is_norm(learn.model))])
+    mask = torch.repeat_interleave(frozen, torch.tensor([p.numel() for p in before]))
+    first = torch.cat([b.flatten() for b in before])
+    assert torch.equal(log["params"][15][mask], first[mask]), "FT-3: the body moved in the 2 frozen epochs"
+    assert not torch.equal(log["params"][16][mask], first[mask]), "FT-3: the body never moved after unfreeze"
+
+
+@pytest.mark.claim("FT-3")
+def test_fine_tune_without_frozen_epochs(backend):
+    "freeze_epochs=0: no frozen epoch; one unfrozen 1cycle at slice(base_lr/2/lr_mult, base_lr/2), everything trains."
+    learn, tr, va = make(backend)
+    learn.fine_tune(1, base_lr=4e-3, freeze_epochs=0)
+    log = backend.train_log(learn)
+    assert (log["epochs"], len(log["lrs"])) == (1, 8), f"FT-3: {log['epochs']} epochs, {len(log['lrs'])} batches"
+    close(log["lrs"], lr_cycle(8, [2e-5, 2e-4, 2e-3], 5.0, 1e5, 0.3), what="FT-3: freeze_epochs=0, unfrozen cycle")
+    assert all(backend.requires_grad(learn)), "FT-3: fine_tune ends unfrozen"
+
+
+# ---------------------------------------------------------------- lr_find
+def _blow_up_after(k, factor=100.0):
+    "A cross-entropy multiplied by `factor` from the (k+1)-th call on: the loss diverges, finitely."
+    ce, calls = nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        calls[0] += 1
+        return ce(o, y) * (factor if calls[0] > k else 1.0)
+
+    return loss
+
+
+@pytest.mark.claim("LR-3", "LR-6")
+def test_lr_find_schedule_and_stop_div(backend):
+    """start_lr=1e-5, end_lr=1, num_it=30: batch i at 1e-5 * 1e5**(i/30); with stop_div=False all 30 batches run
+    although the loss diverges (x100 from batch 11), with stop_div=True the sweep stops at batch 11."""
+    learn, *_ = make(backend, loss_func=_blow_up_after(10))
+    backend.lr_find(learn, start_lr=1e-5, end_lr=1, num_it=30, stop_div=False)
+    lrs, s = backend.finder_curve(learn)
+    close(lrs, 1e-5 * 1e5 ** (np.arange(30) / 30), rtol=1e-9, what="LR-3: start_lr=1e-5, end_lr=1, num_it=30")
+    assert s[-1] > 4 * s.min(), f"LR-6: the loss did diverge (smoothed {s[-1]:.3g} vs best {s.min():.3g})"
+    learn, *_ = make(backend, loss_func=_blow_up_after(10))
+    backend.lr_find(learn, start_lr=1e-5, end_lr=1, num_it=30, stop_div=True)
+    lrs, s = backend.finder_curve(learn)
+    assert len(s) == 11, f"LR-6: stop_div=True stopped after {len(s)} batches, expected 11 (first > 4x best)"
+    close(lrs, 1e-5 * 1e5 ** (np.arange(11) / 30), rtol=1e-9, what="LR-3: the stopped sweep's LRs")
+
+
+def valley_ref(lrs, losses):
+    "Longest strictly decreasing subsequence (the first of maximal length), 1/3 + 1/6 of its length in."
+    n, lds = len(losses), np.ones(len(losses), int)
+    for i in range(1, n):
+        prev = lds[:i][losses[:i] > losses[i]]
+        lds[i] = 1 + prev.max() if len(prev) else 1
+    end = int(np.argmax(lds))
+    if lds[end] == 1:
+        return lrs[0]
+    k = lds[end] / 3
+    return lrs[end - lds[end] + int(k) + int(k / 2)]
+
+
+def slide_ref(lrs, losses, lr_diff=15, thresh=0.005, adjust_value=1.0):
+    "Move [l, r] = [n-1-k-lr_diff, n-1-k] left while the loss gradient differs by > thresh at its ends; lrs[l]."
+    g, n = np.gradient(np.float64(losses)), len(losses)
+    k = 0
+    while n - 1 - k - lr_diff >= 0 and abs(g[n - 1 - k] - g[n - 1 - k - lr_diff]) > thresh:
+        k += 1
+    return float(lrs[n - lr_diff - max(k, 1)]) * adjust_value
+
+
+def steep_refs(lrs, losses):
+    "Every LR whose slope d loss / d log(lr) ties the lowest within float32 noise."
+    slope = np.diff(np.float64(losses)) / np.diff(np.log(np.float64(lrs)))
+    return lrs[:-1][slope <= slope.min() + 1e-4 * abs(slope.min()) + 1e-5]
+
+
+@pytest.mark.claim("LR-10", "LR-15")
+def test_lr_find_all_four_suggestions(backend):
+    """suggest_funcs=(minimum, steep, slide, valley) with num_it=50: SuggestedLRs with those four names in that order,
+    each the rule's value on the curve without its first num_it//10 = 5 and last 5 points."""
+    learn, *_ = make(backend)
+    r = backend.lr_find(learn, num_it=50, suggest_funcs=(backend.minimum, backend.steep, backend.slide, backend.valley))
+    assert type(r).__name__ == "SuggestedLRs" and r._fields == ("minimum", "steep", "slide", "valley"), f"LR-10: {r!r}"
+    lrs, s = backend.finder_curve(learn)
+    assert len(lrs) == 50, f"LR-10: {len(lrs)} points, expected num_it=50 (stop_div never triggers here)"
+    lrs, s = np.float32(lrs[5:-5]), np.float32(s[5:-5])
+    assert math.isclose(r.minimum, lrs[np.argmin(s)] / 10, rel_tol=1e-6), f"LR-15: minimum {r.minimum}"
+    assert np.isclose(r.steep, steep_refs(lrs, s), rtol=1e-6).any(), f"LR-15: steep {r.steep}"
+    assert math.isclose(r.slide, slide_ref(lrs, s), rel_tol=1e-6), f"LR-10: slide {r.slide}, rule {slide_ref(lrs, s)}"
+    assert math.isclose(r.valley, valley_ref(lrs, s), rel_tol=1e-6), f"LR-10: valley {r.valley}"
+
+
+def _curve():
+    "A float32 LR-finder-like curve: flat, a long fall, a rise; with a wiggle so no two gradients are equal."
+    lrs = torch.tensor(10 ** (-7 + 0.08 * np.arange(80)), dtype=torch.float32)
+    i = np.arange(80)
+    loss = 2.0 - 1.5 / (1 + np.exp(-(i - 35) / 6)) + np.where(i > 60, 0.02 * (i - 60) ** 2, 0) + 0.01 * np.sin(i)
+    return lrs, torch.tensor(loss, dtype=torch.float32)
+
+
+@pytest.mark.claim("LR-10")
+@pytest.mark.parametrize("kw", [dict(lr_diff=5), dict(thresh=0.05), dict(adjust_value=0.5),
+                                dict(lr_diff=8, thresh=0.02, adjust_value=2.0)], ids=str)
+def test_slide_options(backend, kw):
+    "slide(lrs, losses, num_it, lr_diff, thresh, adjust_value): each option changes the suggestion as the rule says."
+    lrs, losses = _curve()
+    lr, (x, y) = backend.slide(lrs, losses, 100, **kw)
+    want = slide_ref(lrs.numpy(), losses.numpy(), **kw)
+    assert math.isclose(lr, want, rel_tol=1e-6), f"LR-10: slide(**{kw}) = {lr}, the rule gives {want}"
+    assert want != slide_ref(lrs.numpy(), losses.numpy()), f"LR-10: {kw} should change the suggestion on this curve"
+    yi = np.interp(np.log10(want), np.log10(lrs.numpy()), losses.numpy())
+    assert math.isclose(x, want, rel_tol=1e-6) and math.isclose(y, yi, rel_tol=1e-5), f"LR-10: point {(x, y)}"
+
+
+@pytest.mark.claim("LR-10")
+def test_lr_find_partial_suggestion_and_none(backend):
+    "A functools.partial suggestion is named after its function and keeps its options; suggest_funcs=None: None."
+    learn, *_ = make(backend)
+    r = backend.lr_find(learn, suggest_funcs=(functools.partial(backend.slide, lr_diff=5, adjust_value=0.5),))
+    lrs, s = backend.finder_curve(learn)
+    want = slide_ref(np.float32(lrs[10:-5]), np.float32(s[10:-5]), lr_diff=5, adjust_value=0.5)
+    assert r._fields == ("slide",) and math.isclose(r.slide, want, rel_tol=1e-6), f"LR-10: {r!r}, expected {want}"
+    assert backend.lr_find(learn, num_it=20, suggest_funcs=None) is None, "LR-10: suggest_funcs=None returns None"
+    assert len(backend.finder_curve(learn)[0]) == 20, "LR-10: suggest_funcs=None still sweeps"
+
+
+# ---------------------------------------------------------------- plots
+def _lines(fig=None):
+    ax = fig.axes[0] if fig is not None else plt.gca()
+    return ax, ax.get_lines()
+
+
+@pytest.mark.claim("LR-11")
+def test_plot_lr_find_options(backend):
+    """show_plot=False draws nothing; recorder.plot_lr_find(skip_end=10) plots the curve less its last 10 points,
+    skip_end=0 all of it; suggestions=[(x, y)] with nms=['here'] marks that point with that label."""
+    plt.close("all")
+    learn, *_ = make(backend)
+    backend.lr_find(learn, num_it=40, stop_div=False)
+    assert plt.get_fignums() == [], "LR-11: lr_find(show_plot=False) drew a figure"
+    lrs, s = backend.finder_curve(learn)
+    for k in (10, 0):
+        plt.close("all")
+        learn.recorder.plot_lr_find(skip_end=k)
+        ax, (line, *rest) = _lines()
+        close(line.get_xdata(), lrs[: len(lrs) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: x = the LRs")
+        close(line.get_ydata(), s[: len(s) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: y = the smoothed losses")
+        assert rest == [], f"LR-11: no suggestions, no marks: {len(rest)} extra lines"
+    plt.close("all")
+    learn.recorder.plot_lr_find(suggestions=[(float(lrs[20]), float(s[20]))], nms=["here"])
+    ax, (line, mark) = _lines()
+    assert mark.get_label() == "here" and ax.get_legend() is not None, f"LR-11: mark label {mark.get_label()!r}"
+    close([mark.get_xdata()[0], mark.get_ydata()[0]], [lrs[20], s[20]], rtol=1e-7, what="LR-11: the marked point")
+    assert len(line.get_xdata()) == len(lrs) - 5, "LR-11: the default skip_end is 5"
+    plt.close("all")
+
+
+@pytest.mark.claim("OC-5")
+def test_plot_loss_options(backend):
+    """plot_loss(skip_start=2, with_valid=False): the smoothed training loss from batch 2 only;
+    plot_loss(skip_start=0): from batch 0, and the validation loss at the end of each epoch (batches 8, 16)."""
+    learn, *_ = make(backend)
+    learn.fit(2, 1e-2)
+    want = ema(backend.train_log(learn)["losses"])
+    plt.close("all")
+    learn.recorder.plot_loss(skip_start=2, with_valid=False)
+    _, lines = _lines()
+    assert len(lines) == 1, f"OC-5: with_valid=False drew {len(lines)} lines, expected the training loss only"
+    assert list(lines[0].get_xdata()) == list(range(2, 16)), f"OC-5: skip_start=2: x = {list(lines[0].get_xdata())}"
+    close(lines[0].get_ydata(), want[2:], rtol=1e-4, what="OC-5: skip_start=2: y = smoothed losses from batch 2")
+    plt.close("all")
+    learn.recorder.plot_loss(skip_start=0)
+    _, (train, valid) = _lines()
+    close(train.get_ydata(), want, rtol=1e-4, what="OC-5: skip_start=0: every smoothed loss")
+    assert list(valid.get_xdata()) == [8, 16], f"OC-5: valid points at batches {list(valid.get_xdata())}"
+    assert math.isclose(valid.get_ydata()[-1], backend.valid_metrics(learn)[0], rel_tol=1e-5), "OC-5: valid loss"
+    plt.close("all")
+
+
+@pytest.mark.claim(OPT)
+def test_plot_loss_skip_start_drops_early_valid_points():
+    """plot_loss(skip_start=10) after 2 epochs of 8 batches: training points from batch 10, and validation points
+    only from then on (batch 16; batch 8 is skipped with the training points before it), as fastai 2.8.12's
+    Recorder.plot_loss does (`idx = (np.array(self.iters) < skip_start).sum()`; checked on fastai when written)."""
+    learn, *_ = make(IMPL)
+    learn.fit(2, 1e-2)
+    plt.close("all")
+    learn.recorder.plot_loss(skip_start=10)
+    _, (train, valid) = _lines()
+    assert list(train.get_xdata()) == list(range(10, 16)), f"{OPT}: train x {list(train.get_xdata())}"
+    assert list(valid.get_xdata()) == [16], f"{OPT}: skip_start=10 plots valid points at {list(valid.get_xdata())}, " \
+                                            "expected only batch 16 (batch 8 is before skip_start, fastai drops it)"
+    plt.close("all")
+
+
+# ---------------------------------------------------------------- get_preds, validate, metrics
+@pytest.mark.claim("ML-13")
+def test_get_preds_act_decoded_and_dl(backend):
+    """get_preds(act=torch.sigmoid, with_decoded=True): sigmoid of the model's outputs, the targets, and the loss's
+    decodes (argmax) of those preds (of -outputs with act=torch.neg); without act the loss's softmax;
+    get_preds(dl=other) predicts that loader's items, in order."""
+    learn, tr, va = make(backend, loss_func=backend.CrossEntropyLossFlat())
+    learn.fit(1, 1e-2)
+    xv, yv = (torch.cat(t) for t in zip(*va.dl))
+    p, y, d = learn.get_preds(dl=va, act=torch.sigmoid, with_decoded=True)  # fastai's default dl needs dls.valid.new
+    o = outputs(learn.model, xv)
+    close(plain(p), torch.sigmoid(o), rtol=1e-5, atol=1e-7, what="ML-13: act=torch.sigmoid")
+    assert torch.equal(plain(y).cpu(), yv), "ML-13: targets of the validation set, in order"
+    assert torch.equal(plain(d).cpu(), plain(p).argmax(-1).cpu()), "ML-13: with_decoded: argmax of the preds"
+    p, y, d = learn.get_preds(dl=va, act=torch.neg, with_decoded=True)  # not monotone: decodes see act's output
+    assert torch.equal(plain(d).cpu(), o.argmin(-1)), "ML-13: act=torch.neg: decoded = argmax(-outputs)"
+    p, y = learn.get_preds(dl=va)
+    close(plain(p), torch.softmax(o, -1), rtol=1e-5, atol=1e-7, what="ML-13: default act = the loss's softmax")
+    dl, x2, y2 = other_loader()
+    p, y = learn.get_preds(dl=dl)
+    close(plain(p), torch.softmax(outputs(learn.model, x2), -1), rtol=1e-5, atol=1e-7, what="ML-13: dl=other")
+    assert torch.equal(plain(y).cpu(), y2), "ML-13: dl=other: that loader's targets, in order"
+
+
+@pytest.mark.claim("ML-14")
+def test_metrics_and_validate_dl(backend):
+    """metrics=[accuracy, error_rate]: validate() = [valid_loss, accuracy, error_rate] computed by hand, one epoch
+    row [train_loss, valid_loss, accuracy, error_rate] per fit epoch; validate(dl=other) on that loader."""
+    learn, tr, va = make(backend, metrics=[backend.accuracy, backend.error_rate])
+    learn.fit(1, 1e-2)
+    row = [float(v) for v in learn.recorder.values[-1]]  # before validate(): fastai's validate rewrites its last row
+    xv, yv = (torch.cat(t) for t in zip(*va.dl))
+    dl, x2, y2 = other_loader()
+    for got, x, y, what in ((learn.validate(), xv, yv, "validate()"), (learn.validate(dl=dl), x2, y2, "dl=other")):
+        o = outputs(learn.model, x)
+        acc = (o.argmax(1) == y).float().mean().item()
+        close([float(v) for v in got], [F.cross_entropy(o, y).item(), acc, 1 - acc], rtol=1e-5,
+              what=f"ML-14: {what} = [loss, accuracy, error_rate]")
+    assert len(row) == 4, f"ML-14: the epoch row {row} has not train_loss, valid_loss and two metrics"
+    close(row[1:], [float(v) for v in learn.validate()], rtol=1e-5, what="ML-14: epoch row = validate()")
+    learn, *_ = make(backend, metrics=backend.error_rate)
+    learn.fit(1, 1e-2)
+    got = [float(v) for v in learn.validate()]
+    o = outputs(learn.model, xv)
+    close(got, [F.cross_entropy(o, yv).item(), (o.argmax(1) != yv).float().mean().item()], rtol=1e-5,
+          what="ML-14: metrics=error_rate (one metric, not in a list)")
+
+
+# ---------------------------------------------------------------- fp16 options
+@pytest.mark.claim("FP16-3", current=True)
+def test_to_fp16_scaler_options(backend):
+    """to_fp16(init_scale=1024, growth_factor=4, growth_interval=3, backoff_factor=0.25) configures the GradScaler:
+    the scale starts at 1024, x4 after every 3 good steps, x0.25 after an overflowing one (batch 5)."""
+    if DEV == "cpu" and backend.name == "fastai":
+        pytest.skip("needs a CUDA GPU: fastai's MixedPrecision autocasts on CUDA only (on a CPU it trains in float32)")
+    learn, *_ = make(backend, cnn().to(DEV), loss_func=_spike_at(5))
+    learn.to_fp16(init_scale=1024.0, growth_factor=4.0, growth_interval=3, backoff_factor=0.25).fit(1, 1e-3)
+    log = backend.train_log(learn)
+    want = [1024.0, 1024.0, 4096.0, 4096.0, 1024.0, 1024.0, 1024.0, 4096.0]
+    assert log["scales"] == want, f"FP16-3: loss scales {log['scales']}, expected {want}"
+    assert log["scaler_cfg"] == (4.0, 0.25, 3), f"FP16-3: (growth, backoff, interval) = {log['scaler_cfg']}"
+
+
+def _spike_at(k):
+    "Cross-entropy x 1e38 at call k (finite in float32, inf once scaled): that step overflows."
+    ce, calls = nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        calls[0] += 1
+        return ce(o, y) * (1e38 if calls[0] == k else 1.0)
+
+    return loss
+
+
+# ================================================================ impl's own options (IMPL claim)
+def _one_batch(**kw):
+    "An impl learner whose training set is one batch of 8 items; that batch; a copy of the model before training."
+    learn, tr, va = make(IMPL, n=40, bs=8, **kw)
+    x, y = (torch.cat(t) for t in zip(*tr.dl))
+    return learn, (x, y), copy.deepcopy(learn.model)
+
+
+def _grads(model, x, y):
+    "Gradients of the mean cross-entropy of (x, y) through `model` in train mode (BatchNorm on batch statistics)."
+    model.train()
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.claim(OPT)
+def test_opt_func_sgd():
+    """opt_func=torch.optim.SGD: one fit batch is p - lr * grad exactly (grad computed by hand); fit_one_cycle then
+    schedules SGD's `momentum` as it would Adam's beta1."""
+    learn, (x, y), m0 = _one_batch(opt_func=torch.optim.SGD)
+    learn.fit(1, 0.1)
+    assert isinstance(learn.opt, torch.optim.SGD), f"{OPT}: opt_func=SGD built {type(learn.opt).__name__}"
+    want = [p - 0.1 * g for p, g in zip(m0.parameters(), _grads(m0, x, y))]
+    for i, (a, b) in enumerate(zip(params(learn.model), want)):
+        close(a, b.detach(), rtol=1e-5, atol=1e-7, what=f"{OPT}: SGD step of parameter {i}")
+    learn, *_ = make(IMPL, opt_func=functools.partial(torch.optim.SGD, momentum=0.5))
+    learn.fit_one_cycle(1, 1e-2, moms=(0.9, 0.7, 0.9))
+    close(IMPL.train_log(learn)["moms"], mom_cycle(8, 3, (0.9, 0.7, 0.9)), what=f"{OPT}: SGD momentum cycle")
+    assert [g["momentum"] for g in learn.opt.param_groups] == IMPL.train_log(learn)["moms"][-1].tolist()
+
+
+def _adamw(p, g, lr, wd, b2=0.999, eps=1e-8):
+    "The first AdamW step, written out: decoupled decay p(1 - lr wd), then lr m_hat / (sqrt(v_hat) + eps)."
+    m_hat, v_hat = g, (1 - b2) * g * g / (1 - b2)
+    return p * (1 - lr * wd) - lr * m_hat / (v_hat.sqrt() + eps)
+
+
+WD = {  # how wd is given -> (learner kwargs, fit call, the first batch's LR, every group's weight decay)
+    "fit": ({}, lambda l: l.fit(1, 1e-2, wd=0.1), 1e-2, [0.1] * 3),
+    "learner": ({"wd": 0.1}, lambda l: l.fit(1, 1e-2), 1e-2, [0.1] * 3),
+    "per-group": ({"wd": [0.0, 0.0, 0.5]}, lambda l: l.fit(1, 1e-2), 1e-2, [0.0, 0.0, 0.5]),
+    "one-cycle": ({}, lambda l: l.fit_one_cycle(1, 1e-2, wd=0.1), 1e-2 / 25, [0.1] * 3),
+    "fine-tune": ({}, lambda l: l.fine_tune(1, 2e-3, freeze_epochs=0, wd=0.1), [2e-6, 2e-5, 2e-4], [0.1] * 3),
+    "none": ({}, lambda l: l.fit(1, 1e-2), 1e-2, [0.0] * 3),
+}
+
+
+@pytest.mark.claim(OPT)
+@pytest.mark.parametrize("where", list(WD))
+def test_weight_decay_is_decoupled(where):
+    """wd (fit(wd=0.1), Learner(wd=0.1), one per group [0, 0, 0.5], fit_one_cycle(wd=0.1), fine_tune(wd=0.1)): the
+    first step is AdamW's, p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps); without wd no decay at all."""
+    kw, run, lr, wds = WD[where]
+    learn, (x, y), m0 = _one_batch(**kw)
+    run(learn)
+    got = [g["weight_decay"] for g in learn.opt.param_groups]
+    assert got == wds, f"{OPT}: {where}: weight decay per group {got}, expected {wds}"
+    lrs = lr if isinstance(lr, list) else [lr] * 3
+    n, gs = 0, _grads(m0, x, y)
+    for i, (a, p, g, k) in enumerate(zip(params(learn.model), m0.parameters(), gs, group_of(m0))):
+        lr, wd = lrs[k], wds[k]
+        ok = g.abs() > 1e-5  # a bias before BatchNorm has a zero gradient up to rounding: Adam's step there is noise
+        n += int(ok.sum())
+        want = _adamw(p.detach(), g, lr, wd)
+        close(a[ok], want[ok], rtol=1e-5, atol=lr * 1e-4, what=f"{OPT}: {where}: parameter {i}")
+    assert n > 0.9 * sum(p.numel() for p in m0.parameters()), f"{OPT}: only {n} elements have a usable gradient"
+
+
+@pytest.mark.claim(OPT)
+def test_learner_lr_and_no_splitter():
+    """Learner(lr=2e-3): fit(1) trains every group at 2e-3; without a splitter the model is one group, a slice gives
+    it the slice's top, and freeze() is refused."""
+    learn, *_ = make(IMPL, lr=2e-3)
+    learn.fit(1)
+    close(IMPL.train_log(learn)["lrs"], np.full((8, 3), 2e-3), rtol=0, what=f"{OPT}: fit() at Learner(lr=2e-3)")
+    learn, *_ = make(IMPL, splitter=None)
+    assert IMPL.set_lr(learn, slice(1e-4, 1e-2)) == [1e-2], f"{OPT}: no splitter: one group at the slice's top"
+    with pytest.raises(ValueError, match="2 parameter groups"):
+        learn.freeze()
+
+
+@pytest.mark.claim(OPT)
+def test_path_model_dir_and_save_with_opt(tmp_path):
+    """Learner(path, model_dir): save('a') writes path/model_dir/a.pth; with_opt=False leaves the optimizer state out
+    (loading it leaves the optimizer as it was), with_opt=True puts it in (load restores it bit for bit) unless
+    load(with_opt=False)."""
+    learn, *_ = make(IMPL, path=tmp_path, model_dir="ck")
+    learn.fit(1, 1e-2)
+    f = learn.save("a", with_opt=False)
+    assert f == tmp_path / "ck" / "a.pth" and f.is_file(), f"{OPT}: save wrote {f}"
+    assert set(torch.load(f, weights_only=True)) == {"model"}, f"{OPT}: with_opt=False saved optimizer state"
+    learn.save("b")
+    assert "opt" in torch.load(tmp_path / "ck" / "b.pth", weights_only=True), f"{OPT}: with_opt=True: no opt"
+    want = IMPL.opt_tensors(learn)
+    for name, with_opt, opt_after in (("a", True, []), ("b", False, []), ("b", True, want)):
+        fresh, *_ = make(IMPL, path=tmp_path, model_dir="ck", seed=1)
+        fresh.load(name, with_opt=with_opt)
+        assert all(torch.equal(a, b) for a, b in zip(params(fresh.model), params(learn.model))), f"{OPT}: weights"
+        got = IMPL.opt_tensors(fresh)
+        assert len(got) == len(opt_after) and all(torch.equal(a, b) for a, b in zip(got, opt_after)), (
+            f"{OPT}: load({name!r}, with_opt={with_opt}): {len(got)} optimizer tensors, expected {len(opt_after)}")
+
+
+@pytest.mark.claim(OPT)
+def test_load_strict_false(tmp_path):
+    """load(strict=False) with a key missing from the file (and one the model lacks) loads every common tensor and
+    leaves the missing one as it was; strict=True refuses the same file naming the key."""
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-2)
+    learn.model.register_buffer("only_in_file", torch.ones(2))
+    learn.save("m", with_opt=False)
+    del learn.model.only_in_file
+    other, *_ = make(IMPL, path=tmp_path, seed=1)
+    other.model.register_buffer("only_in_model", torch.full((3,), 7.0))
+    before = {k: v.clone() for k, v in other.model.state_dict().items()}
+    with pytest.raises(ValueError, match="only_in_model"):
+        other.load("m")
+    assert all(torch.equal(v, other.model.state_dict()[k]) for k, v in before.items()), f"{OPT}: strict load changed"
+    other.load("m", strict=False)
+    sd, src = other.model.state_dict(), learn.model.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in src.items()), f"{OPT}: strict=False did not load the common keys"
+    assert torch.equal(sd["only_in_model"], torch.full((3,), 7.0)), f"{OPT}: strict=False changed the missing key"
+
+
+class _Spy:
+    "A callback that writes its name and the event into a shared list."
+
+    def __init__(self, name, seen, order=0):
+        self.name, self.seen, self.order = name, seen, order
+
+    def before_fit(self, learn):
+        self.seen.append((self.name, "before_fit"))
+
+    def after_batch(self, learn):
+        self.seen.append((self.name, "after_batch"))
+
+    def after_epoch(self, learn):
+        self.seen.append((self.name, "after_epoch"))
+
+
+@pytest.mark.claim(OPT)
+def test_learner_cbs_and_fit_cbs():
+    """Learner(cbs=[...]) callbacks see every fit's events (after every training batch and epoch); fit(cbs=[...])
+    ones only that fit's; callbacks run sorted by `order`."""
+    from impl.learner import Learner
+
+    seen, (_, tr, va) = [], make(IMPL)
+    learn = Learner(IMPL.dls_from_loaders(tr, va), mlp(), nn.CrossEntropyLoss(), cbs=[_Spy("late", seen, order=10)],
+                    progress=False)
+    learn.fit(1, 1e-3, cbs=[_Spy("early", seen, order=-5)])
+    n = len(tr)
+    assert seen.count(("late", "after_batch")) == n and seen.count(("early", "after_batch")) == n, f"{OPT}: {seen}"
+    assert seen[:2] == [("early", "before_fit"), ("late", "before_fit")], f"{OPT}: order -5 before 10: {seen[:2]}"
+    assert seen[-2:] == [("early", "after_epoch"), ("late", "after_epoch")], f"{OPT}: {seen[-2:]}"
+    seen.clear()
+    learn.fit(2, 1e-3)
+    assert {s for s, _ in seen} == {"late"} and seen.count(("late", "after_epoch")) == 2, f"{OPT}: second fit {seen}"
+
+
+@pytest.mark.claim(OPT)
+def test_recorder_beta():
+    "Recorder(beta=0.9): recorder.losses is the debiased EMA with beta 0.9 of the raw batch losses."
+    from impl.learner import Recorder
+
+    learn, *_ = make(IMPL)
+    learn.recorder = Recorder(beta=0.9)
+    learn.fit(1, 1e-2)
+    raw = IMPL.train_log(learn)["losses"]
+    close(learn.recorder.losses, ema(raw, 0.9), rtol=1e-6, what=f"{OPT}: Recorder(beta=0.9) smoothing")
+    assert not np.allclose(ema(raw, 0.9), ema(raw), rtol=1e-6), f"{OPT}: beta 0.9 and 0.98 should differ here"
+    assert math.isclose(learn.recorder.values[-1][0], ema(raw, 0.9)[-1], rel_tol=1e-6), f"{OPT}: epoch train_loss"
+
+
+@pytest.mark.claim(OPT)
+def test_plot_sched_draws_every_group():
+    "recorder.plot_sched(): one LR line and one momentum line per group, their points the schedule's values."
+    learn, *_ = make(IMPL)
+    learn.fit_one_cycle(1, slice(1e-4, 1e-2))
+    log = IMPL.train_log(learn)
+    plt.close("all")
+    fig = learn.recorder.plot_sched()
+    for ax, k in zip(fig.axes, ("lrs", "moms")):
+        lines = ax.get_lines()
+        assert len(lines) == 3, f"{OPT}: plot_sched drew {len(lines)} {k} lines, expected one per group"
+        close(np.array([ln.get_ydata() for ln in lines]).T, log[k], rtol=1e-12, what=f"{OPT}: plot_sched {k}")
+    plt.close("all")
+
+
+@pytest.mark.claim(OPT)
+def test_lr_find_one_suggestion_function_alone():
+    "suggest_funcs may be a single function (not in a tuple): SuggestedLRs with that one name."
+    learn, *_ = make(IMPL)
+    r = IMPL.lr_find(learn, suggest_funcs=IMPL.minimum)
+    lrs, s = IMPL.finder_curve(learn)
+    assert r._fields == ("minimum",), f"{OPT}: {r!r}"
+    lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
+    assert math.isclose(r.minimum, lrs[np.argmin(s)] / 10, rel_tol=1e-6), f"{OPT}: minimum {r.minimum}"
+
+
+@pytest.mark.claim(OPT)
+@pytest.mark.parametrize("mode", ["fp16", "bf16"])
+def test_channels_last(mode):
+    """to_fp16/to_bf16(channels_last=True): the model's 4-d weights and each training batch in channels_last memory
+    format, autocast to that dtype; to_fp32() puts the weights back in the contiguous format."""
+    learn, *_ = make(IMPL, cnn().to(DEV))
+    seen = []
+    learn.model[0].register_forward_hook(
+        lambda m, i, o: seen.append((i[0].is_contiguous(memory_format=torch.channels_last), o.dtype)) and None)
+    getattr(learn, f"to_{mode}")(channels_last=True)
+    w = learn.model[0].weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous(), f"{OPT}: weights not NHWC"
+    learn.fit(1, 1e-3)
+    dt = {"fp16": torch.float16, "bf16": torch.bfloat16}[mode]
+    assert seen and all(s == (True, dt) for s in seen), f"{OPT}: {mode} channels_last batches: {set(seen)}"
+    learn.to_fp32()
+    assert learn.model[0].weight.is_contiguous(), f"{OPT}: to_fp32() leaves the weights channels_last"
+    seen.clear()
+    learn.fit(1, 1e-3)
+    assert all(s == (False, torch.float32) for s in seen), f"{OPT}: after to_fp32: {set(seen)}"
+
+
+@pytest.mark.claim(OPT)
+def test_amp_object_options():
+    """impl.fp16.Amp(dtype, device_type, channels_last, **scaler_kw): fp16 has a GradScaler at init_scale, bf16 none;
+    abort() forgets a half-done unscale, so the next step unscales its own gradients (p - lr * true grad)."""
+    from impl.fp16 import Amp
+
+    a = Amp(torch.bfloat16, "cpu")
+    assert a.scaler is None and a.scales == [] and a.skipped == [], f"{OPT}: bf16 Amp has a scaler"
+    with a.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16, f"{OPT}: bf16 autocast"
+    a = Amp(torch.float16, "cpu", init_scale=4.0)
+    p = nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = torch.optim.SGD([p], lr=0.1)
+    a.backward((p * 3).sum())
+    assert torch.equal(p.grad, torch.tensor([12.0, 12.0])), f"{OPT}: init_scale=4: scaled grad {p.grad}"
+    a.scaler.unscale_(opt)  # ... and the batch is interrupted here, before the step
+    opt.zero_grad()
+    a.abort()
+    a.backward((p * 3).sum())
+    a.step(opt)
+    assert torch.allclose(p.detach(), torch.tensor([0.7, 1.7])), f"{OPT}: after abort, the step is p - 0.1*3: {p}"
+    assert a.scales == [4.0] and a.skipped == [False], f"{OPT}: scales {a.scales}, skipped {a.skipped}"
