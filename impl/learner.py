@@ -298,7 +298,8 @@ class Recorder:
         fig, ax = plt.subplots()
         ax.plot(range(skip_start, len(self.losses)), self.losses[skip_start:], label="train")
         if with_valid and self.values:
-            ax.plot(self.iters, [v[1] for v in self.values], label="valid")
+            k = sum(i < skip_start for i in self.iters)  # epochs that ended before skip_start, as fastai
+            ax.plot(self.iters[k:], [v[1] for v in self.values[k:]], label="valid")
         ax.set(xlabel="steps", ylabel="loss", title="learning curve")
         ax.legend()
         return fig
