@@ -525,8 +525,8 @@ class Learner:
             self.set_hyper("weight_decay", wd)
         self.set_hyper("lr", lrs)
         self.model.to(self.device)
-        cbs = [self.recorder, *self.cbs, *cbs]
-        self._on = dispatch(cbs + ([ProgressBar()] if shows(self.progress) else []))
+        cbs, bar = [self.recorder, *self.cbs, *cbs], ProgressBar() if shows(self.progress) else None
+        self._on = dispatch(cbs + [bar] if bar else cbs)
         self._nonfinite = any(getattr(cb, "nonfinite", False) for cb in cbs)  # a callback takes bad losses
         self.n_epoch, self.epoch, self.iter, self.train_iter, self.loss = n_epoch, 0, 0, 0, math.nan
         was = self.model.training
@@ -539,6 +539,8 @@ class Learner:
             self.model.train(was)
             raise
         finally:
+            if bar:
+                bar.after_fit(self)  # closed also when the fit raised
             if self._nonfinite:
                 self._guard = None  # its checks were off (and a step's flag may be unread): not for later batches
         return self
