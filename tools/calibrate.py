@@ -33,6 +33,7 @@ except ImportError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 MARGIN = 1 / 3
+FULL = 40  # runs per test for a verdict: 20 offsets x 2 thread counts
 
 
 def statistical_claims():
@@ -142,8 +143,9 @@ def report(args, files, wall):
         "",
         "Effect: each test's docstring defines it, oriented so that the test passes when effect > threshold. "
         "Margin = (weakest effect - threshold) / weakest effect; a test is **calibrated** when it passed every run and "
-        f"the margin is at least {MARGIN:.2f}. Tests without an effect are property tests citing a statistical claim "
-        "(pass counts only). Timings are wall seconds per run on a machine shared with other jobs.",
+        f"the margin is at least {MARGIN:.2f} over at least {FULL} runs at both thread counts. Tests without an "
+        "effect are property tests citing a statistical claim (pass counts only). Timings are wall seconds per run "
+        "(on a machine shared with other jobs they are inflated).",
         "",
         "| test | claims | passes / runs | by threads | effect min | effect median | threshold | margin | s / run | "
         "verdict |",
@@ -170,8 +172,12 @@ def report(args, files, wall):
             verdict = "**fails**"
         elif margin is None:
             verdict = "passes (no effect recorded)"
+        elif margin < MARGIN:
+            verdict = "**thin margin**"
+        elif len(done) < FULL or len({r[0] for r in done}) < 2:
+            verdict = f"margin ok, {len(done)} runs (< {FULL} or one thread count): not yet calibrated"
         else:
-            verdict = "calibrated" if margin >= MARGIN else "**thin margin**"
+            verdict = "calibrated"
         sec = statistics.median(r[4] for r in done)
         lines.append(f"| `{nodeid.split('/')[-1]}` | {', '.join(ids)} | {ok} / {len(done)} | {by_t} | {fmt(lo)} | "
                      f"{fmt(med)} | {fmt(thr)} | {fmt(margin)} | {sec:.1f} | {verdict} |")
@@ -181,8 +187,8 @@ def report(args, files, wall):
     for cid, needs in claims.items():
         if cid in tested or not _ledger_select(args.claims, cid):
             continue
-        why = "; ".join(sorted(not_run.get(cid, []))) or f"needs {', '.join(needs) or '?'}"
-        lines.append(f"- {cid}: not runnable here ({why})")
+        why = "; ".join(sorted(not_run.get(cid, []))) or "no test ran"
+        lines.append(f"- {cid}: not runnable here (needs {', '.join(needs) or '?'}; skipped: {why})")
     failures = [(n, r[5]) for n, rs in sorted(runs.items()) for r in rs if r[1] == "failed"]
     if failures:
         lines += ["", "## Failures", ""] + [f"- `{n}`: {m[:300]}" for n, m in failures[:40]]
@@ -225,8 +231,10 @@ def main(argv=None):
             for f in d.glob("o*-t*.xml"):
                 f.unlink()
         todo = [(o, t) for o in range(args.first, args.first + args.offsets) for t in map(int, args.threads.split(","))]
+        one = lambda ot: run_one(args, *ot, d / f"o{ot[0]:02d}-t{ot[1]}-{args.backend}.xml")  # noqa: E731
+        one(todo[0])  # alone first: it builds the fixture datasets and the pretrained body, cached for the others
         with ThreadPoolExecutor(args.jobs) as pool:  # jobs=1 (default): one pytest process at a time
-            list(pool.map(lambda ot: run_one(args, *ot, d / f"o{ot[0]:02d}-t{ot[1]}-{args.backend}.xml"), todo))
+            list(pool.map(one, todo[1:]))
     files = sorted(d.glob("o*-t*.xml"))
     if not files:
         sys.exit(f"no JUnit files in {d}")
