@@ -61,8 +61,14 @@ class Run:
     benches: list = field(default_factory=list)  # {group, params, times, median, extra}
 
     @property
+    def short(self) -> str | None:
+        "The commit as git abbreviates it (7 hex digits)."
+        c = self.commit
+        return c[:7] if c and re.fullmatch(r"[0-9a-f]{8,40}", c) else c
+
+    @property
     def label(self) -> str:
-        return f"{self.machine} {self.commit or '?'}"
+        return f"{self.machine} {self.short or '?'}"
 
     def find(self, group, **params):
         "The benchmark of `group` whose params include `params`, or None."
@@ -437,8 +443,8 @@ def measure(cid, run: Run) -> dict | None:
     cs, info = got
     verdict, summary = by_baseline(cs)
     return dict(verdict=verdict, summary=summary, machine=run.machine, device=run.device, detail=run.detail,
-                commit=run.commit, date=run.date[:10], datetime=run.date, source=run.source, profile=run.profile,
-                checks=cs, info=info)
+                commit=run.short, dirty=bool(run.dirty), date=run.date[:10], datetime=run.date, source=run.source,
+                profile=run.profile, checks=cs, info=info)
 
 
 def verdicts(sources=None, ledger=None, root=ROOT) -> dict:
@@ -482,7 +488,8 @@ def cached(sources=None) -> dict | Exception:
 def reason(v: dict) -> str:
     "One line for the claims table: the verdict, where and when, how stale, and the measured values."
     stale = " (stale)" if v.get("stale") else ""
-    return f"{v['verdict']} on {v['machine']} at {v['commit'] or '?'} ({v['date']}){stale}: {v['summary']}"
+    dirty = " + uncommitted changes" if v.get("dirty") else ""
+    return f"{v['verdict']} on {v['machine']} at {v['commit'] or '?'}{dirty} ({v['date']}){stale}: {v['summary']}"
 
 
 def status(cid: str, claim=None) -> tuple[str, str]:

@@ -524,7 +524,7 @@ def _bench_runs(ctx, group):
 
 
 def _run_label(r, sep="\n"):
-    return f"{r.machine.removeprefix('NVIDIA ')}{sep}{r.commit or '?'}{sep}{r.date[:10]}"
+    return f"{r.machine.removeprefix('NVIDIA ')}{sep}{r.short or '?'}{sep}{r.date[:10]}"
 
 
 def gather_emb_onehot(ctx):

@@ -261,10 +261,10 @@ def test_benchmark_figures_from_pytest_benchmark_json(tmp_path):
         (tmp_path / f"000{i}_{sha}.json").write_text(json.dumps(doc))
     ctx = F.Ctx(data_dir=tmp_path, bench_dirs=[tmp_path], cache_dir=None)
     kw = F.gather_emb_onehot(ctx)
-    assert sorted(kw["series"]) == ["embedding", "onehot"] and kw["run"] == "CPU Test CPU x2 ccccccc3 2026-01-03"
+    assert sorted(kw["series"]) == ["embedding", "onehot"] and kw["run"] == "CPU Test CPU x2 ccccccc 2026-01-03"
     assert np.allclose(sorted(kw["series"]["onehot"]), [(10, 3e-6), (1000, 3e-4)]), kw  # per step: epoch / 10
     h = F.gather_bench_history(ctx)
-    assert h["runs"] == ["H100 80GB HBM3\naaaaaaa1\n2026-01-01", "H100 80GB HBM3\nbbbbbbb2\n2026-01-02"], h["runs"]
+    assert h["runs"] == ["H100 80GB HBM3\naaaaaaa\n2026-01-01", "H100 80GB HBM3\nbbbbbbb\n2026-01-02"], h["runs"]
     assert list(h["panels"]) == ["resnet34", "resnet50"] and h["band"] == (2, 3)
     assert h["panels"]["resnet50"]["fp16 over strict fp32"] == [(0, pytest.approx(2.4)), (1, pytest.approx(2.3))]
     assert h["panels"]["resnet50"]["fp16 over fp32 (TF32)"] == [(0, pytest.approx(1.2)), (1, pytest.approx(1.2))]
