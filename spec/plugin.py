@@ -1,6 +1,8 @@
 """The claims plugin: ledger-checked `claim` markers, backends, need-based skips, the claims table and JSON.
 
-Loaded by spec/conftest.py (and benches/conftest.py). Options:
+Loaded the pytest way: `pytest_plugins = ["spec.plugin"]` in spec/conftest.py and benches/conftest.py (both are
+initial conftests of the runs that use them: `pytest spec...`, `pytest benches...`). Its state (the ledger, the
+selection, the results) lives in `config.stash[STATE]` (`state(config)`). Options:
   --backend impl|fastai|all   which implementation(s) the spec drives (env SPEC_BACKEND, default all)
   --claims PATTERN            only tests citing matching claims (globs on id or section, comma separated)
   --claims-json PATH          write the per-claim results as JSON
@@ -12,6 +14,11 @@ Under pytest-xdist (`-n 2`, `--tx ...`) the workers run the tests and the contro
 JSON: each report carries its claim result (the `spec_claims` attribute, a plain dict that survives xdist's report
 serialisation) and each worker sends its claim -> tests map in `workeroutput`, so a distributed run gives the same
 table and JSON as a serial one (the environment's `workers` field aside).
+
+A failing test's report gets a "claims" section: each claim it cites with its id, quote, statement, the transcript
+lines it comes from, and what the ledger expects on the test's backend. So the ledger is the only text of a claim:
+tests do not repeat it in their assertion messages (spec/checks.py makes those uniform). Reports carry their sections
+through xdist's serialisation, so a distributed run prints them too.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import shutil
 import sys
 import textwrap
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -34,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDER = ("failed", "xfailed", "passed", "measured", "skipped", "untested", "n/a")  # worst first when aggregating
 RESULT = "spec_claims"  # report attribute and workeroutput key: the claim result of one report, a worker's tests map
 _NODEID = pytest.StashKey[str]()  # the node id at collection (xdist's loadgroup appends "@group" later)
+SECTION = "claims"  # the title of the report section a failing test gets (see claim_section)
 
 
 # ---------------------------------------------------------------- options and configuration
@@ -56,7 +65,7 @@ def pytest_configure(config):
     except _ledger.LedgerError as e:
         raise pytest.UsageError(str(e)) from None
     b = config.getoption("--backend")
-    config._claims = st = State(claims, _ledger.select(claims, config.getoption("--claims")),
+    config.stash[STATE] = st = State(claims, _ledger.select(claims, config.getoption("--claims")),
                                 list(_backends.NAMES) if b == "all" else [b])
     if not is_worker(config):  # the results are gathered where the table is printed: here, or xdist's controller
         config.pluginmanager.register(_Results(st), f"spec-claims-results-{id(config)}")
@@ -149,7 +158,7 @@ def real_data():
 # ---------------------------------------------------------------- collection
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", metafunc.config._claims.backends, indirect=True, scope="session")
+        metafunc.parametrize("backend", state(metafunc.config).backends, indirect=True, scope="session")
 
 
 def _claim_ids(item) -> tuple[list[str], bool]:
@@ -166,7 +175,7 @@ def _backend_of(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    st: State = config._claims
+    st = state(config)
     keep, drop, errors = [], [], []
     for item in items:
         ids, current = _claim_ids(item)
@@ -254,6 +263,14 @@ class State:
         return s, "; ".join(reasons)
 
 
+STATE = pytest.StashKey[State]()
+
+
+def state(config) -> State:
+    "The plugin's state for this run (set in pytest_configure)."
+    return config.stash[STATE]
+
+
 class _Results:
     "Records the claim result each report carries; under xdist on the controller, to which workers forward reports."
 
@@ -284,6 +301,8 @@ def pytest_runtest_makereport(item, call):
     ids, current = _claim_ids(item)
     if not ids:
         return
+    if rep.failed and STATE in item.config.stash:
+        rep.sections.append((SECTION, claim_section(state(item.config).claims, ids, _backend_of(item) or None)))
     if rep.when == "call" or (rep.when == "setup" and not rep.passed) or (rep.when == "teardown" and rep.failed):
         if hasattr(rep, "wasxfail"):
             status = "failed" if rep.passed else "xfailed"  # a passing strict xfail is reported failed by pytest too
@@ -297,6 +316,42 @@ def pytest_runtest_makereport(item, call):
             reason = "" if rep.passed else f"{rep.when} failed: {_short(rep)}"
         setattr(rep, RESULT, {"nodeid": item.stash.get(_NODEID, item.nodeid), "ids": ids, "current": current,
                               "backend": _backend_of(item) or None, "status": status, "reason": reason})
+
+
+def claim_section(claims, ids, backend=None) -> str:
+    "What a failing test's report shows of the claims it cites: the ledger's words, not a copy in the test."
+    out = []
+    for cid in ids:
+        c = claims[cid]
+        where = f"transcript lines {c.lines[0]}-{c.lines[-1]}" if c.lines else f"source: {c.raw.get('source', '?')}"
+        out += [f"{cid} ({c.section}; {c.kind}; {where})", f"  quote:     {c.quote!r}"]
+        out += textwrap.wrap(c.statement, 116, initial_indent="  statement: ", subsequent_indent=" " * 13)
+        for b in [backend] if backend else c.backends:
+            status, why = c.expect.get(b, ("holds", ""))
+            out.append(f"  expected on {b}: {status}" + (f" ({why})" if why else ""))
+        text = transcript(tuple(c.lines)) if c.lines else None
+        if text:
+            out += textwrap.wrap(text, 116, initial_indent=f"  T:L{c.lines[0]}-{c.lines[-1]}: ",
+                                 subsequent_indent="    ")
+    return "\n".join(out)
+
+
+def transcript_path() -> Path | None:
+    "The lesson's transcript: env LESSON6_TRANSCRIPT, else shared/ in the checkout or beside it."
+    env = os.environ.get("LESSON6_TRANSCRIPT")
+    cands = ([Path(env)] if env else []) + [ROOT / "shared" / "lesson6-transcript.txt",
+                                            ROOT.parent / "shared" / "lesson6-transcript.txt"]
+    return next((p for p in cands if p.is_file()), None)
+
+
+@cache
+def transcript(lines: tuple) -> str | None:
+    "Transcript lines [first, last] (1-based) joined into one paragraph; None when the transcript is not here."
+    p = transcript_path()
+    if p is None:
+        return None
+    text = p.read_text(encoding="utf-8").splitlines()
+    return " ".join(x.strip() for x in text[lines[0] - 1:lines[-1]]) or None
 
 
 def _short(rep) -> str:
@@ -327,8 +382,8 @@ def environment(config=None) -> dict:
         env["device"] = "unknown (torch missing)"
     env["hypothesis_profile"] = os.environ.get("HYPOTHESIS_PROFILE", "dev")
     if config is not None:
-        env["backends"] = config._claims.backends
-        env["workers"] = len(config._claims.workers)  # pytest-xdist workers; 0: a serial run
+        env["backends"] = state(config).backends
+        env["workers"] = len(state(config).workers)  # pytest-xdist workers; 0: a serial run
     env["spec_data"] = str(real_data_path()) if real_data_path() else None
     env["commit"] = _git("rev-parse", "HEAD")
     env["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no")) if env["commit"] else None
@@ -352,7 +407,7 @@ def pytest_report_header(config):
             f"fastai {e.get('fastai')}",
             f"device: {e.get('device')}; TF32 matmul={e.get('tf32_matmul')} cudnn={e.get('tf32_cudnn')}; "
             f"hypothesis profile {e['hypothesis_profile']}; backend(s) {', '.join(e['backends'])}; "
-            f"ledger {len(config._claims.claims)} claims"]
+            f"ledger {len(state(config).claims)} claims"]
 
 
 def rows(st: State) -> list[dict]:
@@ -378,7 +433,7 @@ def ran(r: dict) -> bool:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if is_worker(config):  # xdist's controller prints the table and writes the JSON
         return
-    st: State = config._claims
+    st = state(config)
     rs = rows(st)
     tr = terminalreporter
     if not config.getoption("--no-claims-table"):
@@ -435,10 +490,7 @@ def strict_failures(st: State, rs: list[dict]) -> list[str]:
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if config.getoption("--claims-strict") and exitstatus == 0 and not is_worker(config):
-        st: State = config._claims
+        st = state(config)
         if strict_failures(st, rows(st)):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-
-__all__ = [n for n in dir(sys.modules[__name__]) if n.startswith("pytest_")] + [
-    "backend", "data_dir", "data_dir_medium", "real_data"]

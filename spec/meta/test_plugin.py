@@ -35,7 +35,7 @@ kind = "exact"
 needs = ["cuda"]
 '''
 
-CONFTEST = "from spec.plugin import *  # noqa\n"
+CONFTEST = 'pytest_plugins = ["spec.plugin"]\n'
 
 
 @pytest.fixture

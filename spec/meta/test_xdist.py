@@ -128,7 +128,7 @@ def project(pytester, monkeypatch):
     monkeypatch.delenv("SPEC_DATA", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
     pytester.makefile(".toml", claims=LEDGER)
-    pytester.makeconftest("from spec.plugin import *  # noqa\n")
+    pytester.makeconftest('pytest_plugins = ["spec.plugin"]\n')
     pytester.makeini("[pytest]\nmarkers =\n  claim: c\n  cuda: c\n  real_data: r\n  pretrained: p\n  slow: s\n")
     pytester.makepyfile(test_a=TEST_A, test_b=TEST_B)
     return pytester
@@ -177,6 +177,10 @@ def test_workers_print_no_table_and_strict_counts_on_the_controller(project):
     assert out.count("claims JSON written") == 1 and len([t for t in table if t.startswith("-- Toy")]) == 1
     assert "T-5 [impl]: untested" in out and "T-6 [impl]: failed" in out
     assert js["environment"]["workers"] == 2
+    # a failing test's claims section (spec/meta/test_claim_section.py) rides on the report from the worker
+    assert len(re.findall(r"^-+ claims -+$", out, re.M)) == 2, "test_fails[3] and test_promise's setup error"
+    assert "quote:     'it breaks'" in out and "statement: a claim whose test fails" in out
+    assert "statement: our own promise, checked by a fixture that breaks" in out
 
 
 def test_unknown_claim_id_is_an_error_under_xdist_too(project):
