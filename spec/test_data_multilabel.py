@@ -6,12 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fixtures
+from spec.checks import equal
 
-ML1 = "ML-1 'you can have 0 1 2 or more labels per row' (T:L620)"
-ML2 = "ML-2 vocab = sorted labels; 'car' = 6, 'dog' = 11, 'person' = 14 (T:L943)"
-ML3 = "ML-3 '500 by 375 image ... a one hot encoded vector, a rank one tensor' (T:L925)"
-ML4 = "ML-4 'Why is it a tensor of floats? ... cross entropy style loss' (T:L963)"
-ML9 = "ML-9 'we don't actually pass a loss function ... fast AI is smart enough' (T:L1245)"
 # fmt: off
 VOC = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
        "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]  # FB06 dsets.train.vocab
@@ -40,23 +36,23 @@ def one_hot(labels):
 @given(labels=st.lists(st.sampled_from(VOC), max_size=6, unique=True))
 def test_one_hot_encoding(backend, labels):
     y = backend.one_hot_labels(labels, VOC)
-    assert y.shape == (20,) and y.dtype == torch.float32, f"{ML4}: {labels} -> shape {tuple(y.shape)}, {y.dtype}"
-    assert torch.equal(y.as_subclass(torch.Tensor), one_hot(labels)), f"{ML1}: {labels} -> {y.tolist()}"
-    assert sorted(backend.decode_labels(y, VOC)) == sorted(labels), f"{ML2}: decode({y.tolist()}) != {labels}"
+    assert y.shape == (20,) and y.dtype == torch.float32, f"{labels} -> shape {tuple(y.shape)}, {y.dtype}"
+    assert torch.equal(y.as_subclass(torch.Tensor), one_hot(labels)), f"{labels} -> {y.tolist()}"
+    assert sorted(backend.decode_labels(y, VOC)) == sorted(labels), f"decode({y.tolist()}) != {labels}"
 
 
 @pytest.mark.claim("ML-1")
 def test_no_label_is_all_zeros(backend):
     y = backend.one_hot_labels([], VOC)
-    assert y.shape == (20,) and not y.any(), f"{ML1}: [] -> {y.tolist()}"
+    assert y.shape == (20,) and not y.any(), f"[] -> {y.tolist()}"
 
 
 @pytest.mark.claim("ML-2")
 def test_vocab_is_sorted_union(backend, pascal, truth):
     ds = backend.pascal_datasets(pascal)
     every = sorted({o for r in truth.values() for o in r["labels"]})
-    assert list(ds.vocab) == every == VOC, f"{ML2}: vocab {list(ds.vocab)}"
-    assert [list(ds.vocab).index(c) for c in ("car", "dog", "person")] == [6, 11, 14], f"{ML2}: indices"
+    assert list(ds.vocab) == every == VOC, f"vocab {list(ds.vocab)}"
+    equal([list(ds.vocab).index(c) for c in ("car", "dog", "person")], [6, 11, 14], "indices")
 
 
 @pytest.mark.claim("ML-2", "ML-3", "ML-4", "IMPL-14")
@@ -68,8 +64,8 @@ def test_items_recover_their_labels(backend, pascal, truth):
         for i in range(len(split)):
             x, y = split[i]
             name = x.filename if hasattr(x, "filename") and x.filename else None
-            assert x.mode == "RGB" and y.ndim == 1 and len(y) == 20, f"{ML3}: item {i}: {x.mode}, {tuple(y.shape)}"
-            assert y.dtype == torch.float32 and set(y.tolist()) <= {0.0, 1.0}, f"{ML4}: y = {y.tolist()}"
+            assert x.mode == "RGB" and y.ndim == 1 and len(y) == 20, f"item {i}: {x.mode}, {tuple(y.shape)}"
+            assert y.dtype == torch.float32 and set(y.tolist()) <= {0.0, 1.0}, f"y = {y.tolist()}"
             got = sorted(vocab[j] for j in torch.where(y == 1.0)[0].tolist())
             rows = [
                 r
@@ -79,9 +75,9 @@ def test_items_recover_their_labels(backend, pascal, truth):
                 and tuple(r["size"]) == x.size
                 and (name is None or name.endswith(r["fname"]))
             ]
-            assert rows, f"{ML2}: item {i} ({'valid' if valid else 'train'}) labels {got}, size {x.size}: no such row"
+            assert rows, f"item {i} ({'valid' if valid else 'train'}) labels {got}, size {x.size}: no such row"
     n_valid = sum(r["is_valid"] for r in truth.values())
-    assert (len(ds.train), len(ds.valid)) == (len(truth) - n_valid, n_valid), f"{ML3}: split {len(ds.train)}"
+    assert (len(ds.train), len(ds.valid)) == (len(truth) - n_valid, n_valid), f"split {len(ds.train)}"
 
 
 @pytest.mark.claim("ML-3")
@@ -90,7 +86,7 @@ def test_first_train_item(backend, pascal, truth):
     x, y = backend.pascal_datasets(pascal).train[0]
     r = truth["000012.jpg"]
     assert x.size == tuple(r["size"]) and torch.equal(y.as_subclass(torch.Tensor), one_hot(["car"])), (
-        f"{ML3}: train[0] = ({x.size}, {y.tolist()}), want ({r['size']}, car)"
+        f"train[0] = ({x.size}, {y.tolist()}), want ({r['size']}, car)"
     )
 
 
@@ -99,16 +95,16 @@ def test_first_train_item(backend, pascal, truth):
 def test_real_first_train_item(backend, real_data):
     ds = backend.pascal_datasets(real_data / "pascal_2007")
     x, y = ds.train[0]
-    assert list(ds.vocab) == VOC, f"{ML2}: vocab {list(ds.vocab)}"
-    assert x.size == (500, 375) and x.mode == "RGB" and y.shape == (20,), f"{ML3}: ({x.size}, {tuple(y.shape)})"
+    assert list(ds.vocab) == VOC, f"vocab {list(ds.vocab)}"
+    assert x.size == (500, 375) and x.mode == "RGB" and y.shape == (20,), f"({x.size}, {tuple(y.shape)})"
 
 
 @pytest.mark.claim("ML-9")
 def test_multilabel_loss_default(backend, pascal):
     dls = backend.pascal_dls(pascal, bs=4, size=64)
     x, y = dls.one_batch()
-    assert repr(dls.loss_func) == "FlattenedLoss of BCEWithLogitsLoss()", f"{ML9}: loss {dls.loss_func!r}"
-    assert tuple(y.shape) == (4, 20) and y.dtype == torch.float32, f"{ML4}: batch y {tuple(y.shape)} {y.dtype}"
+    assert repr(dls.loss_func) == "FlattenedLoss of BCEWithLogitsLoss()", f"loss {dls.loss_func!r}"
+    assert tuple(y.shape) == (4, 20) and y.dtype == torch.float32, f"batch y {tuple(y.shape)} {y.dtype}"
     assert backend.n_outputs(dls) == 20, f"ML-2: {backend.n_outputs(dls)} outputs for 20 classes"
 
 

@@ -41,13 +41,11 @@ import impl.datasets as DS  # noqa: E402
 import impl.readers as R  # noqa: E402
 import impl.transforms as T  # noqa: E402
 import impl.vision as V  # noqa: E402
+from spec.checks import equal  # noqa: E402
 from spec.tiny import one_thread, plain  # noqa: E402, F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread, no contention on a shared machine
 
-I27 = "IMPL-27 impl's data transforms agree with fastai"
-I28 = "IMPL-28 impl's item transforms agree with fastai"
-I29 = "IMPL-29 impl's head/body builders build fastai's layers"
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "F", "I;16"]
 LABELS = ["b", "a", "c", "B", "10", "2", "dog", "cat", "a b"]
 
@@ -120,24 +118,24 @@ def label_column(draw):
 def test_category_map_and_categorize_agree(col, sort, add_na):
     col, kind = col
     i, f = outcome(T.CategoryMap, col, sort=sort, add_na=add_na), outcome(ft.CategoryMap, col, sort=sort, add_na=add_na)
-    assert i[0] == f[0], f"{I27}: CategoryMap({kind} {list(col)}, sort={sort}, add_na={add_na}): impl {i}, fastai {f}"
+    assert i[0] == f[0], f"CategoryMap({kind} {list(col)}, sort={sort}, add_na={add_na}): impl {i}, fastai {f}"
     if i[0] == "error":
-        assert i[1] is f[1] is TypeError, f"{I27}: errors differ: impl {i[1]}, fastai {f[1]}"  # unsortable labels
+        assert i[1] is f[1] is TypeError, f"errors differ: impl {i[1]}, fastai {f[1]}"  # unsortable labels
         return
-    assert list(i[1]) == list(f[1]), f"{I27}: {kind} {list(col)} sort={sort} add_na={add_na}: {i[1]} != {f[1]}"
+    assert list(i[1]) == list(f[1]), f"{kind} {list(col)} sort={sort} add_na={add_na}: {i[1]} != {f[1]}"
     if kind == "categorical":
         cats = list(col.cat.categories)
         assert list(i[1]) == ["#na#"] * add_na + cats, f"DATA-17: the categories' order {cats} is lost: {i[1]}"
-        assert list(T.CategoryMap(col.array, sort, add_na)) == list(i[1]), f"{I27}: a raw pd.Categorical differs"
+        equal(list(T.CategoryMap(col.array, sort, add_na)), list(i[1]), "a raw pd.Categorical differs")
     ic, fcat = T.Categorize(col, sort=sort, add_na=add_na), ft.Categorize(col, sort=sort, add_na=add_na)
     for o in [*list(i[1]), "zz-unknown"]:
         a, b = outcome(ic, o), outcome(fcat, o)
         if b[0] == "error":
-            assert (a[0], a[1], b[1], add_na) == ("error", ValueError, KeyError, False), f"{I27}: {o!r}: {a} vs {b}"
+            assert (a[0], a[1], b[1], add_na) == ("error", ValueError, KeyError, False), f"{o!r}: {a} vs {b}"
             continue
-        assert a[0] == "ok" and int(a[1]) == int(b[1]) and a[1].dtype == torch.int64, f"{I27}: {o!r}: {a} vs {b}"
+        assert a[0] == "ok" and int(a[1]) == int(b[1]) and a[1].dtype == torch.int64, f"{o!r}: {a} vs {b}"
         d, fd = ic.decode(a[1]), fcat.decode(b[1])  # fastai's Category is a str; impl gives the vocab entry itself
-        assert str(d) == fd and d == list(i[1])[int(a[1])], f"{I27}: decode({int(a[1])}): {d!r} vs {fd!r}"
+        assert str(d) == fd and d == list(i[1])[int(a[1])], f"decode({int(a[1])}): {d!r} vs {fd!r}"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -151,9 +149,9 @@ def test_multi_categorize_and_decode_agree(vocab, data, add_na):
     labels = data.draw(st.lists(st.sampled_from(vocab), max_size=4), label="labels")  # duplicates and [] included
     im = T.MultiCategorize(vocab, add_na=add_na)
     fm, n = ft.MultiCategorize(vocab, add_na=add_na), len(vocab) + add_na
-    assert list(im.vocab) == list(fm.vocab), f"{I27}: MultiCategorize({vocab}, add_na={add_na}).vocab"
+    assert list(im.vocab) == list(fm.vocab), f"MultiCategorize({vocab}, add_na={add_na}).vocab"
     y, fy = im(labels), ft.OneHotEncode(n)(fm(labels))
-    assert y.dtype == fy.dtype == torch.float32 and torch.equal(plain(y), plain(fy)), f"{I27}: {labels}: {y} {fy}"
+    assert y.dtype == fy.dtype == torch.float32 and torch.equal(plain(y), plain(fy)), f"{labels}: {y} {fy}"
     want = [o for o in fm.vocab if o in labels]  # independent: the labels, once each, in vocab order
     got, fgot = im.decode(y), list(fm.decode(ft.OneHotEncode(n).decode(fy)))
     assert got == fgot == want, f"ML-19: decode of {labels}: impl {got}, fastai {fgot}, want {want}"
@@ -162,12 +160,12 @@ def test_multi_categorize_and_decode_agree(vocab, data, add_na):
     x = torch.tensor(data.draw(st.lists(st.sampled_from([0.0, 1.0, 0.5, 2.0]), min_size=n, max_size=n), label="x"))
     assert T.one_hot_decode(x, im.vocab) == list(f_one_hot_decode(x, fm.vocab)), f"ML-19: one_hot_decode({x})"
     bad_i, bad_f = outcome(im, [*labels, "zz-unknown"]), outcome(fm, [*labels, "zz-unknown"])
-    assert bad_i == ("error", ValueError) and bad_f == ("error", KeyError), f"{I27}: unknown label: {bad_i} {bad_f}"
+    assert bad_i == ("error", ValueError) and bad_f == ("error", KeyError), f"unknown label: {bad_i} {bad_f}"
     lists = data.draw(st.lists(st.lists(st.sampled_from(vocab), max_size=3), min_size=1, max_size=4), label="lists")
     assume(any(lists))
     fset = ft.MultiCategorize(add_na=add_na)
     fset.setups(lists)
-    assert list(T.MultiCategorize.from_labels(lists, add_na=add_na).vocab) == list(fset.vocab), f"{I27}: {lists}"
+    assert list(T.MultiCategorize.from_labels(lists, add_na=add_na).vocab) == list(fset.vocab), f"{lists}"
 
 
 # ---------------------------------------------------------------- splitters, readers, labellers
@@ -181,7 +179,7 @@ def test_multi_categorize_and_decode_agree(vocab, data, add_na):
 def test_splitters_agree(n, pct, seed, data):
     with torch.random.fork_rng():  # fastai's RandomSplitter reseeds torch's global RNG
         got, want = D.RandomSplitter(pct, seed)(range(n)), ft.RandomSplitter(pct, seed)(range(n))
-    assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"{I27}: RandomSplitter({pct},{seed})"
+    assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"RandomSplitter({pct},{seed})"
     valid = data.draw(st.permutations(range(n)).map(lambda p: p[: data.draw(st.integers(0, n))]), label="valid_idx")
     got, want = D.IndexSplitter(valid)(list(range(n))), ft.IndexSplitter(valid)(list(range(n)))
     assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"DATA-18: IndexSplitter({valid})"
@@ -194,7 +192,7 @@ def test_splitters_agree(n, pct, seed, data):
         assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"DATA-18: ColSplitter({col!r})"
         assert list(map(int, got[1])) == [i for i, v in enumerate(flags) if v], f"DATA-18: ColSplitter({col!r})"
     got, want = D.FuncSplitter(lambda o: o % 3 == 0)(list(range(n))), ft.FuncSplitter(lambda o: o % 3 == 0)(range(n))
-    assert [list(map(int, s)) for s in got] == [list(map(int, s)) for s in want], f"{I27}: FuncSplitter"
+    equal([list(map(int, s)) for s in got], [list(map(int, s)) for s in want], "FuncSplitter")
 
 
 @pytest.mark.claim("IMPL-27")
@@ -233,7 +231,7 @@ def test_regex_labeller_agrees(folder, stem, num, ext, match, pat):
     for a, b in ((ours, theirs), (T.using_attr(ours, "name"), f_using_attr(theirs, "name"))):
         i, f = outcome(a, p), outcome(b, p)
         if f[0] == "error":
-            assert (i, f[1]) == (("error", ValueError), AssertionError), f"{I27}: {pat!r} on {p}: {i} vs {f}"
+            assert (i, f[1]) == (("error", ValueError), AssertionError), f"{pat!r} on {p}: {i} vs {f}"
         else:
             assert i == f, f"PET-5: RegexLabeller({pat!r}, match={match}) on {p}: impl {i}, fastai {f}"
     f = T.using_attr(T.RegexLabeller(pat, match), "name")
@@ -247,13 +245,13 @@ def test_image2tensor_agrees(data):
     "Channels and dtype kept (uint8; bool for 1, int32 for I, float32 for F and I;16); ToTensor is that / 255."
     img = image(data)
     got, want = T.image2tensor(img), fc.image2tensor(img)
-    assert got.dtype == want.dtype and got.shape == want.shape, f"{I27}: {img.mode}: {got.dtype}, {want.dtype}"
-    assert torch.equal(got, want), f"{I27}: {img.mode} {img.size}: values differ"
+    assert got.dtype == want.dtype and got.shape == want.shape, f"{img.mode}: {got.dtype}, {want.dtype}"
+    assert torch.equal(got, want), f"{img.mode} {img.size}: values differ"
     c = {"1": 1, "L": 1, "P": 1, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4}[img.mode]
-    assert tuple(got.shape) == (c, img.height, img.width), f"{I27}: {img.mode}: shape {tuple(got.shape)}"
+    assert tuple(got.shape) == (c, img.height, img.width), f"{img.mode}: shape {tuple(got.shape)}"
     x = T.ToTensor()((img,))[0]
     fx = ft.IntToFloatTensor()(ft.ToTensor()(fc.PILImage.create(img.copy())))
-    assert x.dtype == torch.float32 and torch.allclose(x, plain(fx)), f"{I27}: ToTensor of {img.mode}"
+    assert x.dtype == torch.float32 and torch.allclose(x, plain(fx)), f"ToTensor of {img.mode}"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -278,12 +276,12 @@ def test_get_image_files_agrees(names, recurse):
             (Path(d) / folder).mkdir(parents=True, exist_ok=True)
             (Path(d) / folder / f"{stem}{ext}").write_bytes(b"")
         got, want = R.get_image_files(d, recurse=recurse), f_get(d, recurse=recurse)
-        assert list(map(str, got)) == list(map(str, want)), f"{I27}: get_image_files over {names}"
+        assert list(map(str, got)) == list(map(str, want)), f"get_image_files over {names}"
         upper = [p for p in got if p.suffix in (".JPG", ".PNG", ".Jpeg")]
         assert len(upper) == sum(
             e in (".JPG", ".PNG", ".Jpeg") and not s.startswith(".") and (f == "" or recurse and f[0] != ".")
             for f, s, e in names
-        ), f"{I27}: upper-case extensions missed: {got}"
+        ), f"upper-case extensions missed: {got}"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -292,14 +290,14 @@ def test_dataloader_batches_agree(n, bs, shuffle, drop_last):
     "Batch count and sizes (drop_last drops the uneven last batch), the items (in order without shuffle)."
     got = [plain(b).tolist() for b in D.DataLoader(list(range(n)), bs=bs, shuffle=shuffle, drop_last=drop_last)]
     want = [plain(b).tolist() for b in FDataLoader(list(range(n)), bs=bs, shuffle=shuffle, drop_last=drop_last)]
-    assert [len(b) for b in got] == [len(b) for b in want], f"{I27}: n={n} bs={bs} drop_last={drop_last}: sizes"
+    assert [len(b) for b in got] == [len(b) for b in want], f"n={n} bs={bs} drop_last={drop_last}: sizes"
     flat, fflat = sum(got, []), sum(want, [])
     if not shuffle:
-        assert got == want, f"{I27}: n={n} bs={bs}: batches differ"
+        assert got == want, f"n={n} bs={bs}: batches differ"
     elif not drop_last:
-        assert sorted(flat) == sorted(fflat) == list(range(n)), f"{I27}: n={n} bs={bs}: items differ"
-    assert len(set(flat)) == len(flat) and set(flat) <= set(range(n)), f"{I27}: n={n} bs={bs}: an item twice"
-    assert len(got) == (n // bs if drop_last else -(-n // bs)), f"{I27}: {len(got)} batches for n={n}, bs={bs}"
+        assert sorted(flat) == sorted(fflat) == list(range(n)), f"n={n} bs={bs}: items differ"
+    assert len(set(flat)) == len(flat) and set(flat) <= set(range(n)), f"n={n} bs={bs}: an item twice"
+    assert len(got) == (n // bs if drop_last else -(-n // bs)), f"{len(got)} batches for n={n}, bs={bs}"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -312,10 +310,10 @@ def test_datasets_dataloaders_agree(n, k, bs):
         fdls = FDatasets(list(range(n)), splits=splits).dataloaders(bs=bs)
         for dl, fdl, name in ((dls.train, fdls.train, "train"), (dls.valid, fdls.valid, "valid")):
             sizes, fsizes = [len(b[0]) for b in dl], [len(b[0]) for b in fdl]
-            assert sizes == fsizes, f"{I27}: Datasets.dataloaders(bs={bs}).{name}: {sizes}, fastai {fsizes}"
-    assert [len(b[0]) for b in dls.train] == [bs] * (k // bs), f"{I27}: the training loader drops its uneven last batch"
+            assert sizes == fsizes, f"Datasets.dataloaders(bs={bs}).{name}: {sizes}, fastai {fsizes}"
+    equal([len(b[0]) for b in dls.train], [bs] * (k // bs), "the training loader drops its uneven last batch")
     assert [len(b[0]) for b in dls.valid] == [bs] * ((n - k) // bs) + [(n - k) % bs] * ((n - k) % bs > 0), (
-        f"{I27}: the validation loader keeps its uneven last batch"
+        "the validation loader keeps its uneven last batch"
     )
 
 
@@ -349,14 +347,14 @@ def test_item_transforms_agree(data, p, train, seed):
     random.seed(seed)
     fx, fy = theirs((img, fc.TensorPoint(p.clone(), img_size=(w, h))), split_idx=0 if train else 1)
     what = f"{type(ours).__name__}({size}) {which} train={train} on {img.mode} {img.size}"
-    assert (x.mode, x.size) == (fx.mode, fx.size) and np.array_equal(np.asarray(x), np.asarray(fx)), f"{I28}: {what}"
+    assert (x.mode, x.size) == (fx.mode, fx.size) and np.array_equal(np.asarray(x), np.asarray(fx)), f"{what}"
     xtra = getattr(ours, "val_xtra", 0) and int(np.ceil(max(ours.size) * ours.val_xtra / 8) * 8)
     if which == "rrc" and not train and xtra:  # deliberate: the point follows the pixels (squish, then centre crop)
         (oh, ow), c = ours.size, torch.tensor([xtra // 2, xtra // 2], dtype=torch.float32)
         want = ((p + 1) / 2 * torch.tensor([ow + xtra, oh + xtra]) - c) * 2 / torch.tensor([ow, oh]) - 1
-        assert torch.allclose(plain(y), want, atol=1e-5), f"{I28}: {what}: validation point {y} != {want}"
+        assert torch.allclose(plain(y), want, atol=1e-5), f"{what}: validation point {y} != {want}"
     else:
-        assert torch.allclose(plain(y), plain(fy), atol=1e-5, equal_nan=True), f"{I28}: {what}: points {y} vs {fy}"
+        assert torch.allclose(plain(y), plain(fy), atol=1e-5, equal_nan=True), f"{what}: points {y} vs {fy}"
 
 
 @pytest.mark.claim("IMPL-28")
@@ -367,9 +365,9 @@ def test_point_scaler_agrees(data, px):
     _, y = sc((img, T.TensorPoint.create(px)))
     fsc = fc.PointScaler()
     _, fy = fsc((fc.PILImage.create(img.copy()), fc.TensorPoint.create(px)))
-    assert torch.allclose(plain(y), plain(fy)), f"{I28}: PointScaler on {img.size}: {y} vs {fy}"
+    assert torch.allclose(plain(y), plain(fy)), f"PointScaler on {img.size}: {y} vs {fy}"
     assert torch.allclose(sc.decode(y), plain(fsc.decode((fc.PILImage.create(img.copy()), fy))[1]), atol=1e-4), (
-        f"{I28}: PointScaler.decode"
+        "PointScaler.decode"
     )
 
 
@@ -395,20 +393,20 @@ def test_create_head_agrees(nf, n_out, lin_ftrs, ps, pool, concat_pool, first_bn
               lin_first=lin_first, y_range=y_range)
     ours, theirs = V.create_head(nf, n_out, **kw), fl.create_head(nf, n_out, **kw)
     got, want = [describe(m) for m in ours], [describe(m) for m in theirs]
-    assert got == want, f"{I29}: create_head({nf}, {n_out}, {kw})\nimpl   {got}\nfastai {want}"
+    assert got == want, f"create_head({nf}, {n_out}, {kw})\nimpl   {got}\nfastai {want}"
     for a, b in zip(ours, theirs):  # BatchNorms as fastai starts them (its BatchNorm: weight 1, bias 1e-3)
         if isinstance(a, nn.modules.batchnorm._BatchNorm):
             assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values())), (
-                f"{I29}: initial {a} differs from fastai's {b}: {a.state_dict()} {b.state_dict()}"
+                f"initial {a} differs from fastai's {b}: {a.state_dict()} {b.state_dict()}"
             )
-    assert list(ours.state_dict()) == list(theirs.state_dict()), f"{I29}: parameter names differ"
+    equal(list(ours.state_dict()), list(theirs.state_dict()), "parameter names differ")
     torch.manual_seed(seed)
     theirs.load_state_dict({k: torch.rand_like(v) + 0.5 if v.is_floating_point() else v
                             for k, v in theirs.state_dict().items()})
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(3, nf, 3, 2) if pool else torch.randn(3, nf)
     ours.eval(), theirs.eval()
-    assert torch.allclose(ours(x), plain(theirs(x)), atol=1e-5), f"{I29}: outputs differ with the same weights ({kw})"
+    assert torch.allclose(ours(x), plain(theirs(x)), atol=1e-5), f"outputs differ with the same weights ({kw})"
 
 
 def small_cnn(seed):
@@ -440,11 +438,11 @@ def test_create_body_agrees(n_in, pretrained, cut, seed):
     torch.manual_seed(seed + 1)
     theirs = fl.create_body(m2, n_in=n_in, pretrained=pretrained, cut=c)
     got, want = [describe(x) for x in ours.modules()], [describe(x) for x in theirs.modules()]
-    assert got == want, f"{I29}: create_body(n_in={n_in}, pretrained={pretrained}, cut={cut}) modules differ"
+    assert got == want, f"create_body(n_in={n_in}, pretrained={pretrained}, cut={cut}) modules differ"
     k = 3 if cut == "callable" else {None: 5, -2: 5, -1: 6}.get(cut, cut)  # default: before the last pooling child
     assert len(ours) == k, f"FT-14: cut={cut} keeps {len(ours)} children, expected {k}"
     w, fw = ours[0][0].weight, theirs[0][0].weight
-    assert w.shape[1] == n_in and torch.equal(w, fw), f"{I29}: first conv for n_in={n_in}, pretrained={pretrained}"
+    assert w.shape[1] == n_in and torch.equal(w, fw), f"first conv for n_in={n_in}, pretrained={pretrained}"
     if pretrained and n_in != 3:  # REG-15's adaptation of the pretrained RGB kernels
         rgb = small_cnn(seed)[0][0].weight
         want_w = {1: rgb.sum(1, keepdim=True), 2: rgb[:, :2] * 1.5}.get(n_in)
@@ -452,7 +450,7 @@ def test_create_body_agrees(n_in, pretrained, cut, seed):
         assert torch.allclose(w, want_w), f"REG-15: first conv adapted to n_in={n_in}"
     x = torch.randn(2, n_in, 16, 16)
     ours.eval(), theirs.eval()
-    assert torch.allclose(ours(x), theirs(x), atol=1e-5), f"{I29}: body outputs differ"
+    assert torch.allclose(ours(x), theirs(x), atol=1e-5), "body outputs differ"
 
 
 @pytest.mark.claim("IMPL-29")
@@ -461,8 +459,8 @@ def test_create_body_agrees(n_in, pretrained, cut, seed):
 def test_concat_pool_agrees(size, shape):
     x = torch.randn(*shape)
     got, want = V.AdaptiveConcatPool2d(size)(x), FConcatPool(size)(x)
-    assert got.shape == want.shape and torch.equal(got, want), f"{I29}: AdaptiveConcatPool2d({size}) on {shape}"
-    assert torch.equal(got[:, : shape[1]], nn.AdaptiveMaxPool2d(size or 1)(x)), f"{I29}: max first, then average"
+    assert got.shape == want.shape and torch.equal(got, want), f"AdaptiveConcatPool2d({size}) on {shape}"
+    assert torch.equal(got[:, : shape[1]], nn.AdaptiveMaxPool2d(size or 1)(x)), "max first, then average"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -476,8 +474,8 @@ def test_load_image_agrees(data, ext):
         f = Path(d) / f"x{ext}"
         img.save(f)
         got, want = R.load_image(f), fc.PILImage.create(f)
-        assert got.mode == want.mode == "RGB" and got.size == want.size == img.size, f"{I27}: {img.mode} {ext}"
-        assert np.array_equal(np.asarray(got), np.asarray(want)), f"{I27}: {img.mode} saved as {ext}: pixels differ"
+        assert got.mode == want.mode == "RGB" and got.size == want.size == img.size, f"{img.mode} {ext}"
+        assert np.array_equal(np.asarray(got), np.asarray(want)), f"{img.mode} saved as {ext}: pixels differ"
 
 
 @pytest.mark.claim("IMPL-27")
@@ -513,7 +511,7 @@ def test_collab_vocab_and_codes_agree(case):
     got = DS.collab_dls(df, bs=5, seed=1, item_name="item")
     want = CollabDataLoaders.from_df(df.copy(), bs=5, seed=1, item_name="item")
     assert {k: list(v) for k, v in got.classes.items()} == {k: list(v) for k, v in want.classes.items()}, (
-        f"{I27}: collab_dls classes ({case}): {got.classes} vs fastai {dict(want.classes)}"
+        f"collab_dls classes ({case}): {got.classes} vs fastai {dict(want.classes)}"
     )
     (x, y), (fx, fy) = got.valid.one_batch(), want.valid.one_batch()
-    assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), f"{I27}: {case}: valid batch"
+    assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), f"{case}: valid batch"

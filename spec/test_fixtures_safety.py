@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 import fixtures
+from spec.checks import equal
 
 ROOT = Path(__file__).resolve().parent.parent
-SAFE = "IMPL-15 'fixtures make never deletes or overwrites a folder or file it did not create'"
-DAMAGE = "IMPL-16 'fixtures make detects a damaged dataset of its own ... and rebuilds it'"
-CLEAN = "IMPL-17 'an interrupted make leaves no .tmp entry and the previous dataset intact; one-line errors'"
 NAMES = ("ml-100k", "oxford-iiit-pet")
 
 
@@ -69,9 +67,9 @@ def test_foreign_folder_survives(tmp_path, force):
     (tmp_path / "ml-100k" / "README_MINE").write_text("mine\n")
     with pytest.raises(fixtures.NotOurs, match=r"ml-100k was not made by fixtures"):
         fixtures.make(tmp_path, force=force)
-    assert (tmp_path / "ml-100k" / "README_MINE").read_text() == "mine\n", f"{SAFE}: README_MINE was touched"
+    equal((tmp_path / "ml-100k" / "README_MINE").read_text(), "mine\n", "README_MINE was touched")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["ml-100k"], f"{SAFE}: make wrote {left} before refusing"
+    assert left == ["ml-100k"], f"make wrote {left} before refusing"
 
 
 @pytest.mark.claim("IMPL-15")
@@ -79,9 +77,9 @@ def test_foreign_folder_cli(tmp_path):
     (tmp_path / "ml-100k").mkdir()
     (tmp_path / "ml-100k" / "README_MINE").write_text("mine\n")
     rc, out, err = cli("make", tmp_path, "--force")
-    assert rc == 1 and one_line(err) and f"{tmp_path / 'ml-100k'}" in err, f"{SAFE}: rc {rc}, stderr {err!r}"
-    assert (tmp_path / "ml-100k" / "README_MINE").read_text() == "mine\n", f"{SAFE}: README_MINE was touched"
-    assert not out, f"{SAFE}: datasets made before refusing: {out!r}"
+    assert rc == 1 and one_line(err) and f"{tmp_path / 'ml-100k'}" in err, f"rc {rc}, stderr {err!r}"
+    equal((tmp_path / "ml-100k" / "README_MINE").read_text(), "mine\n", "README_MINE was touched")
+    assert not out, f"datasets made before refusing: {out!r}"
 
 
 @pytest.mark.claim("IMPL-15")
@@ -94,8 +92,8 @@ def test_foreign_truth_file_is_not_overwritten(tmp_path, text, msg):
     p.write_text(text)
     with pytest.raises(fixtures.NotOurs, match=msg):
         fixtures.make_one(tmp_path, "ml-100k", force=True)
-    assert p.read_text() == text, f"{SAFE}: {p.name} was overwritten"
-    assert not (tmp_path / "ml-100k").exists(), f"{SAFE}: made ml-100k beside a foreign truth file"
+    assert p.read_text() == text, f"{p.name} was overwritten"
+    assert not (tmp_path / "ml-100k").exists(), "made ml-100k beside a foreign truth file"
 
 
 @pytest.mark.claim("IMPL-15")
@@ -105,7 +103,7 @@ def test_files_added_to_our_folder_are_kept(made):
     (made / "ml-100k" / "models" / "stage-1.pth").write_bytes(b"weights")
     with pytest.raises(fixtures.NotOurs, match=r"did not make \(models/stage-1\.pth\)"):
         fixtures.make_one(made, "ml-100k", force=True)
-    assert (made / "ml-100k" / "models" / "stage-1.pth").read_bytes() == b"weights", f"{SAFE}: stage-1.pth lost"
+    equal((made / "ml-100k" / "models" / "stage-1.pth").read_bytes(), b"weights", "stage-1.pth lost")
 
 
 @pytest.mark.claim("IMPL-15")
@@ -115,7 +113,7 @@ def test_real_data_copied_over_ours_is_kept(made):
         (made / "ml-100k" / f).write_text(f"the real {f}\n")
     with pytest.raises(fixtures.NotOurs, match=r"only 0 of the 2 files"):
         fixtures.make_one(made, "ml-100k")
-    assert (made / "ml-100k" / "u.data").read_text() == "the real u.data\n", f"{SAFE}: u.data was replaced"
+    equal((made / "ml-100k" / "u.data").read_text(), "the real u.data\n", "u.data was replaced")
 
 
 @pytest.mark.claim("IMPL-15")
@@ -127,8 +125,8 @@ def test_old_format_cache_counts_as_ours(made, pristine):
     (made / "ml-100k" / "u.data").write_text("old generator's output\n")
     fixtures.make_one(made, "ml-100k")
     got = files(made)
-    assert got["ml-100k/u.data"] == pristine[1]["ml-100k/u.data"], f"{SAFE}: the old cache was not rebuilt"
-    assert got["ml-100k.truth.json"] == pristine[1]["ml-100k.truth.json"], f"{SAFE}: old truth JSON not replaced"
+    equal(got["ml-100k/u.data"], pristine[1]["ml-100k/u.data"], "the old cache was not rebuilt")
+    equal(got["ml-100k.truth.json"], pristine[1]["ml-100k.truth.json"], "old truth JSON not replaced")
 
 
 # ---------------------------------------------------------------- IMPL-16: damage is detected and rebuilt
@@ -161,7 +159,7 @@ def test_damage_is_detected_and_rebuilt(made, pristine, damage):
         fixtures.make(made) if damage is _five_images else fixtures.make_one(made, "ml-100k")
     got = {k: v for k, v in files(made).items() if k.split("/")[0].split(".truth")[0] in NAMES}
     diff = sorted(k for k in got.keys() | pristine[1].keys() if got.get(k) != pristine[1].get(k))
-    assert not diff, f"{DAMAGE}: not rebuilt byte-identical after '{what}': {diff[:5]}"
+    assert not diff, f"not rebuilt byte-identical after '{what}': {diff[:5]}"
 
 
 @pytest.mark.claim("IMPL-16")
@@ -172,7 +170,7 @@ def test_intact_dataset_is_not_rewritten(made):
         warnings.simplefilter("error", fixtures.FixtureWarning)
         for name in NAMES:
             fixtures.make_one(made, name)
-    assert stamp == {p: p.stat().st_mtime_ns for p in made.rglob("*")}, f"{DAMAGE}: an intact dataset was rewritten"
+    equal(stamp, {p: p.stat().st_mtime_ns for p in made.rglob("*")}, "an intact dataset was rewritten")
 
 
 # ---------------------------------------------------------------- IMPL-17: cleanup and one-line errors
@@ -191,8 +189,8 @@ def test_interrupted_make_leaves_the_previous_dataset(made, pristine, monkeypatc
     monkeypatch.setattr(fixtures.DATASETS["ml-100k"], "make", _boom(exc))
     with pytest.raises(exc if isinstance(exc, type) else type(exc)):
         fixtures.make_one(made, "ml-100k", **kw)
-    assert not tmps(made), f"{CLEAN}: left {tmps(made)}"
-    assert files(made) == pristine[1], f"{CLEAN}: the previous dataset was changed"
+    assert not tmps(made), f"left {tmps(made)}"
+    equal(files(made), pristine[1], "the previous dataset was changed")
 
 
 @pytest.mark.claim("IMPL-17")
@@ -208,8 +206,8 @@ def test_interrupted_swap_puts_the_previous_copy_back(made, pristine, monkeypatc
     monkeypatch.setattr(Path, "rename", stop)
     with pytest.raises(KeyboardInterrupt):
         fixtures.make_one(made, "ml-100k", seed=1)
-    assert not tmps(made), f"{CLEAN}: left {tmps(made)}"
-    assert files(made) == pristine[1], f"{CLEAN}: the previous dataset was changed"
+    assert not tmps(made), f"left {tmps(made)}"
+    equal(files(made), pristine[1], "the previous dataset was changed")
 
 
 @pytest.mark.claim("IMPL-17")
@@ -225,7 +223,7 @@ def test_stale_temporaries_of_dead_makers_are_removed(made):
     for k in keep:
         (made / k).mkdir()
     fixtures.make_one(made, "ml-100k")
-    assert tmps(made) == sorted(keep), f"{CLEAN}: dead pid {p.pid}'s temporaries: {tmps(made)}"
+    assert tmps(made) == sorted(keep), f"dead pid {p.pid}'s temporaries: {tmps(made)}"
 
 
 @pytest.mark.claim("IMPL-17")
@@ -234,10 +232,10 @@ def test_concurrent_makers(tmp_path):
     code = ("import sys, fixtures\n"
             "for i in range(8): fixtures.make_one(sys.argv[1], 'ml-100k', seed=1 + (i + int(sys.argv[2])) % 2)")
     ps = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(k)], cwd=ROOT) for k in range(3)]
-    assert [p.wait() for p in ps] == [0, 0, 0], f"{CLEAN}: a concurrent maker failed"
+    equal([p.wait() for p in ps], [0, 0, 0], "a concurrent maker failed")
     seed = fixtures.truth(tmp_path, "ml-100k")["seed"]
-    assert fixtures._is_current(tmp_path, "ml-100k", seed, "small"), f"{CLEAN}: the last copy is not intact"
-    assert not tmps(tmp_path), f"{CLEAN}: left {tmps(tmp_path)}"
+    assert fixtures._is_current(tmp_path, "ml-100k", seed, "small"), "the last copy is not intact"
+    assert not tmps(tmp_path), f"left {tmps(tmp_path)}"
 
 
 @pytest.mark.claim("IMPL-17")
@@ -248,7 +246,7 @@ def test_unwritable_root_is_a_clear_error(tmp_path, monkeypatch):
     for root in (f, f / "sub"):
         with pytest.raises(NotADirectoryError, match=rf"cannot write to {root}: {f} is a file"):
             fixtures.make(root)
-    assert f.read_text() == "x", f"{CLEAN}: the file was changed"
+    equal(f.read_text(), "x", "the file was changed")
 
     def refuse(self, *a, **kw):
         raise PermissionError(13, "Permission denied", str(self))
@@ -263,5 +261,5 @@ def test_unwritable_root_cli(tmp_path):
     f = tmp_path / "a-file"
     f.write_text("x")
     rc, _, err = cli("make", f / "sub")
-    assert rc == 1 and one_line(err), f"{CLEAN}: rc {rc}, stderr {err!r}"
-    assert err.startswith(f"fixtures: cannot write to {f / 'sub'}: "), f"{CLEAN}: {err!r}"
+    assert rc == 1 and one_line(err), f"rc {rc}, stderr {err!r}"
+    assert err.startswith(f"fixtures: cannot write to {f / 'sub'}: "), f"{err!r}"

@@ -10,12 +10,6 @@ from hypothesis import strategies as st
 
 import impl.layers as L
 
-REG12 = "REG-12 'sigmoid_range ... takes the sigmoid of X multiplies by hi minus lo and adds lo' (T:L1452)"
-CF11 = "CF-11 'one-hot encode the value 3 with n_users classes ... compare that to user_factors_3, same thing'"
-CF12 = "CF-12 'an embedding ... has the computational speed of an array lookup and the same gradients as a matmul'"
-CF2 = "CF-2 'user1 likes exactly the kind of stuff that the last_skywalker has ... we get 2.1' (T:L1770)"
-CF3 = "CF-3 'element-wise ... If we want matrix multiplication, it would be an @ sign' (T:L1765)"
-
 f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 DTYPES = st.sampled_from([torch.float32, torch.float64])
 
@@ -33,7 +27,6 @@ def f32_grid(a, b):
 
 
 # ---------------------------------------------------------------- the sigmoid (PyTorch only)
-ML18 = "ML-18 'the sigmoid function is something that scales everything to be between zero and one' (T:L1121)"
 
 
 @pytest.mark.claim("ML-18")
@@ -44,9 +37,9 @@ def test_sigmoid_maps_into_0_1(data):
     x = torch.tensor(sorted(k), dtype=torch.float64) / 1000
     s = torch.sigmoid(x)
     ref = np.array([1 / (1 + math.exp(-v)) for v in x.tolist()])
-    assert np.allclose(s.numpy(), ref, rtol=1e-14, atol=0), f"{ML18}: x={x.tolist()}, sigmoid={s.tolist()}"
-    assert ((s > 0) & (s < 1)).all() and (s.diff() > 0).all(), f"{ML18}: x={x.tolist()}, sigmoid={s.tolist()}"
-    assert torch.allclose(torch.sigmoid(-x), 1 - s, rtol=0, atol=1e-15), f"{ML18}: sigmoid(-x) != 1 - sigmoid(x)"
+    assert np.allclose(s.numpy(), ref, rtol=1e-14, atol=0), f"x={x.tolist()}, sigmoid={s.tolist()}"
+    assert ((s > 0) & (s < 1)).all() and (s.diff() > 0).all(), f"x={x.tolist()}, sigmoid={s.tolist()}"
+    assert torch.allclose(torch.sigmoid(-x), 1 - s, rtol=0, atol=1e-15), "sigmoid(-x) != 1 - sigmoid(x)"
     assert torch.sigmoid(torch.zeros(1, dtype=torch.float64)).item() == 0.5 == torch.sigmoid(torch.zeros(1)).item()
 
 
@@ -57,16 +50,16 @@ def test_sigmoid_float32_range_is_closed():
     x = f32_grid(12, 20)
     s = torch.sigmoid(x)
     i = (s == 1).nonzero()[0].item()
-    assert (s[i:] == 1).all() and (s[:i] < 1).all(), f"{ML18}: 1.0 not a clean threshold at {x[i].item()}"
-    assert x[i].item() == pytest.approx(math.log(2**24), abs=1e-3), f"{ML18}: 1.0 first at x={x[i].item()}"
+    assert (s[i:] == 1).all() and (s[:i] < 1).all(), f"1.0 not a clean threshold at {x[i].item()}"
+    assert x[i].item() == pytest.approx(math.log(2**24), abs=1e-3), f"1.0 first at x={x[i].item()}"
     ax = f32_grid(85, 92)
     s = torch.sigmoid(-ax)
     j = (s == 0).nonzero()[0].item()
-    assert (s[j:] == 0).all() and (s[:j] > 0).all(), f"{ML18}: 0.0 not a clean threshold at {-ax[j].item()}"
+    assert (s[j:] == 0).all() and (s[:j] > 0).all(), f"0.0 not a clean threshold at {-ax[j].item()}"
     flt_max = float(np.finfo(np.float32).max)
-    assert ax[j].item() == pytest.approx(math.log(flt_max), abs=1e-3), f"{ML18}: 0.0 first at x={-ax[j].item()}"
+    assert ax[j].item() == pytest.approx(math.log(flt_max), abs=1e-3), f"0.0 first at x={-ax[j].item()}"
     ends = torch.sigmoid(torch.tensor([-math.inf, -flt_max, flt_max, math.inf]))
-    assert ends.tolist() == [0.0, 0.0, 1.0, 1.0], f"{ML18}: the float32 range is not the closed [0, 1]: {ends}"
+    assert ends.tolist() == [0.0, 0.0, 1.0, 1.0], f"the float32 range is not the closed [0, 1]: {ends}"
 
 
 # ---------------------------------------------------------------- sigmoid_range (y_range)
@@ -78,7 +71,7 @@ def test_sigmoid_range_never_leaves_bounds(backend, data):
     dt = data.draw(DTYPES, label="dtype")
     x = torch.tensor(data.draw(st.lists(f32, min_size=1, max_size=30), label="x"), dtype=dt)
     o = backend.sigmoid_range(x, lo, hi).double()
-    assert ((o >= lo) & (o <= hi)).all(), f"{REG12}: output left [{lo}, {hi}]: x={x.tolist()}, out={o.tolist()}"
+    assert ((o >= lo) & (o <= hi)).all(), f"output left [{lo}, {hi}]: x={x.tolist()}, out={o.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -88,7 +81,7 @@ def test_sigmoid_range_strictly_inside_in_float64(backend, data):
     lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
     x = torch.tensor(data.draw(st.lists(st.floats(-30, 30), min_size=1, max_size=30), label="x"), dtype=torch.float64)
     o = backend.sigmoid_range(x, lo, hi)
-    assert ((o > lo) & (o < hi)).all(), f"{REG12}: not strictly inside ({lo}, {hi}): x={x.tolist()}, out={o.tolist()}"
+    assert ((o > lo) & (o < hi)).all(), f"not strictly inside ({lo}, {hi}): x={x.tolist()}, out={o.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -101,7 +94,7 @@ def test_sigmoid_range_matches_the_formula(backend, data):
     sig = [1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x)) for x in xs]
     ref = np.array(sig) * (hi - lo) + lo
     tol = 8 * np.spacing(max(abs(lo), abs(hi)))
-    assert np.abs(o - ref).max() <= tol, f"{REG12}: lo={lo}, hi={hi}, x={xs}, out={o.tolist()}, formula={ref.tolist()}"
+    assert np.abs(o - ref).max() <= tol, f"lo={lo}, hi={hi}, x={xs}, out={o.tolist()}, formula={ref.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -111,7 +104,7 @@ def test_sigmoid_range_midpoint_at_zero(backend, data):
     lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
     dt = data.draw(DTYPES, label="dtype")
     o = backend.sigmoid_range(torch.zeros(3, dtype=dt), lo, hi)
-    assert (o.double() == (lo + hi) / 2).all(), f"{REG12}: at x=0 expected (lo+hi)/2={(lo + hi) / 2}, got {o.tolist()}"
+    assert (o.double() == (lo + hi) / 2).all(), f"at x=0 expected (lo+hi)/2={(lo + hi) / 2}, got {o.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -121,11 +114,11 @@ def test_sigmoid_range_is_monotonic(backend, data):
     lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
     x = torch.tensor(sorted(data.draw(st.lists(f32, min_size=2, max_size=30), label="x")), dtype=torch.float32)
     o = backend.sigmoid_range(x, lo, hi)
-    assert (o.diff() >= 0).all(), f"{REG12}: not monotonic: x={x.tolist()}, out={o.tolist()}"
+    assert (o.diff() >= 0).all(), f"not monotonic: x={x.tolist()}, out={o.tolist()}"
     k = data.draw(st.lists(st.integers(-20_000, 20_000), min_size=2, max_size=30, unique=True), label="x*1000")
     x = torch.tensor(sorted(k), dtype=torch.float64) / 1000  # |x| <= 20, gaps >= 1e-3
     o = backend.sigmoid_range(x, lo, hi)
-    assert (o.diff() > 0).all(), f"{REG12}: not strictly increasing in float64: x={x.tolist()}, out={o.tolist()}"
+    assert (o.diff() > 0).all(), f"not strictly increasing in float64: x={x.tolist()}, out={o.tolist()}"
 
 
 @pytest.mark.claim("REG-12")
@@ -143,25 +136,25 @@ def test_sigmoid_range_float32_saturation(backend, lo, hi):
     x = f32_grid(12, 20)
     o = backend.sigmoid_range(x, lo, hi)
     at = (o == hi).nonzero()
-    assert len(at), f"{REG12}: sigmoid_range(x, {lo}, {hi}) never reached hi={hi} for float32 x in [12, 20]"
+    assert len(at), f"sigmoid_range(x, {lo}, {hi}) never reached hi={hi} for float32 x in [12, 20]"
     i = at[0].item()
     x0 = x[i].item()
-    assert (o[i:] == hi).all() and (o[:i] < hi).all(), f"{REG12}: saturation at hi={hi} not a clean threshold at {x0}"
-    assert math.log(2**24 - 1) <= x0 <= math.log(2**25 - 1), f"{REG12}: first float32 x giving exactly hi={hi} is {x0}"
+    assert (o[i:] == hi).all() and (o[:i] < hi).all(), f"saturation at hi={hi} not a clean threshold at {x0}"
+    assert math.log(2**24 - 1) <= x0 <= math.log(2**25 - 1), f"first float32 x giving exactly hi={hi} is {x0}"
     big = torch.tensor([x0, 20.0, 100.0, 1e4, 3.4e38, math.inf], dtype=torch.float32)
-    assert (backend.sigmoid_range(big, lo, hi) == hi).all(), f"{REG12}: x >= {x0} must give exactly {hi}"
+    assert (backend.sigmoid_range(big, lo, hi) == hi).all(), f"x >= {x0} must give exactly {hi}"
     if lo == -1.0:  # the lower bound: x from -17 down to -19
         ax = f32_grid(17, 19)
         neg = backend.sigmoid_range(-ax, lo, hi)
         j = (neg == lo).nonzero()[0].item()
-        assert (neg[j:] == lo).all() and (neg[:j] > lo).all(), f"{REG12}: -1 not a clean threshold at x={-ax[j].item()}"
+        assert (neg[j:] == lo).all() and (neg[:j] > lo).all(), f"-1 not a clean threshold at x={-ax[j].item()}"
         x1 = ax[j].item()
-        assert x1 == pytest.approx(math.log(2**26), abs=1e-3), f"{REG12}: -1 first reached at x={-x1}"
+        assert x1 == pytest.approx(math.log(2**26), abs=1e-3), f"-1 first reached at x={-x1}"
     else:
-        assert (backend.sigmoid_range(torch.tensor([-80.0]), lo, hi) > lo).all(), f"{REG12}: {lo} reached by x=-80"
+        assert (backend.sigmoid_range(torch.tensor([-80.0]), lo, hi) > lo).all(), f"{lo} reached by x=-80"
     x64 = torch.linspace(-36, 36, 200_001, dtype=torch.float64)
     o64 = backend.sigmoid_range(x64, lo, hi)
-    assert ((o64 > lo) & (o64 < hi)).all(), f"{REG12}: float64 output reached a bound for |x| <= 36"
+    assert ((o64 > lo) & (o64 < hi)).all(), "float64 output reached a bound for |x| <= 36"
 
 
 @pytest.mark.claim("REG-12")
@@ -171,7 +164,7 @@ def test_sigmoid_range_layer_is_the_function(backend, data):
     lo, hi = data.draw(dyadic_bounds(), label="lo, hi")
     x = torch.tensor(data.draw(st.lists(f32, min_size=1, max_size=30), label="x"))
     m, f = backend.SigmoidRange(lo, hi)(x), backend.sigmoid_range(x, lo, hi)
-    assert torch.equal(m, f), f"{REG12}: SigmoidRange({lo}, {hi})(x)={m.tolist()} != sigmoid_range={f.tolist()}"
+    assert torch.equal(m, f), f"SigmoidRange({lo}, {hi})(x)={m.tolist()} != sigmoid_range={f.tolist()}"
 
 
 # ---------------------------------------------------------------- one-hot and embeddings
@@ -180,11 +173,11 @@ def test_one_hot_3_with_n_users(backend):
     "The lesson's example: one_hot(3, n_users) is a vector of n_users = 944 numbers with a single 1, at index 3."
     n_users = 944
     v = backend.one_hot(3, n_users)
-    assert v.shape == (944,), f"{CF11}: length {tuple(v.shape)}, expected (944,)"
-    assert v.dtype == torch.uint8 and v.sum() == 1 and v[3] == 1, f"{CF11}: dtype {v.dtype}, ones at {v.nonzero()}"
+    assert v.shape == (944,), f"length {tuple(v.shape)}, expected (944,)"
+    assert v.dtype == torch.uint8 and v.sum() == 1 and v[3] == 1, f"dtype {v.dtype}, ones at {v.nonzero()}"
     torch.manual_seed(0)
     uf = torch.randn(n_users, 5)
-    assert torch.equal(uf.t() @ v.float(), uf[3]), f"{CF11}: user_factors.t() @ one_hot(3) != user_factors[3]"
+    assert torch.equal(uf.t() @ v.float(), uf[3]), "user_factors.t() @ one_hot(3) != user_factors[3]"
 
 
 @pytest.mark.claim("CF-22")
@@ -202,9 +195,9 @@ def test_one_hot_matmul_is_indexing(backend, data):
     i = data.draw(st.integers(0, n - 1), label="i")
     k = data.draw(st.integers(1, 16), label="k")
     v = backend.one_hot(i, n)
-    assert v.shape == (n,) and v.nonzero().flatten().tolist() == [i], f"{CF11}: one_hot({i}, {n}) = {v.tolist()}"
+    assert v.shape == (n,) and v.nonzero().flatten().tolist() == [i], f"one_hot({i}, {n}) = {v.tolist()}"
     m = torch.randn(n, k, generator=torch.Generator().manual_seed(n * 1000 + i))
-    assert torch.equal(m.t() @ v.float(), m[i]), f"{CF11}: n={n}, i={i}, k={k}: {m.t() @ v.float()} != {m[i]}"
+    assert torch.equal(m.t() @ v.float(), m[i]), f"n={n}, i={i}, k={k}: {m.t() @ v.float()} != {m[i]}"
 
 
 @pytest.mark.claim("CF-12")
@@ -219,14 +212,14 @@ def test_embedding_is_one_hot_matmul_in_values_and_gradients(backend, data):
     w = emb.weight.detach().clone().requires_grad_()
     t = torch.tensor(idx)
     look, mm = emb(t), torch.stack([backend.one_hot(i, n) for i in idx]).float() @ w
-    assert torch.equal(look, mm), f"{CF12}: values differ: idx={idx}, lookup={look.tolist()}, matmul={mm.tolist()}"
+    assert torch.equal(look, mm), f"values differ: idx={idx}, lookup={look.tolist()}, matmul={mm.tolist()}"
     g = torch.randn(len(idx), k)
     (look * g).sum().backward()
     (mm * g).sum().backward()
     ref = np.zeros((n, k))
     np.add.at(ref, np.array(idx), g.double().numpy())  # each row's gradient: the sum of g over its occurrences
-    assert torch.allclose(emb.weight.grad, w.grad, atol=1e-5), f"{CF12}: gradients differ: idx={idx}"
-    assert np.allclose(emb.weight.grad.double().numpy(), ref, atol=1e-5), f"{CF12}: not the sum of g over idx={idx}"
+    assert torch.allclose(emb.weight.grad, w.grad, atol=1e-5), f"gradients differ: idx={idx}"
+    assert np.allclose(emb.weight.grad.double().numpy(), ref, atol=1e-5), f"not the sum of g over idx={idx}"
 
 
 # ---------------------------------------------------------------- dot products (PyTorch/numpy only)
@@ -237,7 +230,7 @@ def test_dot_product_examples():
     user1 = np.array([0.9, 0.8, -0.6])
     casablanca = np.array([-0.99, -0.3, 0.8])
     sw, ca = (user1 * last_skywalker).sum(), (user1 * casablanca).sum()
-    assert sw == pytest.approx(2.142, abs=1e-12) and repr(float(sw)) == "2.1420000000000003", f"{CF2}: got {sw!r}"
+    assert sw == pytest.approx(2.142, abs=1e-12) and repr(float(sw)) == "2.1420000000000003", f"got {sw!r}"
     assert ca == pytest.approx(-1.611, abs=1e-12), f"CF-2 'user1 times Casablanca, we get a negative number': {ca}"
     t = torch.tensor(user1, dtype=torch.float32)
     assert (t * torch.tensor(last_skywalker, dtype=torch.float32)).sum().item() == pytest.approx(2.142, rel=1e-6)
@@ -250,8 +243,8 @@ def test_elementwise_product_summed_is_matmul(data):
     n = data.draw(st.integers(1, 64), label="n")
     v = st.lists(st.floats(-100, 100), min_size=n, max_size=n)
     a, b = (torch.tensor(data.draw(v, label=k), dtype=torch.float64) for k in ("a", "b"))
-    assert (a * b).shape == a.shape and torch.equal(a * b, torch.tensor(a.numpy() * b.numpy())), f"{CF3}: a*b"
-    assert (a * b).sum().item() == pytest.approx((a @ b).item(), abs=1e-9), f"{CF3}: a={a.tolist()}, b={b.tolist()}"
+    assert (a * b).shape == a.shape and torch.equal(a * b, torch.tensor(a.numpy() * b.numpy())), "a*b"
+    assert (a * b).sum().item() == pytest.approx((a @ b).item(), abs=1e-9), f"a={a.tolist()}, b={b.tolist()}"
 
 
 # ---------------------------------------------------------------- impl's errors

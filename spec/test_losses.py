@@ -9,14 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import impl.losses as LS
+from spec.checks import equal
 from spec.tiny import plain
-
-ML6 = "ML-6 'exactly the same as the MNIST loss function ... add .log ... binary cross entropy' (T:L1125)"
-ML17 = "ML-17 'exactly the same as the MNIST loss function ... just going to ... add .log' (T:L1123)"
-ML7 = "ML-7 'when we pass it a whole matrix is going to be applied to every column' (T:L1136)"
-ML8 = "ML-8 'F.binary_cross_entropy ... nn.BCELoss ... with_logits ... nll_loss and cross_entropy' (T:L1160)"
-ML9 = "ML-9 'we don't actually pass a loss function ... fast AI is smart enough' (BCEWithLogitsLossFlat)"
-REG13 = "REG-13 'We didn't specify a loss function ... MSE loss' (MSELossFlat)"
 
 
 def np_logsig(x):
@@ -52,10 +46,10 @@ def test_bce_is_mnist_loss_plus_log(backend, data):
     p = 1 / (1 + np.exp(-xd))
     m = np.where(td == 1, 1 - p, p)  # the MNIST loss's per-item distance from the target
     mnist, bce = backend.mnist_loss(x, t), backend.binary_cross_entropy(x, t)
-    assert close(mnist, m.mean()), f"{ML6}: mnist_loss={float(mnist)}, mean(m)={m.mean()}, x={x.tolist()}, t={t}"
-    assert close(bce, -np.log(1 - m).mean()), f"{ML6}: BCE={float(bce)}, -mean(log(1-m))={-np.log(1 - m).mean()}"
-    assert close(bce, F.binary_cross_entropy_with_logits(x, t)), f"{ML6}: BCE={float(bce)} != with_logits"
-    assert close(bce, nn.BCEWithLogitsLoss()(x, t)), f"{ML6}: BCE={float(bce)} != nn.BCEWithLogitsLoss"
+    assert close(mnist, m.mean()), f"mnist_loss={float(mnist)}, mean(m)={m.mean()}, x={x.tolist()}, t={t}"
+    assert close(bce, -np.log(1 - m).mean()), f"BCE={float(bce)}, -mean(log(1-m))={-np.log(1 - m).mean()}"
+    assert close(bce, F.binary_cross_entropy_with_logits(x, t)), f"BCE={float(bce)} != with_logits"
+    assert close(bce, nn.BCEWithLogitsLoss()(x, t)), f"BCE={float(bce)} != nn.BCEWithLogitsLoss"
 
 
 @pytest.mark.claim("ML-6")
@@ -64,7 +58,7 @@ def test_bce_is_stable_for_large_logits(backend, data):
     "BCE on logits is finite and exact even where float32 σ(x) is 0 or 1 (|x| up to 1e4): computed via log-sigmoid."
     x, t = batch(data, -1e4, 1e4)
     bce, ref = backend.binary_cross_entropy(x, t), np_bce(x.double().numpy(), t.double().numpy())
-    assert torch.isfinite(bce) and close(bce, ref), f"{ML6}: BCE={float(bce)}, reference={ref}, x={x.tolist()}"
+    assert torch.isfinite(bce) and close(bce, ref), f"BCE={float(bce)}, reference={ref}, x={x.tolist()}"
 
 
 @pytest.mark.claim("ML-17")
@@ -75,7 +69,7 @@ def test_mnist_loss_with_a_log_is_bce(backend):
     p = x.sigmoid()
     literal = -torch.where(t == 1, 1 - p, p).log().mean()
     bce = backend.binary_cross_entropy(x, t)
-    assert close(literal, bce), f"{ML17}: literal={float(literal)}, BCE={float(bce)}, x={x.tolist()}, t={t.tolist()}"
+    assert close(literal, bce), f"literal={float(literal)}, BCE={float(bce)}, x={x.tolist()}, t={t.tolist()}"
 
 
 @pytest.mark.claim("ML-17", current=True)
@@ -86,7 +80,7 @@ def test_mnist_loss_with_a_log_is_bce_of_flipped_targets(data):
     p = x.double().sigmoid()
     literal = -torch.where(t == 1, 1 - p, p).log().mean()
     ref = np_bce(x.double().numpy(), 1 - t.double().numpy())
-    assert close(literal, ref, rel=1e-9), f"{ML17}: literal={float(literal)}, BCE(x, 1-t)={ref}, x={x}, t={t}"
+    assert close(literal, ref, rel=1e-9), f"literal={float(literal)}, BCE(x, 1-t)={ref}, x={x}, t={t}"
 
 
 @pytest.mark.claim("ML-7")
@@ -97,8 +91,8 @@ def test_bce_applies_to_every_column(backend, data):
     full = backend.binary_cross_entropy(x, t)
     cols = [backend.binary_cross_entropy(x[:, j], t[:, j]) for j in range(x.shape[1])]
     per_item = np.mean([np_bce(a, b) for a, b in zip(x.double().numpy().ravel(), t.double().numpy().ravel())])
-    assert close(full, np.mean([float(c) for c in cols])), f"{ML7}: full={float(full)}, columns={cols}"
-    assert close(full, per_item), f"{ML7}: full={float(full)}, mean of per-item BCEs={per_item}"
+    assert close(full, np.mean([float(c) for c in cols])), f"full={float(full)}, columns={cols}"
+    assert close(full, per_item), f"full={float(full)}, mean of per-item BCEs={per_item}"
 
 
 # ---------------------------------------------------------------- PyTorch's names (PyTorch only)
@@ -108,11 +102,11 @@ def test_pytorch_bce_function_and_module_agree(data):
     "F.binary_cross_entropy == nn.BCELoss (on probabilities); ..._with_logits == nn.BCEWithLogitsLoss == BCE of σ(x)."
     x, t = (a.double() for a in batch(data))
     p = torch.sigmoid(x)
-    assert torch.equal(F.binary_cross_entropy(p, t), nn.BCELoss()(p, t)), f"{ML8}: p={p.tolist()}, t={t.tolist()}"
+    assert torch.equal(F.binary_cross_entropy(p, t), nn.BCELoss()(p, t)), f"p={p.tolist()}, t={t.tolist()}"
     wl = F.binary_cross_entropy_with_logits(x, t)
-    assert torch.equal(wl, nn.BCEWithLogitsLoss()(x, t)), f"{ML8}: x={x.tolist()}, t={t.tolist()}"
-    assert close(wl, F.binary_cross_entropy(p, t), rel=1e-9), f"{ML8}: with_logits={float(wl)} vs BCE(σ(x))"
-    assert close(wl, np_bce(x.numpy(), t.numpy()), rel=1e-9), f"{ML8}: with_logits={float(wl)} vs the formula"
+    assert torch.equal(wl, nn.BCEWithLogitsLoss()(x, t)), f"x={x.tolist()}, t={t.tolist()}"
+    assert close(wl, F.binary_cross_entropy(p, t), rel=1e-9), f"with_logits={float(wl)} vs BCE(σ(x))"
+    assert close(wl, np_bce(x.numpy(), t.numpy()), rel=1e-9), f"with_logits={float(wl)} vs the formula"
 
 
 @pytest.mark.claim("ML-8")
@@ -121,8 +115,8 @@ def test_pytorch_bce_takes_probabilities_and_with_logits_is_better_behaved():
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         F.binary_cross_entropy(torch.tensor([2.0]), torch.tensor([1.0]))
     x, t = torch.tensor([40.0]), torch.tensor([0.0])
-    assert F.binary_cross_entropy(torch.sigmoid(x), t).item() == 100.0, f"{ML8}: BCE(σ(40), 0) should be clamped to 100"
-    assert close(F.binary_cross_entropy_with_logits(x, t), 40.0), f"{ML8}: with_logits(40, 0) should be 40 (exact)"
+    equal(F.binary_cross_entropy(torch.sigmoid(x), t).item(), 100.0, "BCE(σ(40), 0) should be clamped to 100")
+    assert close(F.binary_cross_entropy_with_logits(x, t), 40.0), "with_logits(40, 0) should be 40 (exact)"
 
 
 @pytest.mark.claim("ML-8")
@@ -133,11 +127,11 @@ def test_cross_entropy_is_nll_of_log_softmax(data):
     x = x.double()
     t = torch.tensor(data.draw(st.lists(st.integers(0, x.shape[1] - 1), min_size=len(x), max_size=len(x)), label="t"))
     ce = F.cross_entropy(x, t)
-    assert close(ce, F.nll_loss(F.log_softmax(x, -1), t), rel=1e-12), f"{ML8}: x={x.tolist()}, t={t.tolist()}"
-    assert torch.equal(ce, nn.CrossEntropyLoss()(x, t)), f"{ML8}: F.cross_entropy != nn.CrossEntropyLoss"
+    assert close(ce, F.nll_loss(F.log_softmax(x, -1), t), rel=1e-12), f"x={x.tolist()}, t={t.tolist()}"
+    assert torch.equal(ce, nn.CrossEntropyLoss()(x, t)), "F.cross_entropy != nn.CrossEntropyLoss"
     xs = x.numpy()
     ref = -np.mean(xs[np.arange(len(t)), t.numpy()] - np.logaddexp.reduce(xs, axis=1))
-    assert close(ce, ref, rel=1e-9), f"{ML8}: cross_entropy={float(ce)}, -mean log softmax[t]={ref}"
+    assert close(ce, ref, rel=1e-9), f"cross_entropy={float(ce)}, -mean log softmax[t]={ref}"
 
 
 # ---------------------------------------------------------------- the flattened losses fastai picks
@@ -147,11 +141,11 @@ def test_bce_with_logits_loss_flat(backend, data):
     "BCEWithLogitsLossFlat: BCE on logits of the flattened batch; its activation is sigmoid, decodes is > 0.5."
     x, t = batch(data, -50, 50)
     lf = backend.BCEWithLogitsLossFlat()
-    assert repr(lf) == "FlattenedLoss of BCEWithLogitsLoss()", f"{ML9}: repr {lf!r}"
+    assert repr(lf) == "FlattenedLoss of BCEWithLogitsLoss()", f"repr {lf!r}"
     loss, ref = lf(x, t), np_bce(x.double().numpy(), t.double().numpy())
-    assert close(loss, ref), f"{ML9}: loss={float(loss)}, reference={ref}, x={x.tolist()}, t={t.tolist()}"
-    assert torch.equal(lf.activation(x), torch.sigmoid(x)), f"{ML9}: activation is not sigmoid"
-    assert torch.equal(lf.decodes(x), x > 0.5), f"{ML9}: decodes is not x > thresh=0.5"
+    assert close(loss, ref), f"loss={float(loss)}, reference={ref}, x={x.tolist()}, t={t.tolist()}"
+    assert torch.equal(lf.activation(x), torch.sigmoid(x)), "activation is not sigmoid"
+    assert torch.equal(lf.decodes(x), x > 0.5), "decodes is not x > thresh=0.5"
 
 
 @pytest.mark.claim("REG-13")
@@ -163,8 +157,8 @@ def test_mse_loss_flat_flattens_points(backend, data):
     p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
     y = torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
     loss, ref = backend.MSELossFlat()(p, y), ((p.double().numpy() - y.double().numpy().reshape(bs, 2)) ** 2).mean()
-    assert close(loss, ref), f"{REG13}: loss={float(loss)}, mean squared difference={ref}"
-    assert repr(backend.MSELossFlat()) == "FlattenedLoss of MSELoss()", f"{REG13}: repr {backend.MSELossFlat()!r}"
+    assert close(loss, ref), f"loss={float(loss)}, mean squared difference={ref}"
+    assert repr(backend.MSELossFlat()) == "FlattenedLoss of MSELoss()", f"repr {backend.MSELossFlat()!r}"
 
 
 @pytest.mark.claim("ML-8")
@@ -179,8 +173,8 @@ def test_cross_entropy_loss_flat(backend, data):
     xs, ts = x.double().numpy().reshape(n, c), t.numpy().ravel()
     ref = -np.mean(xs[np.arange(n), ts] - np.logaddexp.reduce(xs, axis=1))
     lf = backend.CrossEntropyLossFlat()
-    assert close(lf(x, t), ref), f"{ML8}: CrossEntropyLossFlat={float(lf(x, t))}, reference={ref}"
-    assert torch.equal(lf.decodes(x), x.argmax(-1)), f"{ML8}: decodes is not argmax"
+    assert close(lf(x, t), ref), f"CrossEntropyLossFlat={float(lf(x, t))}, reference={ref}"
+    assert torch.equal(lf.decodes(x), x.argmax(-1)), "decodes is not argmax"
 
 
 # ---------------------------------------------------------------- the flattened losses' options
@@ -197,17 +191,17 @@ def test_bce_with_logits_loss_flat_options(backend, data):
     items = np_bce_items(x.double().numpy(), t.double().numpy())
     thresh = data.draw(st.floats(0.01, 0.99), label="thresh")
     lf = backend.BCEWithLogitsLossFlat(thresh=thresh)
-    assert torch.equal(plain(lf.decodes(x)), x > thresh), f"{ML9}: decodes with thresh={thresh} is not x > thresh"
+    assert torch.equal(plain(lf.decodes(x)), x > thresh), f"decodes with thresh={thresh} is not x > thresh"
     s = backend.BCEWithLogitsLossFlat(reduction="sum")(x, t)
-    assert close(s, items.sum(), rel=1e-5, abs=1e-4), f"{ML9}: reduction='sum' gives {float(s)}, not {items.sum()}"
+    assert close(s, items.sum(), rel=1e-5, abs=1e-4), f"reduction='sum' gives {float(s)}, not {items.sum()}"
     n = plain(backend.BCEWithLogitsLossFlat(reduction="none")(x, t))
-    assert n.shape == (x.numel(),) and np.allclose(n.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), f"{ML9}: 'none'"
+    assert n.shape == (x.numel(),) and np.allclose(n.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), "'none'"
     nf = plain(backend.BCEWithLogitsLossFlat(reduction="none", flatten=False)(x, t))
-    assert nf.shape == x.shape and np.allclose(nf.numpy(), items, rtol=1e-5, atol=1e-5), f"{ML9}: flatten=False"
+    assert nf.shape == x.shape and np.allclose(nf.numpy(), items, rtol=1e-5, atol=1e-5), "flatten=False"
     a0 = plain(backend.BCEWithLogitsLossFlat(axis=0, reduction="none")(x.t(), t.t()))
-    assert np.allclose(a0.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), f"{ML9}: axis=0 on x.T is not x's order"
+    assert np.allclose(a0.numpy(), items.ravel(), rtol=1e-5, atol=1e-5), "axis=0 on x.T is not x's order"
     lf.reduction = "sum"
-    assert lf.reduction == "sum" and close(lf(x, t), s), f"{ML9}: setting .reduction = 'sum' gives {float(lf(x, t))}"
+    assert lf.reduction == "sum" and close(lf(x, t), s), f"setting .reduction = 'sum' gives {float(lf(x, t))}"
 
 
 @pytest.mark.claim("REG-13")
@@ -219,13 +213,13 @@ def test_mse_loss_flat_options(backend, data):
     p, y = (torch.tensor(data.draw(v, label=k)).view(bs, 2) for k in ("preds", "targets"))
     sq = (p.double().numpy() - y.double().numpy()) ** 2
     s = backend.MSELossFlat(reduction="sum")(p, y.view(bs, 1, 2))
-    assert close(s, sq.sum(), rel=1e-5, abs=1e-5), f"{REG13}: reduction='sum' gives {float(s)}, not {sq.sum()}"
+    assert close(s, sq.sum(), rel=1e-5, abs=1e-5), f"reduction='sum' gives {float(s)}, not {sq.sum()}"
     n = plain(backend.MSELossFlat(reduction="none")(p, y.view(bs, 1, 2)))
-    assert n.shape == (2 * bs,) and np.allclose(n.numpy(), sq.ravel(), atol=1e-6), f"{REG13}: 'none' {n.shape}"
+    assert n.shape == (2 * bs,) and np.allclose(n.numpy(), sq.ravel(), atol=1e-6), f"'none' {n.shape}"
     nf = plain(backend.MSELossFlat(reduction="none", flatten=False)(p, y))
-    assert nf.shape == (bs, 2) and np.allclose(nf.numpy(), sq, atol=1e-6), f"{REG13}: flatten=False {nf.shape}"
+    assert nf.shape == (bs, 2) and np.allclose(nf.numpy(), sq, atol=1e-6), f"flatten=False {nf.shape}"
     a0 = plain(backend.MSELossFlat(axis=0, reduction="none", flatten=False)(p.t(), y.t()))
-    assert a0.shape == (bs, 2) and np.allclose(a0.numpy(), sq, atol=1e-6), f"{REG13}: axis=0 moves the axis last"
+    assert a0.shape == (bs, 2) and np.allclose(a0.numpy(), sq, atol=1e-6), "axis=0 moves the axis last"
 
 
 @pytest.mark.claim("ML-8")
@@ -241,15 +235,15 @@ def test_cross_entropy_loss_flat_axis_and_reduction(backend, data):
     xs = x.double().numpy().transpose(0, 2, 1).reshape(-1, c)  # rows (b, l)
     items = np.logaddexp.reduce(xs, axis=1) - xs[np.arange(len(xs)), t.numpy().ravel()]
     lf = backend.CrossEntropyLossFlat(axis=1)
-    assert close(lf(x, t), items.mean()), f"{ML8}: CrossEntropyLossFlat(axis=1) {float(lf(x, t))} vs {items.mean()}"
+    assert close(lf(x, t), items.mean()), f"CrossEntropyLossFlat(axis=1) {float(lf(x, t))} vs {items.mean()}"
     none = plain(backend.CrossEntropyLossFlat(axis=1, reduction="none")(x, t))
-    assert np.allclose(none.numpy(), items, rtol=1e-5, atol=1e-5), f"{ML8}: reduction='none' {none} vs {items}"
+    assert np.allclose(none.numpy(), items, rtol=1e-5, atol=1e-5), f"reduction='none' {none} vs {items}"
     assert close(backend.CrossEntropyLossFlat(axis=1, reduction="sum")(x, t), items.sum(), rel=1e-5, abs=1e-4)
-    assert torch.allclose(plain(lf.activation(x)), torch.softmax(x, 1)), f"{ML8}: activation is not softmax(dim=1)"
-    assert torch.equal(plain(lf.decodes(x)), x.argmax(1)), f"{ML8}: decodes is not argmax(dim=1)"
+    assert torch.allclose(plain(lf.activation(x)), torch.softmax(x, 1)), "activation is not softmax(dim=1)"
+    assert torch.equal(plain(lf.decodes(x)), x.argmax(1)), "decodes is not argmax(dim=1)"
     x2 = x[:, :, 0]
     nf = plain(backend.CrossEntropyLossFlat(reduction="none", flatten=False)(x2, t[:, 0]))
-    assert nf.shape == (bs,) and torch.allclose(nf, F.cross_entropy(x2, t[:, 0], reduction="none")), f"{ML8}: flat"
+    assert nf.shape == (bs,) and torch.allclose(nf, F.cross_entropy(x2, t[:, 0], reduction="none")), "flat"
 
 
 # ---------------------------------------------------------------- impl's errors

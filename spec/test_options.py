@@ -30,10 +30,10 @@ import impl.datasets as DS
 import impl.readers as R
 import impl.transforms as T
 import impl.vision as V
+from spec.checks import equal
 from spec.tiny import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-I30 = "IMPL-30 every option has its documented effect"
 
 
 def ints(xs):
@@ -50,9 +50,9 @@ def test_datasets_options():
     "A generator as items, a bare function as a pipeline, n_inp, negative indices, decode through the pipelines."
     cat = T.Categorize(["y", "x"])
     ds = D.Datasets((c for c in "abc"), [str.upper, [lambda o: "x" if o < "b" else "y", cat]])
-    assert len(ds) == 3 and ds[0] == ("A", torch.tensor(0)) and ds[-1] == ("C", torch.tensor(1)), f"{I30}: {ds[0]}"
-    assert ds.decode(ds[2]) == ("C", "y"), f"{I30}: decode undoes Categorize only: {ds.decode(ds[2])}"
-    assert D.Datasets(letters(), [[str.upper]] * 3).n_inp == 2, f"{I30}: n_inp = number of pipelines - 1"
+    assert len(ds) == 3 and ds[0] == ("A", torch.tensor(0)) and ds[-1] == ("C", torch.tensor(1)), f"{ds[0]}"
+    assert ds.decode(ds[2]) == ("C", "y"), f"decode undoes Categorize only: {ds.decode(ds[2])}"
+    equal(D.Datasets(letters(), [[str.upper]] * 3).n_inp, 2, "n_inp = number of pipelines - 1")
     with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
         ds[3]
     with pytest.raises(IndexError, match="no split 1"):
@@ -74,7 +74,7 @@ def test_item_tfms_know_train_from_valid():
             return (*t, train)
 
     ds = D.Datasets(letters(4), splits=[[0, 1], [2, 3]], item_tfms=[Spy()])
-    assert ds.train[0] == ("a", True) and ds.valid[1] == ("d", False) and ds[0] == ("a", False), f"{I30}: {seen}"
+    assert ds.train[0] == ("a", True) and ds.valid[1] == ("d", False) and ds[0] == ("a", False), f"{seen}"
 
 
 @pytest.mark.claim("IMPL-30")
@@ -82,31 +82,31 @@ def test_dataloaders_options():
     "after_batch maps every batch; device moves it; vocab, c, loss_func, classes reach the DataLoaders; workers."
     ds = D.Datasets(list(range(10)), [[float]], splits=[list(range(6)), list(range(6, 10))], vocab=["p", "q", "r"])
     dls = ds.dataloaders(bs=4, after_batch=[lambda b: tuple(o * 10 for o in b)], loss_func="L", classes={"u": [1]})
-    assert ints(next(iter(dls.valid))[0]) == [60, 70, 80, 90], f"{I30}: after_batch was not applied"
-    assert (dls.vocab, dls.c, dls.loss_func, dls.classes) == (["p", "q", "r"], 3, "L", {"u": [1]}), f"{I30}: kw"
+    equal(ints(next(iter(dls.valid))[0]), [60, 70, 80, 90], "after_batch was not applied")
+    equal((dls.vocab, dls.c, dls.loss_func, dls.classes), (["p", "q", "r"], 3, "L", {"u": [1]}), "kw")
     assert D.Datasets(list(range(4)), [[float]], splits=[[0, 1], [2, 3]]).dataloaders(bs=2, c=7).c == 7, "c wins"
     b = ds.dataloaders(bs=4, device="meta").valid.one_batch()
-    assert b[0].device.type == "meta", f"{I30}: device='meta' left the batch on {b[0].device}"
+    assert b[0].device.type == "meta", f"device='meta' left the batch on {b[0].device}"
     dls = ds.dataloaders(bs=4, num_workers=1)
-    assert dls.valid.dl.num_workers == 1 and ints(next(iter(dls.valid))[0]) == [6, 7, 8, 9], f"{I30}: num_workers"
-    assert dls.to("meta") is dls and dls.valid.one_batch()[0].device.type == "meta", f"{I30}: DataLoaders.to"
-    assert (dls.bs, len(dls), dls[1] is dls.valid, dls.device) == (4, 2, True, "meta"), f"{I30}: DataLoaders API"
+    assert dls.valid.dl.num_workers == 1 and ints(next(iter(dls.valid))[0]) == [6, 7, 8, 9], "num_workers"
+    assert dls.to("meta") is dls and dls.valid.one_batch()[0].device.type == "meta", "DataLoaders.to"
+    equal((dls.bs, len(dls), dls[1] is dls.valid, dls.device), (4, 2, True, "meta"), "DataLoaders API")
 
 
 @pytest.mark.claim("IMPL-30")
 def test_dataloader_options():
     "batch_size is bs; collate_fn replaces collate; a bad bs and an empty loader say what is wrong."
     dl = D.DataLoader(letters(), batch_size=3, collate_fn=lambda b: "".join(b))
-    assert (dl.bs, list(dl)) == (3, ["abc", "def", "ghi", "j"]), f"{I30}: batch_size / collate_fn: {list(dl)}"
+    assert (dl.bs, list(dl)) == (3, ["abc", "def", "ghi", "j"]), f"batch_size / collate_fn: {list(dl)}"
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="bs must be a positive int"):
             D.DataLoader(letters(), bs=bad)
     with pytest.raises(ValueError, match=r"no batch: 2 items with bs=3, drop_last=True"):
         D.DataLoader(letters(2), bs=3, drop_last=True).one_batch()
-    assert D.first([]) is None and D.first(iter("xy")) == "x", f"{I30}: first"
+    assert D.first([]) is None and D.first(iter("xy")) == "x", "first"
     dls = D.DataLoaders.from_dsets(list(range(7)), list(range(7, 12)), bs=3, device="meta", vocab=["a"])
-    assert [len(b) for b in dls.train] == [3, 3] and [len(b) for b in dls.valid] == [3, 2], f"{I30}: from_dsets(bs=3)"
-    assert dls.valid.one_batch().device.type == "meta" and dls.c == 1, f"{I30}: from_dsets(device, vocab)"
+    assert [len(b) for b in dls.train] == [3, 3] and [len(b) for b in dls.valid] == [3, 2], "from_dsets(bs=3)"
+    assert dls.valid.one_batch().device.type == "meta" and dls.c == 1, "from_dsets(device, vocab)"
     with pytest.raises(ValueError, match="needs a train and a valid DataLoader"):
         D.DataLoaders(dl)
 
@@ -127,8 +127,8 @@ def test_summary_bs_and_out(data_dir):
     lines = []
     ds = DS.pascal_datasets(data_dir / "pascal_2007", item_tfms=[T.RandomResizedCrop(32), T.ToTensor()])
     x, y = D.summary(ds, bs=2, out=lines.append)
-    assert tuple(x.shape) == (2, 3, 32, 32) and tuple(y.shape) == (2, 20), f"{I30}: summary(bs=2) collated {x.shape}"
-    assert any(re.match(r"collated 2 items", s) for s in lines), f"{I30}: out= did not get the lines: {lines}"
+    assert tuple(x.shape) == (2, 3, 32, 32) and tuple(y.shape) == (2, 20), f"summary(bs=2) collated {x.shape}"
+    assert any(re.match(r"collated 2 items", s) for s in lines), f"out= did not get the lines: {lines}"
 
 
 # ---------------------------------------------------------------- splitters, categories
@@ -142,21 +142,22 @@ def test_splitter_arguments_are_checked():
         D.ColSplitter()(df)
     with pytest.raises(ValueError, match="no column 5"):
         D.ColSplitter(5)(df)
-    assert ints(D.ColSplitter(-1)(df)[1]) == [0], f"{I30}: a negative position counts from the end"
+    equal(ints(D.ColSplitter(-1)(df)[1]), [0], "a negative position counts from the end")
     with pytest.raises(TypeError, match="ColSplitter needs a DataFrame"):
         D.ColSplitter()([1, 2])
     with pytest.raises(ValueError, match="IndexSplitter: index 4 out of range for 3 items"):
         D.IndexSplitter([4])(letters(3))
     rows = D.FuncSplitter(lambda r: r["a"] > 1)(df)  # deliberate: a DataFrame's rows (fastai: its column names)
-    assert ints(rows[1]) == [1], f"{I30}: FuncSplitter on a DataFrame sees rows: {rows}"
+    assert ints(rows[1]) == [1], f"FuncSplitter on a DataFrame sees rows: {rows}"
 
 
 @pytest.mark.claim("IMPL-30")
 def test_person_splitter_person(data_dir):
     items = R.get_image_files(data_dir / "biwi_head_pose")
     tr, va = D.PersonSplitter(person="02")(items)
-    assert [items[i].parent.name for i in va] == ["02"] * len(va) and va, f"{I30}: person='02' is the validation set"
-    assert sorted(tr + va) == list(range(len(items))) and "02" not in {items[i].parent.name for i in tr}, I30
+    assert [items[i].parent.name for i in va] == ["02"] * len(va) and va, "person='02' is the validation set"
+    assert sorted(tr + va) == list(range(len(items))) and "02" not in {items[i].parent.name for i in tr}, (
+        "PersonSplitter: the training set is every other frame")
     with pytest.raises(ValueError, match="no frame of person '2'"):
         D.PersonSplitter(2)(items)  # folder names are strings: '02', not 2
 
@@ -164,9 +165,9 @@ def test_person_splitter_person(data_dir):
 @pytest.mark.claim("IMPL-30")
 def test_categorize_from_labels_options():
     c = T.Categorize.from_labels(iter(["b", "a", "b"]), sort=False, add_na=True)
-    assert list(c.vocab) == ["#na#", "b", "a"] and int(c("?")) == 0 and c.decode(2) == "a", f"{I30}: {c.vocab}"
+    assert list(c.vocab) == ["#na#", "b", "a"] and int(c("?")) == 0 and c.decode(2) == "a", f"{c.vocab}"
     m = T.MultiCategorize.from_labels([["b"], [], ["c", "a"]], add_na=True)
-    assert list(m.vocab) == ["#na#", "a", "b", "c"] and m([]).tolist() == [0.0] * 4, f"{I30}: {m.vocab}"
+    assert list(m.vocab) == ["#na#", "a", "b", "c"] and m([]).tolist() == [0.0] * 4, f"{m.vocab}"
     with pytest.raises(TypeError, match="needs a list of labels, got the string 'a b'"):
         m("a b")
 
@@ -177,12 +178,12 @@ def test_point_helpers():
     p = torch.tensor([[10.0, 30.0]])
     sc = T.PointScaler()
     _, y = sc((Image.new("RGB", (40, 60)), T.TensorPoint.create(p)))
-    assert torch.allclose(y, torch.tensor([[10 * 2 / 40 - 1, 30 * 2 / 60 - 1]])), f"{I30}: {y}"
+    assert torch.allclose(y, torch.tensor([[10 * 2 / 40 - 1, 30 * 2 / 60 - 1]])), f"{y}"
     assert torch.allclose(sc.decode(y), p) and torch.allclose(sc.decode(y, size=(80, 120)), 2 * p), (
-        f"{I30}: PointScaler.decode(size=...) unscales by the given (w, h)"
+        "PointScaler.decode(size=...) unscales by the given (w, h)"
     )
     x = torch.arange(6.0).reshape(1, 2, 3)
-    assert torch.equal(T.flip_lr(x), x.flip(-1)), f"{I30}: flip_lr without points mirrors the image only"
+    assert torch.equal(T.flip_lr(x), x.flip(-1)), "flip_lr without points mirrors the image only"
     with pytest.raises(ValueError, match="PointScaler: the item has no PIL image"):
         sc((T.TensorPoint.create(p),))
 
@@ -190,7 +191,7 @@ def test_point_helpers():
 @pytest.mark.claim("IMPL-30")
 def test_resize_arguments():
     img = Image.new("L", (30, 20))
-    assert T.Resize(8)((img,))[0].size == (8, 8) and T.Resize((8, 12))((img,))[0].size == (12, 8), f"{I30}: size"
+    assert T.Resize(8)((img,))[0].size == (8, 8) and T.Resize((8, 12))((img,))[0].size == (12, 8), "size"
     with pytest.raises(ValueError, match="method must be 'crop' or 'squish', got 'pad'"):
         T.Resize(8, method="pad")
     with pytest.raises(ValueError, match="need 0 < min_scale <= max_scale <= 1"):
@@ -198,7 +199,7 @@ def test_resize_arguments():
     with pytest.raises(ValueError, match="the item has no PIL image"):
         T.Resize(8)((torch.zeros(3, 4, 4),))
     t = T.ToTensor()((img, 5))
-    assert t[1] == 5 and t[0].shape == (1, 20, 30) and t[0].dtype == torch.float32, f"{I30}: ToTensor keeps L as 1 ch"
+    assert t[1] == 5 and t[0].shape == (1, 20, 30) and t[0].dtype == torch.float32, "ToTensor keeps L as 1 ch"
 
 
 # ---------------------------------------------------------------- the dataset builders' options
@@ -209,22 +210,23 @@ def test_pets_builder_options(data_dir):
     ds = DS.pets_datasets(pets, seed=7, valid_pct=0.5, item_tfms=[T.Resize(16), T.ToTensor()])
     g = torch.Generator().manual_seed(7)
     want = torch.randperm(n, generator=g).tolist()[: int(0.5 * n)]
-    assert ds.splits[1] == want, f"{I30}: pets_datasets(seed=7, valid_pct=0.5): not randperm after manual_seed(7)"
-    assert tuple(ds.valid[0][0].shape) == (3, 16, 16), f"{I30}: item_tfms not applied: {ds.valid[0][0].shape}"
+    equal(ds.splits[1], want, "pets_datasets(seed=7, valid_pct=0.5): not randperm after manual_seed(7)")
+    assert tuple(ds.valid[0][0].shape) == (3, 16, 16), f"item_tfms not applied: {ds.valid[0][0].shape}"
     dls = DS.pets_dls(pets, bs=4, size=24, seed=7, valid_pct=0.5, min_scale=0.9, device="meta", classes="k")
     rrc = dls.train.dataset.item_tfms[0]
-    assert (rrc.min_scale, rrc.size) == (0.9, (24, 24)), f"{I30}: pets_dls(min_scale=0.9, size=24): {rrc.__dict__}"
-    assert len(dls.valid.dataset) == int(0.5 * n) and dls.classes == "k", f"{I30}: valid_pct / **kw"
-    assert dls.valid.one_batch()[0].device.type == "meta", f"{I30}: pets_dls(device='meta')"
+    assert (rrc.min_scale, rrc.size) == (0.9, (24, 24)), f"pets_dls(min_scale=0.9, size=24): {rrc.__dict__}"
+    assert len(dls.valid.dataset) == int(0.5 * n) and dls.classes == "k", "valid_pct / **kw"
+    equal(dls.valid.one_batch()[0].device.type, "meta", "pets_dls(device='meta')")
 
 
 @pytest.mark.claim("IMPL-30")
 def test_pascal_builder_options(data_dir):
     ds = DS.pascal_datasets(data_dir / "pascal_2007", item_tfms=[T.Resize(8, method="squish"), T.ToTensor()])
-    assert tuple(ds.train[0][0].shape) == (3, 8, 8), f"{I30}: pascal_datasets(item_tfms=...)"
+    equal(tuple(ds.train[0][0].shape), (3, 8, 8), "pascal_datasets(item_tfms=...)")
     dls = DS.pascal_dls(data_dir / "pascal_2007", bs=2, size=16, min_scale=0.6, device="meta")
     rrc = dls.train.dataset.item_tfms[0]
-    assert (rrc.min_scale, rrc.size) == (0.6, (16, 16)) and dls.valid.one_batch()[0].device.type == "meta", I30
+    assert (rrc.min_scale, rrc.size) == (0.6, (16, 16)) and dls.valid.one_batch()[0].device.type == "meta", (
+        f"pascal_dls(size=16, min_scale=0.6, device='meta'): {(rrc.min_scale, rrc.size)}")
 
 
 @pytest.mark.claim("IMPL-30")
@@ -233,21 +235,21 @@ def test_biwi_builder_options(data_dir):
     scaled centre; an int size is square; item_tfms reach the items."""
     root, t = data_dir / "biwi_head_pose", fixtures.truth(data_dir, "biwi_head_pose")
     ds = DS.biwi_datasets(root, valid_person="01", item_tfms=[T.PointScaler()])
-    assert {ds.items[i].parent.name for i in ds.splits[1]} == {"01"}, f"{I30}: biwi_datasets(valid_person='01')"
+    equal({ds.items[i].parent.name for i in ds.splits[1]}, {"01"}, "biwi_datasets(valid_person='01')")
     x, y = ds.valid[0]
     w, h = x.size
     ctr = t["frames"][f"01/{ds.items[ds.splits[1][0]].name}"]["ctr"]
-    assert torch.allclose(y, torch.tensor([[ctr[0] * 2 / w - 1, ctr[1] * 2 / h - 1]]), atol=1e-4), f"{I30}: {y}"
+    assert torch.allclose(y, torch.tensor([[ctr[0] * 2 / w - 1, ctr[1] * 2 / h - 1]]), atol=1e-4), f"{y}"
     dls = DS.biwi_dls(root, bs=2, size=32, valid_person="02", augment=False)
     x1, y1 = D.collate([dls.train.dataset[i] for i in range(3)])
     x2, y2 = D.collate([dls.train.dataset[i] for i in range(3)])
-    assert torch.equal(x1, x2) and torch.equal(y1, y2), f"{I30}: augment=False still changes training items"
-    assert tuple(x1.shape) == (3, 3, 32, 32), f"{I30}: biwi_dls(size=32) gives {tuple(x1.shape)}"
+    assert torch.equal(x1, x2) and torch.equal(y1, y2), "augment=False still changes training items"
+    assert tuple(x1.shape) == (3, 3, 32, 32), f"biwi_dls(size=32) gives {tuple(x1.shape)}"
     names = [dls.train.dataset.items[i] for i in dls.train.dataset.idxs[:3]]
     ctrs = torch.tensor([[t["frames"][f"{f.parent.name}/{f.name}"]["ctr"]] for f in names])
     want = ctrs / torch.tensor([320.0, 240.0]) - 1  # x * 2 / 640 - 1, y * 2 / 480 - 1
-    assert torch.allclose(y1, want, atol=1e-4), f"{I30}: augment=False: the point is the scaled centre"
-    assert {dls.valid.dataset.items[i].parent.name for i in dls.valid.dataset.idxs} == {"02"}, f"{I30}: valid_person"
+    assert torch.allclose(y1, want, atol=1e-4), "augment=False: the point is the scaled centre"
+    equal({dls.valid.dataset.items[i].parent.name for i in dls.valid.dataset.idxs}, {"02"}, "valid_person")
 
 
 @pytest.mark.claim("IMPL-30")
@@ -255,30 +257,30 @@ def test_collab_builder_options():
     "user_name / item_name / rating_name pick columns by name; seed gives the same split; valid_pct its size."
     df = pd.DataFrame({"stars": [1.0, 2, 3, 4, 5] * 4, "who": list("abcde") * 4, "what": list("xxyyz") * 4})
     dls = DS.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
-    assert dls.classes == {"who": ["#na#", *"abcde"], "what": ["#na#", "x", "y", "z"]}, f"{I30}: {dls.classes}"
-    assert len(dls.valid.dataset) == 5, f"{I30}: valid_pct=0.25 of 20 rows"
+    assert dls.classes == {"who": ["#na#", *"abcde"], "what": ["#na#", "x", "y", "z"]}, f"{dls.classes}"
+    equal(len(dls.valid.dataset), 5, "valid_pct=0.25 of 20 rows")
     x, y = D.collate([dls.valid.dataset[i] for i in range(5)])
     rows = df.iloc[dls.valid.dataset.idxs]
-    assert ints(x[:, 0]) == [1 + "abcde".index(u) for u in rows.who], f"{I30}: users by name"
-    assert y[:, 0].tolist() == rows.stars.tolist(), f"{I30}: ratings from 'stars'"
+    equal(ints(x[:, 0]), [1 + "abcde".index(u) for u in rows.who], "users by name")
+    equal(y[:, 0].tolist(), rows.stars.tolist(), "ratings from 'stars'")
     again = DS.collab_dls(df, bs=2, valid_pct=0.25, seed=3, user_name="who", item_name="what", rating_name="stars")
-    assert again.valid.dataset.idxs == dls.valid.dataset.idxs, f"{I30}: seed=3 twice gives two splits"
+    equal(again.valid.dataset.idxs, dls.valid.dataset.idxs, "seed=3 twice gives two splits")
     with pytest.raises(ValueError, match=r"no column\(s\) \['nobody'"):
         DS.collab_dls(df, user_name="nobody")
     by_position = DS.collab_dls(df[["who", "what", "stars"]], bs=2, device="meta", item_name=None)
-    assert by_position.classes == dls.classes, f"{I30}: item_name=None takes the columns by position (CF-6)"
-    assert by_position.valid.one_batch()[0].device.type == "meta", f"{I30}: collab_dls(device='meta')"
+    equal(by_position.classes, dls.classes, "item_name=None takes the columns by position (CF-6)")
+    equal(by_position.valid.one_batch()[0].device.type, "meta", "collab_dls(device='meta')")
 
 
 # ---------------------------------------------------------------- vision
 @pytest.mark.claim("IMPL-30")
 def test_tiny_resnet_options():
     m = V.tiny_resnet(widths=(4, 8, 12, 16), layers=(1, 2, 1, 3), num_classes=5)
-    assert [m.conv1.out_channels, m.layer4[-1].conv2.out_channels, m.fc.out_features] == [4, 16, 5], f"{I30}: widths"
-    assert [len(getattr(m, f"layer{i}")) for i in range(1, 5)] == [1, 2, 1, 3], f"{I30}: layers"
+    equal([m.conv1.out_channels, m.layer4[-1].conv2.out_channels, m.fc.out_features], [4, 16, 5], "widths")
+    equal([len(getattr(m, f"layer{i}")) for i in range(1, 5)], [1, 2, 1, 3], "layers")
     state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in m.state_dict().items()}
     m2 = V.tiny_resnet(widths=(4, 8, 12, 16), layers=(1, 2, 1, 3), num_classes=5, weights=state)
-    assert bool((m2.conv1.weight == 0.5).all()), f"{I30}: weights= a state dict is loaded"
+    assert bool((m2.conv1.weight == 0.5).all()), "weights= a state dict is loaded"
     with pytest.raises(ValueError, match="tiny_resnet has no ImageNet weights"):
         V.tiny_resnet(weights="DEFAULT")
     with pytest.raises(ValueError, match="widths and layers need 4 values"):
@@ -290,28 +292,28 @@ def test_normalize_and_add_norm():
     n = V.Normalize.from_stats([1.0, 2.0], [2.0, 4.0])
     x = torch.ones(1, 2, 1, 1) * 5
     (got, label) = n((x, torch.tensor([3])))
-    assert got.flatten().tolist() == [2.0, 0.75] and label.tolist() == [3], f"{I30}: (x - mean) / std on images only"
-    assert torch.equal(n.decode((got,))[0], x), f"{I30}: decode undoes it"
+    assert got.flatten().tolist() == [2.0, 0.75] and label.tolist() == [3], "(x - mean) / std on images only"
+    assert torch.equal(n.decode((got,))[0], x), "decode undoes it"
     dls = D.DataLoaders.from_dsets([0], [0])
     V.add_norm(dls, V.imagenet_stats, pretrained=False)
     V.add_norm(dls, V.imagenet_stats, pretrained={"w": 1}, n_in=1)
-    assert dls.train.after_batch == [], f"{I30}: no Normalize unpretrained or for n_in != 3 channels"
+    equal(dls.train.after_batch, [], "no Normalize unpretrained or for n_in != 3 channels")
     V.add_norm(dls, V.imagenet_stats, pretrained={"w": 1})
     V.add_norm(dls, V.imagenet_stats, pretrained={"w": 1})
-    assert [type(f) for f in dls.valid.after_batch] == [V.Normalize], f"{I30}: added once per loader"
+    equal([type(f) for f in dls.valid.after_batch], [V.Normalize], "added once per loader")
 
 
 @pytest.mark.claim("IMPL-30")
 def test_head_init_body_loading_and_features(tmp_path):
     head = V.init_head(V.create_head(8, 3), init=nn.init.ones_)
     lins, bns = [m for m in head if isinstance(m, nn.Linear)], [m for m in head if isinstance(m, nn.BatchNorm1d)]
-    assert all(bool((m.weight == 1).all()) for m in lins), f"{I30}: init_head(init=ones_)"
-    assert all(bool((m.bias == 1e-3).all()) for m in bns), f"{I30}: init_head leaves norms alone"
+    assert all(bool((m.weight == 1).all()) for m in lins), "init_head(init=ones_)"
+    assert all(bool((m.bias == 1e-3).all()) for m in bns), "init_head leaves norms alone"
     m = V.tiny_resnet(widths=(4, 4, 4, 4))
     state = {k: v for k, v in m.state_dict().items() if not k.startswith("fc.")}
     torch.save(state, tmp_path / "body.pth")
     m2 = V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), str(tmp_path / "body.pth"))
-    assert torch.equal(m2.conv1.weight, m.conv1.weight), f"{I30}: load_body from a path"
+    assert torch.equal(m2.conv1.weight, m.conv1.weight), "load_body from a path"
     with pytest.raises(ValueError, match="does not fit the arch"):
         V.load_body(V.tiny_resnet(widths=(8, 8, 8, 8)), state)
     with pytest.raises(TypeError, match="pretrained must be a state dict or a path"):
@@ -319,7 +321,7 @@ def test_head_init_body_loading_and_features(tmp_path):
     with pytest.raises(ValueError, match="n_in must be an int >= 1"):
         V.adapt_first_conv(m.conv1, 0, True)
     body = V.create_body(V.tiny_resnet(widths=(4, 4, 4, 6)), n_in=1, pretrained=False).train()
-    assert V.n_features(body, n_in=1, size=32) == 6 and body.training, f"{I30}: n_features(n_in=1, size=32)"
+    assert V.n_features(body, n_in=1, size=32) == 6 and body.training, "n_features(n_in=1, size=32)"
     with pytest.raises(TypeError, match="cut must be an int or a function"):
         V.create_body(V.tiny_resnet(widths=(4, 4, 4, 4)), cut="layer2")
 
@@ -327,16 +329,16 @@ def test_head_init_body_loading_and_features(tmp_path):
 @pytest.mark.claim("IMPL-30")
 def test_vision_model_and_learner_options(data_dir):
     m = V.create_vision_model(V.tiny_resnet, 4, cut=-3, concat_pool=False)
-    assert len(m[0]) == 7 and isinstance(m[1][0], nn.AdaptiveAvgPool2d), f"{I30}: cut=-3, concat_pool=False"
+    assert len(m[0]) == 7 and isinstance(m[1][0], nn.AdaptiveAvgPool2d), "cut=-3, concat_pool=False"
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['colour'\]"):
         V.create_vision_model(V.tiny_resnet, 4, colour=1)
     dls = DS.pets_dls(data_dir / "oxford-iiit-pet", bs=4, size=32)
     learn = V.vision_learner(dls, V.tiny_resnet, pretrained=V.tiny_resnet().state_dict(), normalize=False,
                              splitter=lambda m: [V.params(m[0]), V.params(m[1])])
-    assert not any(isinstance(f, V.Normalize) for f in dls.train.after_batch), f"{I30}: normalize=False"
-    assert len(learn.groups) == 2, f"{I30}: splitter= gives {len(learn.groups)} groups, expected 2"
+    assert not any(isinstance(f, V.Normalize) for f in dls.train.after_batch), "normalize=False"
+    assert len(learn.groups) == 2, f"splitter= gives {len(learn.groups)} groups, expected 2"
     with pytest.raises(ValueError, match="y_range must be"):
         V.vision_learner(dls, V.tiny_resnet, y_range=(0, float("inf")))
     with pytest.raises(ValueError, match="n_out could not be inferred"):
         V.vision_learner(D.DataLoaders.from_dsets([0], [0], loss_func=nn.MSELoss()), V.tiny_resnet)
-    assert pickle.loads(pickle.dumps(T.RegexLabeller("(a)")))("xa") == "a", f"{I30}: a labeller pickles"
+    equal(pickle.loads(pickle.dumps(T.RegexLabeller("(a)")))("xa"), "a", "a labeller pickles")

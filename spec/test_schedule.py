@@ -10,11 +10,6 @@ from hypothesis import strategies as st
 
 import impl.schedule as S
 
-DLR1 = "DLR-1 'pass a slice ... the very first layer ... 10 to the -6, the very last layer ... 10 to the -4' (T:L406)"
-DLR2 = "DLR-2 'slice(b) -> [b/10]*(n-1) + [b]; a scalar for every group; a list of n' (fastai Optimizer.set_hyper)"
-OC3 = "OC-3 'SchedCos(s,e)(p) = s + (1+cos(pi(1-p)))(e-s)/2; combined_cos: start->middle over pct, then ->end'"
-LR3 = "LR-3 'very first mini batch at ... 10 to the minus 7, and then ... higher and do another step' (T:L109)"
-
 lr = st.floats(-8, 1).map(lambda e: 10.0**e)  # a learning rate, log-uniform in [1e-8, 10]
 pos = st.floats(0, 1)
 
@@ -24,7 +19,7 @@ pos = st.floats(0, 1)
 def test_slice_1e6_1e4_on_three_groups(backend):
     "The lesson's slice(1e-6, 1e-4) on a resnet's 3 parameter groups: 1e-6, 1e-5, 1e-4."
     got = backend.lrs_for(slice(1e-6, 1e-4), 3)
-    assert got == pytest.approx([1e-6, 1e-5, 1e-4], rel=1e-12), f"{DLR1}: got {got}"
+    assert got == pytest.approx([1e-6, 1e-5, 1e-4], rel=1e-12), f"got {got}"
 
 
 @pytest.mark.claim("DLR-1")
@@ -35,10 +30,10 @@ def test_slice_gives_geometric_lrs(backend, data):
     n = data.draw(st.integers(2, 12), label="n")
     got, em = backend.lrs_for(slice(a, b), n), backend.even_mults(a, b, n)
     ref = [math.exp(math.log(a) + i / (n - 1) * (math.log(b) - math.log(a))) for i in range(n)]
-    assert list(got) == pytest.approx(ref, rel=1e-9), f"{DLR1}: slice({a}, {b}) on {n} groups: {got}, expected {ref}"
-    assert list(em) == pytest.approx(ref, rel=1e-9), f"{DLR1}: even_mults({a}, {b}, {n}) = {em}, expected {ref}"
+    assert list(got) == pytest.approx(ref, rel=1e-9), f"slice({a}, {b}) on {n} groups: {got}, expected {ref}"
+    assert list(em) == pytest.approx(ref, rel=1e-9), f"even_mults({a}, {b}, {n}) = {em}, expected {ref}"
     steps = np.diff(np.log(got))
-    assert np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9), f"{DLR1}: log-steps not equal: {steps}"
+    assert np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9), f"log-steps not equal: {steps}"
 
 
 @pytest.mark.claim("DLR-2")
@@ -48,16 +43,16 @@ def test_slice_without_start_float_and_list(backend, data):
     b = data.draw(lr, label="b")
     n = data.draw(st.integers(1, 12), label="n")
     got = backend.lrs_for(slice(b), n)
-    assert list(got) == pytest.approx([b / 10] * (n - 1) + [b], rel=1e-12), f"{DLR2}: slice({b}) on {n}: {got}"
-    assert list(backend.lrs_for(b, n)) == [b] * n, f"{DLR2}: lr={b} on {n} groups: {backend.lrs_for(b, n)}"
+    assert list(got) == pytest.approx([b / 10] * (n - 1) + [b], rel=1e-12), f"slice({b}) on {n}: {got}"
+    assert list(backend.lrs_for(b, n)) == [b] * n, f"lr={b} on {n} groups: {backend.lrs_for(b, n)}"
     lrs = data.draw(st.lists(lr, min_size=n, max_size=n), label="list")
-    assert list(backend.lrs_for(lrs, n)) == lrs, f"{DLR2}: list {lrs} on {n} groups: {backend.lrs_for(lrs, n)}"
+    assert list(backend.lrs_for(lrs, n)) == lrs, f"list {lrs} on {n} groups: {backend.lrs_for(lrs, n)}"
 
 
 @pytest.mark.claim("DLR-2")
 def test_slice_3e3_on_three_groups(backend):
     got = backend.lrs_for(slice(3e-3), 3)
-    assert got == pytest.approx([3e-4, 3e-4, 3e-3], rel=1e-12), f"{DLR2}: slice(3e-3) on 3 groups: {got}"
+    assert got == pytest.approx([3e-4, 3e-4, 3e-3], rel=1e-12), f"slice(3e-3) on 3 groups: {got}"
 
 
 @pytest.mark.claim("DLR-2")
@@ -82,12 +77,12 @@ def test_sched_cos_formula(backend, data):
     s, e = data.draw(lr, label="s"), data.draw(lr, label="e")
     p = data.draw(pos, label="p")
     got = backend.sched_cos(s, e, p)
-    assert got == pytest.approx(cos_ref(s, e, p), rel=1e-12, abs=1e-15), f"{OC3}: sched_cos({s}, {e}, {p}) = {got}"
+    assert got == pytest.approx(cos_ref(s, e, p), rel=1e-12, abs=1e-15), f"sched_cos({s}, {e}, {p}) = {got}"
     ends = [backend.sched_cos(s, e, q) for q in (0.0, 0.5, 1.0)]
-    assert ends == pytest.approx([s, (s + e) / 2, e], rel=1e-12), f"{OC3}: at p=0, .5, 1: {ends}"
+    assert ends == pytest.approx([s, (s + e) / 2, e], rel=1e-12), f"at p=0, .5, 1: {ends}"
     ps = sorted(data.draw(st.lists(pos, min_size=2, max_size=20), label="ps"))
     v = np.sign(e - s) * np.array([backend.sched_cos(s, e, q) for q in ps])
-    assert (np.diff(v) >= -1e-15 * max(s, e)).all(), f"{OC3}: not monotonic from {s} to {e}: {v.tolist()}"
+    assert (np.diff(v) >= -1e-15 * max(s, e)).all(), f"not monotonic from {s} to {e}: {v.tolist()}"
 
 
 @pytest.mark.claim("OC-3")
@@ -95,7 +90,7 @@ def test_combined_cos_example(backend):
     "combined_cos(0.25, .04, 1, 1e-5) at p = 0, .125, .25, .5, 1 -> 0.04, 0.52, 1.0, 0.7500025, 1e-5."
     f = backend.combined_cos(0.25, 0.04, 1, 1e-5)
     got = [f(p) for p in (0.0, 0.125, 0.25, 0.5, 1.0)]
-    assert got == pytest.approx([0.04, 0.52, 1.0, 0.7500025, 1e-5], rel=1e-6, abs=1e-8), f"{OC3}: {got}"
+    assert got == pytest.approx([0.04, 0.52, 1.0, 0.7500025, 1e-5], rel=1e-6, abs=1e-8), f"{got}"
 
 
 @pytest.mark.claim("OC-3")
@@ -108,13 +103,12 @@ def test_combined_cos_is_two_cosines(backend, data):
     ref = cos_ref(a, b, p / pct) if p < pct else cos_ref(b, c, (p - pct) / (1 - pct))
     got = backend.combined_cos(pct, a, b, c)(p)
     tol = 1e-5 * max(a, b, c)  # fastai computes the position within a phase in float32
-    assert got == pytest.approx(ref, abs=tol), f"{OC3}: combined_cos({pct}, {a}, {b}, {c})({p}) = {got}, expected {ref}"
+    assert got == pytest.approx(ref, abs=tol), f"combined_cos({pct}, {a}, {b}, {c})({p}) = {got}, expected {ref}"
     ends = [backend.combined_cos(pct, a, b, c)(q) for q in (0.0, pct, 1.0)]
-    assert ends == pytest.approx([a, b, c], abs=tol), f"{OC3}: at 0, pct, 1: {ends}, expected {[a, b, c]}"
+    assert ends == pytest.approx([a, b, c], abs=tol), f"at 0, pct, 1: {ends}, expected {[a, b, c]}"
 
 
 # ---------------------------------------------------------------- the other annealers and combine_scheds
-OC6 = "OC-6 'def combine_scheds(pcts, scheds)': sched_lin/no/exp, Sched*, SchedPoly, combine_scheds (fastai source)"
 val = st.floats(-10, 10)
 
 
@@ -136,9 +130,9 @@ def test_annealers_formulas(backend, data):
         ("SchedPoly", backend.SchedPoly(s, e, power)(p), s + (e - s) * p**power),
     ]
     for name, got, ref in cases:
-        assert got == pytest.approx(ref, rel=1e-9, abs=1e-12), f"{OC6}: {name} at pos={p}: {got}, expected {ref}"
+        assert got == pytest.approx(ref, rel=1e-9, abs=1e-12), f"{name} at pos={p}: {got}, expected {ref}"
     ends = [backend.SchedPoly(s, e, power)(q) for q in (0.0, 1.0)]
-    assert ends == pytest.approx([s, e], abs=1e-12), f"{OC6}: SchedPoly({s}, {e}, {power}) at 0, 1: {ends}"
+    assert ends == pytest.approx([s, e], abs=1e-12), f"SchedPoly({s}, {e}, {power}) at 0, 1: {ends}"
 
 
 @pytest.mark.claim("OC-6")
@@ -156,10 +150,10 @@ def test_combine_scheds_runs_each_phase_in_its_fraction(backend, data):
     local = (p - cuts[i]) / pcts[i]
     ref = ends[i][0] + local * (ends[i][1] - ends[i][0])
     tol = 1e-5 * max(1.0, *(abs(v) for se in ends for v in se))  # fastai computes the position in float32
-    assert f(p) == pytest.approx(ref, abs=tol), f"{OC6}: combine_scheds({pcts}, lin {ends})({p}) = {f(p)}, want {ref}"
+    assert f(p) == pytest.approx(ref, abs=tol), f"combine_scheds({pcts}, lin {ends})({p}) = {f(p)}, want {ref}"
     starts = [f(c) for c in cuts[:-1]]
-    assert starts == pytest.approx([se[0] for se in ends], abs=tol), f"{OC6}: each phase starts at its start: {starts}"
-    assert f(1.0) == pytest.approx(ends[-1][1], abs=tol), f"{OC6}: pos 1 ends the last phase: {f(1.0)}"
+    assert starts == pytest.approx([se[0] for se in ends], abs=tol), f"each phase starts at its start: {starts}"
+    assert f(1.0) == pytest.approx(ends[-1][1], abs=tol), f"pos 1 ends the last phase: {f(1.0)}"
 
 
 @pytest.mark.claim("OC-6", "OC-3")
@@ -171,7 +165,7 @@ def test_combined_cos_is_combine_scheds_of_two_cosines(backend, data):
     p = data.draw(pos, label="pos")
     got = backend.combined_cos(pct, a, b, c)(p)
     ref = backend.combine_scheds([pct, 1 - pct], [backend.SchedCos(a, b), backend.SchedCos(b, c)])(p)
-    assert got == pytest.approx(ref, rel=1e-12, abs=1e-15), f"{OC6}: combined_cos({pct}, {a}, {b}, {c})({p})"
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-15), f"combined_cos({pct}, {a}, {b}, {c})({p})"
 
 
 # ---------------------------------------------------------------- the LR finder's exponential schedule
@@ -179,12 +173,12 @@ def test_combined_cos_is_combine_scheds_of_two_cosines(backend, data):
 def test_lr_finder_schedule_defaults(backend):
     "1e-7 to 10 over 100 batches: the first LR is exactly 1e-7, each next is 10**0.08 = 1.2023 times the last."
     lrs = backend.lr_finder_schedule()
-    assert len(lrs) == 100 and lrs[0] == 1e-7, f"{LR3}: {len(lrs)} LRs starting at {lrs[0]}"
+    assert len(lrs) == 100 and lrs[0] == 1e-7, f"{len(lrs)} LRs starting at {lrs[0]}"
     ratio = np.array(lrs[1:]) / np.array(lrs[:-1])
-    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"{LR3}: ratios {ratio.min()}..{ratio.max()}, expected 10**0.08"
-    assert 10**0.08 == pytest.approx(1.2022644, rel=1e-7) and abs(10**0.08 - 1.25) > 0.04, f"{LR3}: 10**0.08"
+    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"ratios {ratio.min()}..{ratio.max()}, expected 10**0.08"
+    assert 10**0.08 == pytest.approx(1.2022644, rel=1e-7) and abs(10**0.08 - 1.25) > 0.04, "10**0.08"
     expect = [10 ** (-7 + 0.08 * i) for i in range(100)]
-    assert lrs == pytest.approx(expect, rel=1e-9), f"{LR3}: LRs are not 10**(-7 + 0.08 i); last {lrs[-1]}"
+    assert lrs == pytest.approx(expect, rel=1e-9), f"LRs are not 10**(-7 + 0.08 i); last {lrs[-1]}"
 
 
 @pytest.mark.claim("LR-14")
@@ -202,12 +196,12 @@ def test_sched_exp_has_a_constant_ratio(backend, data):
     s, e = data.draw(lr, label="start_lr"), data.draw(lr, label="end_lr")
     p = data.draw(pos, label="p")
     got = backend.sched_exp(s, e, p)
-    assert got == pytest.approx(math.exp(math.log(s) + p * (math.log(e) - math.log(s))), rel=1e-9), f"{LR3}: {got}"
+    assert got == pytest.approx(math.exp(math.log(s) + p * (math.log(e) - math.log(s))), rel=1e-9), f"{got}"
     n = data.draw(st.integers(6, 300), label="num_it")
     lrs = backend.lr_finder_schedule(s, e, n)
-    assert len(lrs) == n and lrs[0] == pytest.approx(s, rel=1e-12), f"{LR3}: {len(lrs)} LRs from {lrs[0]}"
+    assert len(lrs) == n and lrs[0] == pytest.approx(s, rel=1e-12), f"{len(lrs)} LRs from {lrs[0]}"
     ratio = np.array(lrs[1:]) / np.array(lrs[:-1])
-    assert np.allclose(ratio, (e / s) ** (1 / n), rtol=1e-9), f"{LR3}: ratio not constant (e/s)**(1/{n}): {ratio}"
+    assert np.allclose(ratio, (e / s) ** (1 / n), rtol=1e-9), f"ratio not constant (e/s)**(1/{n}): {ratio}"
 
 
 # ---------------------------------------------------------------- impl's errors
