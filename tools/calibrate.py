@@ -217,6 +217,8 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="pytest processes at a time (default 1; on a machine with "
                    "many idle cores up to cores / 2)")
     p.add_argument("-k", default=None, help="pytest -k expression, to calibrate some tests only")
+    p.add_argument("--tag", default="", help="added to the JUnit file names, so that a partial rerun (-k) keeps the "
+                   "earlier files of the same offsets; the report merges every file")
     p.add_argument("--junit-dir", default=".cache/calibration", help="where each run's JUnit XML is kept")
     p.add_argument("--out", default="results/calibration.md")
     p.add_argument("--report-only", action="store_true", help="only aggregate the JUnit files already there")
@@ -231,7 +233,8 @@ def main(argv=None):
             for f in d.glob("o*-t*.xml"):
                 f.unlink()
         todo = [(o, t) for o in range(args.first, args.first + args.offsets) for t in map(int, args.threads.split(","))]
-        one = lambda ot: run_one(args, *ot, d / f"o{ot[0]:02d}-t{ot[1]}-{args.backend}.xml")  # noqa: E731
+        tag = f"-{args.tag}" if args.tag else ""
+        one = lambda ot: run_one(args, *ot, d / f"o{ot[0]:02d}-t{ot[1]}-{args.backend}{tag}.xml")  # noqa: E731
         one(todo[0])  # alone first: it builds the fixture datasets and the pretrained body, cached for the others
         with ThreadPoolExecutor(args.jobs) as pool:  # jobs=1 (default): one pytest process at a time
             list(pool.map(one, todo[1:]))
