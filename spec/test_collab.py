@@ -25,15 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
 CF4 = "CF-4 '15x5 table ... 5x15 table ... matrix multiply ... stochastic gradient descent' (T:L1787)"
-CF10 = "CF-10 'randn ... n_users ... by n_factors, which is 5' (T:L1869)"
-CF13 = "CF-13 class Example (T:L1990)"
-CF14 = "CF-14 'when you call them, it will actually call a method called forward' (T:L2032)"
-CF15 = "CF-15 DotProduct: (user_factors(x[:,0]) * movie_factors(x[:,1])).sum(dim=1) (T:L2050)"
 CF16 = "CF-16 'a totally generic learner ... tell it to use MSE and fit' (T:L2080)"
-CF17 = "CF-17 'y_range ... sigmoid_range ... by default 0,5.5' (T:L2104)"
-CF18 = "CF-18 'another embedding for each user, which is of size one ... add the user and movie bias values' (T:L2121)"
 CF19 = "CF-19 'it got worse ... so it's overfitting very quickly' (T:L2150)"
-CF20 = "CF-20 collab_learner builds EmbeddingDotBias (FB08 'Using fastai.collab')"
 
 
 
@@ -104,7 +97,7 @@ def test_example_class():
             return f"Hello {self.a}, {x}."
 
     got = Example("Sylvain").say("nice to meet you")
-    assert got == "Hello Sylvain, nice to meet you.", f"{CF13}: {got!r}"
+    assert got == "Hello Sylvain, nice to meet you.", f"{got!r}"
 
 
 # ---------------------------------------------------------------- CF-10, CF-14, CF-15, CF-17, CF-18: the models
@@ -112,10 +105,10 @@ def test_example_class():
 def test_random_factors_one_row_per_vocab_entry(backend, data_dir_medium, truth):
     dls = dls_for(backend, data_dir_medium)
     nu, ni = sizes(dls)
-    assert nu == truth["n_users"] + 1, f"{CF10}: {nu} users in the vocab, the fixture has {truth['n_users']} + '#na#'"
+    assert nu == truth["n_users"] + 1, f"{nu} users in the vocab, the fixture has {truth['n_users']} + '#na#'"
     uf, mf = torch.randn(nu, 5), torch.randn(ni, 5)
-    assert uf.shape == (nu, 5) and mf.shape == (ni, 5), f"{CF10}: {tuple(uf.shape)}, {tuple(mf.shape)}"
-    assert abs(uf.mean()) < 0.3 and abs(uf.std() - 1) < 0.2, f"{CF10}: randn mean {uf.mean():.3f}, std {uf.std():.3f}"
+    assert uf.shape == (nu, 5) and mf.shape == (ni, 5), f"{tuple(uf.shape)}, {tuple(mf.shape)}"
+    assert abs(uf.mean()) < 0.3 and abs(uf.std() - 1) < 0.2, f"randn mean {uf.mean():.3f}, std {uf.std():.3f}"
 
 
 @pytest.mark.claim("CF-14", "CF-15")
@@ -125,13 +118,13 @@ def test_dot_product_model(backend, data_dir_medium):
     nu, ni = sizes(dls)
     m = backend.DotProduct(nu, ni, 50)
     shapes = sorted(tuple(p.shape) for p in m.parameters())
-    assert shapes == sorted([(nu, 50), (ni, 50)]), f"{CF14}: parameters {shapes}"
+    assert shapes == sorted([(nu, 50), (ni, 50)]), f"parameters {shapes}"
     x, _ = batch(dls)
     o = m(x)
-    assert torch.equal(o, m.forward(x)), f"{CF14}: m(x) != m.forward(x)"
+    assert torch.equal(o, m.forward(x)), "m(x) != m.forward(x)"
     want = (m.user_factors.weight[x[:, 0]] * m.movie_factors.weight[x[:, 1]]).sum(1)
     assert o.shape == (64,) and torch.allclose(o, want), (
-        f"{CF15}: shape {tuple(o.shape)}, max error {(o - want).abs().max()}"
+        f"shape {tuple(o.shape)}, max error {(o - want).abs().max()}"
     )
 
 
@@ -147,8 +140,8 @@ def test_y_range_keeps_predictions_in_range(backend, scale, seed):
     x = torch.stack([torch.randint(0, 30, (256,)), torch.randint(0, 20, (256,))], 1)
     o = m(x).detach()
     dot = (m.user_factors.weight[x[:, 0]] * m.movie_factors.weight[x[:, 1]]).sum(1).detach()
-    assert o.min() >= 0 and o.max() <= 5.5, f"{CF17}: predictions in [{o.min():.3f}, {o.max():.3f}] at scale {scale}"
-    assert torch.allclose(o, torch.sigmoid(dot) * 5.5, atol=1e-5), f"{CF17}: not sigmoid(dot) * 5.5"
+    assert o.min() >= 0 and o.max() <= 5.5, f"predictions in [{o.min():.3f}, {o.max():.3f}] at scale {scale}"
+    assert torch.allclose(o, torch.sigmoid(dot) * 5.5, atol=1e-5), "not sigmoid(dot) * 5.5"
 
 
 @pytest.mark.claim("CF-18")
@@ -165,8 +158,8 @@ def test_dot_product_bias_model(backend, data_dir_medium):
     res = (m.user_factors.weight[u] * m.movie_factors.weight[i]).sum(1, keepdim=True)
     res = res + m.user_bias.weight[u] + m.movie_bias.weight[i]
     want = torch.sigmoid(res) * 5.5
-    assert o.shape == (64, 1), f"{CF18}: output shape {tuple(o.shape)}, expected (64, 1)"
-    assert torch.allclose(o, want, atol=1e-5), f"{CF18}: max error {(o - want).abs().max():.3g}"
+    assert o.shape == (64, 1), f"output shape {tuple(o.shape)}, expected (64, 1)"
+    assert torch.allclose(o, want, atol=1e-5), f"max error {(o - want).abs().max():.3g}"
 
 
 @pytest.mark.claim("CF-18", "CF-17")
@@ -184,10 +177,10 @@ def test_dot_product_bias_y_range_option(backend, seed, yr):
     res = (res + m.user_bias.weight[u] + m.movie_bias.weight[i]).detach()
     want = res if yr is None else torch.sigmoid(res) * (yr[1] - yr[0]) + yr[0]
     o = m(x).detach()
-    assert o.shape == (64, 1) and torch.allclose(o, want, atol=1e-5), f"{CF18}: y_range={yr}: max error " + str(
+    assert o.shape == (64, 1) and torch.allclose(o, want, atol=1e-5), f"y_range={yr}: max error " + str(
         (o - want).abs().max().item())
     if yr is None:
-        assert (o < 0).any() and (o > 5.5).any(), f"{CF17}: y_range=None still bounds [{o.min()}, {o.max()}]"
+        assert (o < 0).any() and (o > 5.5).any(), f"y_range=None still bounds [{o.min()}, {o.max()}]"
 
 
 # ---------------------------------------------------------------- CF-20: collab_learner
@@ -200,15 +193,15 @@ def test_collab_learner_is_embedding_dot_bias(backend, data_dir_medium):
     learn = backend.collab_learner(dls, n_factors=50, y_range=(0, 5.5))
     uw, iw, ub, ib = backend.collab_embeddings(learn)
     got = [tuple(t.shape) for t in (uw, iw, ub, ib)]
-    assert got == [(nu, 50), (ni, 50), (nu,), (ni,)], f"{CF20}: u_weight, i_weight, u_bias, i_bias shapes {got}"
+    assert got == [(nu, 50), (ni, 50), (nu,), (ni,)], f"u_weight, i_weight, u_bias, i_bias shapes {got}"
     w = torch.cat([uw.flatten(), iw.flatten()]).detach()
     want = 0.01 * np.fmod(np.random.default_rng(0).standard_normal(10**6), 2).std()  # fastai: normal().fmod_(2)*std
     assert abs(w.std().item() / want - 1) < 0.05 and w.abs().max() < 0.02, (
-        f"{CF20}: init std {w.std():.5f} (normal folded into 2 sigma, x 0.01: {want:.5f}), max |w| {w.abs().max():.4f}"
+        f"init std {w.std():.5f} (normal folded into 2 sigma, x 0.01: {want:.5f}), max |w| {w.abs().max():.4f}"
     )
     x, y = batch(dls)
     o = learn.model(x)
-    assert torch.isclose(learn.loss_func(o, y), F.mse_loss(o.view(-1), y.float().view(-1))), f"{CF20}: loss not MSE"
+    assert torch.isclose(learn.loss_func(o, y), F.mse_loss(o.view(-1), y.float().view(-1))), "loss not MSE"
     with torch.no_grad():
         for p in learn.model.parameters():
             p.normal_(0, 0.5)
@@ -217,11 +210,11 @@ def test_collab_learner_is_embedding_dot_bias(backend, data_dir_medium):
         for dst, src in zip((ref.user_factors, ref.movie_factors, ref.user_bias, ref.movie_bias), (uw, iw, ub, ib)):
             dst.weight.copy_(src.view(dst.weight.shape))
     o = learn.model(x)
-    assert o.shape == (64,) and torch.allclose(o, ref(x)[:, 0], atol=1e-5), f"{CF20}: differs from DotProductBias"
+    assert o.shape == (64,) and torch.allclose(o, ref(x)[:, 0], atol=1e-5), "differs from DotProductBias"
     free = backend.collab_learner(dls, n_factors=50)
     with torch.no_grad():
         backend.collab_embeddings(free)[2].fill_(10.0)  # user bias 10: above any y_range the lesson uses
-    assert free.model(x).min() > 5.5, f"{CF20}: without y_range the output is still bounded: {free.model(x).min():.3f}"
+    assert free.model(x).min() > 5.5, f"without y_range the output is still bounded: {free.model(x).min():.3f}"
 
 
 @pytest.mark.claim("CF-20")
@@ -232,16 +225,16 @@ def test_collab_learner_options(backend, data_dir):
     loss = backend.MSELossFlat(reduction="sum")
     learn = backend.collab_learner(dls, n_factors=7, y_range=(1.0, 2.0), loss_func=loss, lr=0.05)
     got = [tuple(t.shape) for t in backend.collab_embeddings(learn)]
-    assert got == [(nu, 7), (ni, 7), (nu,), (ni,)], f"{CF20}: n_factors=7 gives shapes {got}"
-    assert learn.loss_func is loss and learn.lr == 0.05, f"{CF20}: loss_func {learn.loss_func}, lr {learn.lr}"
+    assert got == [(nu, 7), (ni, 7), (nu,), (ni,)], f"n_factors=7 gives shapes {got}"
+    assert learn.loss_func is loss and learn.lr == 0.05, f"loss_func {learn.loss_func}, lr {learn.lr}"
     with torch.no_grad():
         for p in learn.model.parameters():
             p.normal_(0, 3.0)
     x, y = batch(dls)
     o = learn.model(x).detach()
-    assert o.min() >= 1.0 and o.max() <= 2.0 and o.std() > 0, f"{CF20}: y_range=(1, 2): [{o.min()}, {o.max()}]"
+    assert o.min() >= 1.0 and o.max() <= 2.0 and o.std() > 0, f"y_range=(1, 2): [{o.min()}, {o.max()}]"
     want = ((o - y.float().view(-1)) ** 2).sum()
-    assert torch.isclose(plain(learn.loss_func(o, y)), want), f"{CF20}: the given loss_func (sum) is not used"
+    assert torch.isclose(plain(learn.loss_func(o, y)), want), "the given loss_func (sum) is not used"
 
 
 # ---------------------------------------------------------------- training on the fixture (statistical)
@@ -311,7 +304,7 @@ def test_bias_model_fits_training_better(backend, data_dir_medium):
         (run(backend, data_dir_medium, "bias", s)[0][-1, 0], run(backend, data_dir_medium, "dot_y", s)[0][-1, 0])
         for s in SEEDS
     ]
-    assert all(b < d for b, d in rows), f"{CF18}: final train loss (with biases, without) {np.round(rows, 3).tolist()}"
+    assert all(b < d for b, d in rows), f"final train loss (with biases, without) {np.round(rows, 3).tolist()}"
 
 
 @pytest.mark.claim("CF-19")

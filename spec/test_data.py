@@ -21,23 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fixtures
+from spec.checks import equal
 from spec.tiny import record, seed_all, seeds
 
-DATA1 = "DATA-1 'pd.read_csv ... fname, labels, is_valid' (T:L655)"
-DATA4 = "DATA-4 'DataLoader ... batch size ... shuffle ... zip' (T:L740)"
-DATA5 = "DATA-5 'a tuple with just one item ... [f1] then [f2] ... aa ab' (T:L782)"
-DATA6 = "DATA-6 'create a DataLoaders object from datasets by passing in the datasets, and a batch size' (T:L824)"
-DATA7 = "DATA-7 'an empty DataBlock ... randomly splits the data with the 20% validation set' (T:L840)"
 DATA8 = "DATA-8 'it randomly shuffles, it's randomly picking a different validation set' (T:L880)"
-DATA9 = "DATA-9 'get_x ... get_y ... path/train ... split on space' (T:L859)"
-DATA10 = "DATA-10 'be careful of lambdas ... you won't be able to [save it]' (T:L894)"
-DATA11 = "DATA-11 'return the indexes where it's not valid ... and where it is valid' (T:L973)"
-DATA12 = "DATA-12 'RandomResizedCrop ... everything has the same shape so that we can collate' (T:L1017)"
-DATA13 = "DATA-13 'call summary, to find out exactly what's happening in your DataBlock' (T:L1024)"
-DATA15 = "DATA-15 '3 is the number of channels ... a mini batch ... rank four' (T:L1418)"
-PET1 = "PET-1 regex r'(.+)_\\d+.jpg$' gives the breed (FB05)"
-PET2 = "PET-2 7390 images, RandomSplitter(seed=42) -> 5912 / 1478 (FB05)"
-PET3 = "PET-3 Pets DataBlock batches (64, 3, 224, 224), int64 labels, CrossEntropyLossFlat (FB05)"
 
 # fmt: off
 BOOK_PASCAL_HEAD = [("000005.jpg", "chair", True), ("000007.jpg", "car", True), ("000009.jpg", "horse person", True),
@@ -90,27 +77,27 @@ def pets(data_dir):
 def test_pascal_csv_columns_and_head(pascal, data_dir):
     df = pd.read_csv(pascal / "train.csv")
     t = fixtures.truth(data_dir, "pascal_2007")
-    assert list(df.columns) == ["fname", "labels", "is_valid"], f"{DATA1}: columns {list(df.columns)}"
-    assert list(df.head().itertuples(index=False, name=None)) == BOOK_PASCAL_HEAD, f"{DATA1}: head {df.head()}"
-    assert len(df) == t["n_rows"] and df.is_valid.dtype == bool, f"{DATA1}: {len(df)} rows, dtype {df.is_valid.dtype}"
-    assert [s.split(" ") for s in df.labels] == [r["labels"] for r in t["rows"]], f"{DATA1}: labels differ from truth"
+    assert list(df.columns) == ["fname", "labels", "is_valid"], f"columns {list(df.columns)}"
+    assert list(df.head().itertuples(index=False, name=None)) == BOOK_PASCAL_HEAD, f"head {df.head()}"
+    assert len(df) == t["n_rows"] and df.is_valid.dtype == bool, f"{len(df)} rows, dtype {df.is_valid.dtype}"
+    equal([s.split(" ") for s in df.labels], [r["labels"] for r in t["rows"]], "labels differ from truth")
 
 
 @pytest.mark.claim("DATA-1", "IMPL-14")
 def test_pascal_reader_matches_read_csv(backend, pascal):
     "The backend's reader gives what the lesson's pd.read_csv gives."
     got, want = backend.read_pascal(pascal), pd.read_csv(pascal / "train.csv")
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, obj=f"{DATA1}: read_pascal vs pd.read_csv")
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, obj="read_pascal vs pd.read_csv")
 
 
 @pytest.mark.claim("DATA-1", "DATA-11")
 @pytest.mark.real_data
 def test_real_pascal_csv(backend, real_data):
     df = backend.read_pascal(real_data / "pascal_2007")
-    assert len(df) == 5011 and list(df.columns) == ["fname", "labels", "is_valid"], f"{DATA1}: {len(df)} rows"
-    assert list(df.head().itertuples(index=False, name=None)) == BOOK_PASCAL_HEAD, f"{DATA1}: head {df.head()}"
+    assert len(df) == 5011 and list(df.columns) == ["fname", "labels", "is_valid"], f"{len(df)} rows"
+    assert list(df.head().itertuples(index=False, name=None)) == BOOK_PASCAL_HEAD, f"head {df.head()}"
     tr, va = backend.ColSplitter("is_valid")(df)
-    assert (len(tr), len(va)) == (2501, 2510), f"{DATA11}: split {len(tr)}/{len(va)}, book 2501/2510"
+    assert (len(tr), len(va)) == (2501, 2510), f"split {len(tr)}/{len(va)}, book 2501/2510"
 
 
 @pytest.mark.claim("DATA-2")
@@ -140,21 +127,21 @@ def test_dataloader_batches_pair_up(backend, bs, data):
     torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))
     seen = []
     for b in backend.DataLoader(a, batch_size=bs, shuffle=True):
-        assert isinstance(b[0], torch.Tensor) and isinstance(b[1], tuple), f"{DATA4}: got {type(b[0])}, {type(b[1])}"
+        assert isinstance(b[0], torch.Tensor) and isinstance(b[1], tuple), f"got {type(b[0])}, {type(b[1])}"
         pairs = list(zip(*b))
-        assert all(chr(97 + int(i)) == c for i, c in pairs), f"{DATA4}: bs={bs}: pairs {pairs}"
+        assert all(chr(97 + int(i)) == c for i, c in pairs), f"bs={bs}: pairs {pairs}"
         seen += [int(i) for i in b[0]]
-    assert sorted(seen) == list(range(26)), f"{DATA4}: bs={bs}: items seen {sorted(seen)}"
+    assert sorted(seen) == list(range(26)), f"bs={bs}: items seen {sorted(seen)}"
 
 
 @pytest.mark.claim("DATA-4")
 def test_dataloader_first_batch_is_shuffled(backend):
     a = list(enumerate(string.ascii_lowercase))
     b = backend.first(backend.DataLoader(a, batch_size=6, shuffle=True))
-    assert b[0].shape == (6,) and len(b[1]) == 6, f"{DATA4}: first batch {b}"
+    assert b[0].shape == (6,) and len(b[1]) == 6, f"first batch {b}"
     firsts = {tuple(ints(backend.first(backend.DataLoader(a, batch_size=6, shuffle=True))[0])) for _ in range(5)}
-    assert len(firsts) > 1 or firsts != {tuple(range(6))}, f"{DATA4}: shuffle=True gave {firsts} every time"
-    assert ints(backend.first(backend.DataLoader(a, batch_size=6))[0]) == list(range(6)), f"{DATA4}: unshuffled order"
+    assert len(firsts) > 1 or firsts != {tuple(range(6))}, f"shuffle=True gave {firsts} every time"
+    equal(ints(backend.first(backend.DataLoader(a, batch_size=6))[0]), list(range(6)), "unshuffled order")
 
 
 @pytest.mark.claim("DATA-5")
@@ -167,10 +154,10 @@ def test_datasets_pipelines(backend):
         (D(LETTERS, [[f1, f2]]), ("aab",)),
     ]
     for ds, want in cases:
-        assert tuple(ds[0]) == want, f"{DATA5}: got {tuple(ds[0])}, want {want}"
-        assert len(ds) == 26, f"{DATA5}: len {len(ds)}"
+        assert tuple(ds[0]) == want, f"got {tuple(ds[0])}, want {want}"
+        assert len(ds) == 26, f"len {len(ds)}"
     ds = D(LETTERS, [[f1], [f2]])
-    assert [tuple(ds[i]) for i in range(26)] == [(c + "a", c + "b") for c in LETTERS], f"{DATA5}: items differ"
+    equal([tuple(ds[i]) for i in range(26)], [(c + "a", c + "b") for c in LETTERS], "items differ")
 
 
 @pytest.mark.claim("DATA-6")
@@ -178,17 +165,17 @@ def test_datasets_dataloaders(backend):
     tr, va = fastai_split(26, seed=1)
     dls = backend.Datasets(LETTERS, [[f1], [f2]], splits=(tr, va)).dataloaders(bs=4)
     batches = list(dls.train)
-    assert len(batches) == len(tr) // 4 and all(len(b[0]) == 4 for b in batches), f"{DATA6}: drop_last not applied"
+    assert len(batches) == len(tr) // 4 and all(len(b[0]) == 4 for b in batches), "drop_last not applied"
     b = batches[0]
-    assert isinstance(b, tuple) and all(isinstance(x, tuple) for x in b), f"{DATA6}: batch {b!r} is not tuple of tuples"
-    assert all(y == x[0] + "b" and x == x[0] + "a" for x, y in zip(*b)), f"{DATA6}: x and y disagree: {b}"
+    assert isinstance(b, tuple) and all(isinstance(x, tuple) for x in b), f"batch {b!r} is not tuple of tuples"
+    assert all(y == x[0] + "b" and x == x[0] + "a" for x, y in zip(*b)), f"x and y disagree: {b}"
     order = lambda: [x for bb in dls.train for x in bb[0]]  # noqa: E731
-    assert len({tuple(order()) for _ in range(4)}) > 1, f"{DATA6}: training order never changes"
+    assert len({tuple(order()) for _ in range(4)}) > 1, "training order never changes"
     valid = [x for bb in dls.valid for x in bb[0]]
-    assert valid == [LETTERS[i] + "a" for i in va], f"{DATA6}: valid not in order or incomplete: {valid}"
-    assert valid == [x for bb in dls.valid for x in bb[0]], f"{DATA6}: valid order changed between epochs"
+    assert valid == [LETTERS[i] + "a" for i in va], f"valid not in order or incomplete: {valid}"
+    equal(valid, [x for bb in dls.valid for x in bb[0]], "valid order changed between epochs")
     dflt = backend.Datasets(LETTERS, [[f1], [f2]], splits=(tr, va)).dataloaders()
-    assert dflt.train.bs == 64, f"{DATA6}: default bs {dflt.train.bs}, lesson 64"
+    assert dflt.train.bs == 64, f"default bs {dflt.train.bs}, lesson 64"
 
 
 # ---------------------------------------------------------------- DATA-7 .. DATA-11, DATA-16: DataBlock and splitters
@@ -198,19 +185,19 @@ def test_empty_datablock(backend, pascal):
     ds = backend.datablock_datasets(df)
     n = len(df)
     assert (len(ds.train), len(ds.valid)) == (n - int(0.2 * n), int(0.2 * n)), (
-        f"{DATA7}: {len(ds.train)}/{len(ds.valid)}"
+        f"{len(ds.train)}/{len(ds.valid)}"
     )
     x, y = ds.train[0]
-    assert isinstance(x, pd.Series) and x.equals(y), f"{DATA7}: item is not (row, row): {x!r}, {y!r}"
+    assert isinstance(x, pd.Series) and x.equals(y), f"item is not (row, row): {x!r}, {y!r}"
     rows = {tuple(r) for r in df.itertuples(index=False, name=None)}
-    assert all(tuple(ds.valid[i][0]) in rows for i in range(len(ds.valid))), f"{DATA7}: items are not rows of df"
+    assert all(tuple(ds.valid[i][0]) in rows for i in range(len(ds.valid))), "items are not rows of df"
 
 
 @pytest.mark.claim("DATA-7")
 @pytest.mark.real_data
 def test_real_empty_datablock(backend, real_data):
     ds = backend.datablock_datasets(backend.read_pascal(real_data / "pascal_2007"))
-    assert (len(ds.train), len(ds.valid)) == (4009, 1002), f"{DATA7}: {len(ds.train)}/{len(ds.valid)}, lesson 4009/1002"
+    assert (len(ds.train), len(ds.valid)) == (4009, 1002), f"{len(ds.train)}/{len(ds.valid)}, lesson 4009/1002"
 
 
 @pytest.mark.claim("DATA-8")
@@ -246,13 +233,13 @@ def test_get_x_get_y(backend, pascal):
     ds = backend.datablock_datasets(df, get_x=lambda r: r["fname"], get_y=lambda r: r["labels"])
     for i in range(len(ds.train)):
         x, y = ds.train[i]
-        assert rows.get(x) == y, f"{DATA9}: item {(x, y)} is not a (fname, labels) row"
+        assert rows.get(x) == y, f"item {(x, y)} is not a (fname, labels) row"
     ds = backend.datablock_datasets(
         df, get_x=lambda r: pascal / "train" / r["fname"], get_y=lambda r: r["labels"].split(" ")
     )
     x, y = ds.train[0]
-    assert Path(x).is_file() and Path(x).parent == pascal / "train", f"{DATA9}: x = {x!r}"
-    assert y == rows[Path(x).name].split(" ") and set(y) <= set(VOC), f"{DATA9}: y = {y!r}"
+    assert Path(x).is_file() and Path(x).parent == pascal / "train", f"x = {x!r}"
+    assert y == rows[Path(x).name].split(" ") and set(y) <= set(VOC), f"y = {y!r}"
     cr = backend.datablock_datasets(
         df, get_x=backend.ColReader("fname", pref=pascal / "train"), get_y=backend.ColReader("labels", label_delim=" ")
     )
@@ -262,7 +249,7 @@ def test_get_x_get_y(backend, pascal):
         if hasattr(cr, "splits")
         else got
     )
-    assert got == want, f"{DATA9}: ColReader items differ from the lambdas' items"
+    equal(got, want, "ColReader items differ from the lambdas' items")
 
 
 @pytest.mark.claim("DATA-10")
@@ -319,11 +306,11 @@ def test_splitter_function_equals_col_splitter(backend, pascal, data_dir):
         return train, valid
 
     tr, va = (ints(x) for x in backend.ColSplitter("is_valid")(df))
-    assert (tr, va) == splitter(df), f"{DATA11}: ColSplitter differs from the lesson's splitter"
+    equal((tr, va), splitter(df), "ColSplitter differs from the lesson's splitter")
     t = fixtures.truth(data_dir, "pascal_2007")
-    assert len(va) == t["n_valid"] and len(tr) == t["n_rows"] - t["n_valid"], f"{DATA11}: {len(tr)}/{len(va)}"
+    assert len(va) == t["n_valid"] and len(tr) == t["n_rows"] - t["n_valid"], f"{len(tr)}/{len(va)}"
     ds = backend.datablock_datasets(df, get_x=lambda r: r["fname"], splitter=splitter)
-    assert sorted(ds.valid[i][0] for i in range(len(ds.valid))) == sorted(df.fname[df.is_valid]), f"{DATA11}: valid"
+    equal(sorted(ds.valid[i][0] for i in range(len(ds.valid))), sorted(df.fname[df.is_valid]), "valid")
 
 
 class Squares:
@@ -386,19 +373,19 @@ def test_random_resized_crop_collates(backend, pascal, data_dir):
     dls = backend.pascal_dls(pascal, bs=4, size=128)
     for dl in (dls.train, dls.valid):
         for x, _y in dl:
-            assert tuple(x.shape[1:]) == (3, 128, 128) and len(x) <= 4, f"{DATA12}: batch {tuple(x.shape)}"
+            assert tuple(x.shape[1:]) == (3, 128, 128) and len(x) <= 4, f"batch {tuple(x.shape)}"
 
 
 @pytest.mark.claim("DATA-12")
 def test_random_resized_crop_valid_is_deterministic(backend, pascal):
     img = backend.load_image(pascal / "train" / "000005.jpg")
     v1, v2 = (np.asarray(backend.random_resized_crop(img, 128, min_scale=0.35, train=False)) for _ in range(2))
-    assert v1.shape == (128, 128, 3) and (v1 == v2).all(), f"{DATA12}: validation crop varies or has shape {v1.shape}"
+    assert v1.shape == (128, 128, 3) and (v1 == v2).all(), f"validation crop varies or has shape {v1.shape}"
     torch.manual_seed(0)
     random.seed(0)  # fastai draws crops with python's random
     tr = [np.asarray(backend.random_resized_crop(img, 128, min_scale=0.35, train=True)) for _ in range(6)]
-    assert all(a.shape == (128, 128, 3) for a in tr), f"{DATA12}: train crop shapes {[a.shape for a in tr]}"
-    assert any((a != tr[0]).any() for a in tr[1:]), f"{DATA12}: six training crops are identical"
+    assert all(a.shape == (128, 128, 3) for a in tr), f"train crop shapes {[a.shape for a in tr]}"
+    assert any((a != tr[0]).any() for a in tr[1:]), "six training crops are identical"
 
 
 @pytest.mark.claim("DATA-12", "DATA-13")
@@ -411,7 +398,7 @@ def test_uncropped_items_do_not_collate(backend, pascal):
 def test_summary_walks_every_step(backend, pascal):
     text = backend.pascal_summary(pascal, bs=4, size=128)
     assert re.search(r"RandomResizedCrop", text) and re.search(r"\b4\D{1,3}3\D{1,3}128\D{1,3}128\b", text), (
-        f"{DATA13}: summary does not show the crop and the (4, 3, 128, 128) batch:\n{text[-2000:]}"
+        f"summary does not show the crop and the (4, 3, 128, 128) batch:\n{text[-2000:]}"
     )
 
 
@@ -422,10 +409,10 @@ def test_image_tensor_is_channel_first_in_0_1(backend, pets, data_dir):
         img = backend.load_image(pets / "images" / name)
         x = backend.image2tensor(img)
         w, h = info["size"]
-        assert img.mode == "RGB" and img.size == (w, h), f"{DATA15}: {name}: mode {img.mode}, size {img.size}"
-        assert tuple(x.shape) == (3, h, w) and x.dtype == torch.float32, f"{DATA15}: {name}: {tuple(x.shape)} {x.dtype}"
+        assert img.mode == "RGB" and img.size == (w, h), f"{name}: mode {img.mode}, size {img.size}"
+        assert tuple(x.shape) == (3, h, w) and x.dtype == torch.float32, f"{name}: {tuple(x.shape)} {x.dtype}"
         want = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)
-        assert torch.allclose(x, want) and 0 <= x.min() and x.max() <= 1, f"{DATA15}: {name}: not uint8/255"
+        assert torch.allclose(x, want) and 0 <= x.min() and x.max() <= 1, f"{name}: not uint8/255"
 
 
 @pytest.mark.claim("DATA-15", "PET-3")
@@ -433,11 +420,11 @@ def test_pets_batches(backend, pets, data_dir):
     t = fixtures.truth(data_dir, "oxford-iiit-pet")
     dls = backend.pets_dls(pets, bs=64, size=224)
     x, y = dls.one_batch()
-    assert tuple(x.shape) == (64, 3, 224, 224) and x.dtype == torch.float32, f"{PET3}: x {tuple(x.shape)} {x.dtype}"
-    assert tuple(y.shape) == (64,) and y.dtype == torch.int64 and 0 <= y.min() and y.max() < 37, f"{PET3}: y {y}"
-    assert 0 <= x.min() and x.max() <= 1, f"{DATA15}: values outside [0, 1]: {x.min()}..{x.max()}"
-    assert list(dls.vocab) == sorted(t["breeds"]), f"{PET3}: vocab {list(dls.vocab)}"
-    assert "CrossEntropyLoss" in repr(dls.loss_func), f"{PET3}: loss {dls.loss_func!r}"
+    assert tuple(x.shape) == (64, 3, 224, 224) and x.dtype == torch.float32, f"x {tuple(x.shape)} {x.dtype}"
+    assert tuple(y.shape) == (64,) and y.dtype == torch.int64 and 0 <= y.min() and y.max() < 37, f"y {y}"
+    assert 0 <= x.min() and x.max() <= 1, f"values outside [0, 1]: {x.min()}..{x.max()}"
+    assert list(dls.vocab) == sorted(t["breeds"]), f"vocab {list(dls.vocab)}"
+    assert "CrossEntropyLoss" in repr(dls.loss_func), f"loss {dls.loss_func!r}"
 
 
 # ---------------------------------------------------------------- PET-1, PET-2: labels and split
@@ -448,13 +435,13 @@ def test_pet_label_book_examples(backend):
         ("images/Ragdoll_262.jpg", "Ragdoll"),
         ("great_pyrenees_173.jpg", "great_pyrenees"),
     ]:
-        assert backend.pet_label(Path(f)) == want, f"{PET1}: {f} -> {backend.pet_label(Path(f))!r}, want {want!r}"
+        assert backend.pet_label(Path(f)) == want, f"{f} -> {backend.pet_label(Path(f))!r}, want {want!r}"
 
 
 @pytest.mark.claim("PET-1")
 @given(breed=st.from_regex(r"[A-Za-z][A-Za-z_]{0,30}[A-Za-z]", fullmatch=True), n=st.integers(1, 10**6))
 def test_pet_label_is_everything_before_the_number(backend, breed, n):
-    assert backend.pet_label(Path("images") / f"{breed}_{n}.jpg") == breed, f"{PET1}: {breed}_{n}.jpg"
+    assert backend.pet_label(Path("images") / f"{breed}_{n}.jpg") == breed, f"{breed}_{n}.jpg"
 
 
 @pytest.mark.claim("PET-1", "IMPL-14")
@@ -462,10 +449,10 @@ def test_pet_labels_on_fixture(backend, pets, data_dir):
     t = fixtures.truth(data_dir, "oxford-iiit-pet")
     fs = backend.get_image_files(pets / "images")
     labels = {f.name: backend.pet_label(f) for f in fs}
-    assert labels == {n: i["breed"] for n, i in t["files"].items()}, f"{PET1}: labels differ from the truth"
+    equal(labels, {n: i["breed"] for n, i in t["files"].items()}, "labels differ from the truth")
     got = set(labels.values())
-    assert got == set(CATS) | set(DOGS) and len(got) == 37, f"{PET1}: {len(got)} breeds: {sorted(got)}"
-    assert all(b[0].isupper() for b in CATS) and all(b == b.lower() for b in DOGS), f"{PET1}: case convention"
+    assert got == set(CATS) | set(DOGS) and len(got) == 37, f"{len(got)} breeds: {sorted(got)}"
+    assert all(b[0].isupper() for b in CATS) and all(b == b.lower() for b in DOGS), "case convention"
 
 
 @pytest.mark.claim("PET-2")
@@ -474,23 +461,23 @@ def test_pet_files_and_split_on_fixture(backend, pets, data_dir):
     fs = backend.get_image_files(pets / "images")
     listing = list((pets / "images").iterdir())
     assert len(fs) == t["n_images"] and len(listing) == t["n_images"] + len(t["non_image"]), (
-        f"{PET2}: {len(fs)} images of {len(listing)} entries; truth {t['n_images']} + {t['non_image']}"
+        f"{len(fs)} images of {len(listing)} entries; truth {t['n_images']} + {t['non_image']}"
     )
-    assert not [f for f in fs if f.suffix != ".jpg"], f"{PET2}: non-images listed"
+    assert not [f for f in fs if f.suffix != ".jpg"], "non-images listed"
     tr, va = (ints(x) for x in backend.RandomSplitter(seed=42)(fs))
-    assert (tr, va) == fastai_split(len(fs)), f"{PET2}: seed 42 split is not randperm's"
+    equal((tr, va), fastai_split(len(fs)), "seed 42 split is not randperm's")
     ds = backend.pets_datasets(pets)
-    assert (len(ds.train), len(ds.valid)) == (len(tr), len(va)), f"{PET2}: datasets {len(ds.train)}/{len(ds.valid)}"
+    assert (len(ds.train), len(ds.valid)) == (len(tr), len(va)), f"datasets {len(ds.train)}/{len(ds.valid)}"
 
 
 @pytest.mark.claim("PET-2")
 @pytest.mark.real_data
 def test_real_pets_count_and_split(backend, real_data):
     fs = backend.get_image_files(real_data / "oxford-iiit-pet" / "images")
-    assert len(fs) == 7390, f"{PET2}: {len(fs)} images"
+    assert len(fs) == 7390, f"{len(fs)} images"
     tr, va = backend.RandomSplitter(seed=42)(fs)
-    assert (len(tr), len(va)) == (5912, 1478), f"{PET2}: split {len(tr)}/{len(va)}"
-    assert len({backend.pet_label(f) for f in fs}) == 37, f"{PET1}: breeds"
+    assert (len(tr), len(va)) == (5912, 1478), f"split {len(tr)}/{len(va)}"
+    equal(len({backend.pet_label(f) for f in fs}), 37, "breeds")
 
 
 # ---------------------------------------------------------------- IMPL-11, IMPL-14: the fixtures themselves

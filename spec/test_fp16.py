@@ -19,7 +19,6 @@ from spec.tiny import cnn, make, one_thread, record, seeds  # noqa: F401
 pytestmark = pytest.mark.usefixtures("one_thread")
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
-FP162 = "FP16-2 'uses for most of the operations, numbers that use half as many bits' (T:L524)"
 
 
 def needs_amp_device(backend):
@@ -76,7 +75,7 @@ def test_fp16_forward_in_half_loss_and_weights_in_float(backend):
     learn, *_ = make(backend, cnn().to(DEV), loss_func=loss)
     seen = watch(learn.model)
     learn.to_fp16().fit(1, 1e-3)
-    assert seen == {"conv": {torch.float16}, "linear": {torch.float16}}, f"{FP162}: forward dtypes {seen} on {DEV}"
+    assert seen == {"conv": {torch.float16}, "linear": {torch.float16}}, f"forward dtypes {seen} on {DEV}"
     assert seen_loss == {(torch.float32, torch.float32)}, f"FP16-2: loss input/output dtypes {seen_loss}"
     dts = {p.dtype for p in learn.model.parameters()}
     assert dts == {torch.float32}, f"FP16-2: parameters are {dts} after fp16 training, expected float32 master weights"

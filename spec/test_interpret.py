@@ -16,13 +16,11 @@ from spec.tiny import one_thread  # noqa: F401
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from spec.checks import equal  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-INT1 = "INT-1 'confusion matrix ... this diagonal here all the ones that are classified correctly' (T:L26)"
-INT2 = "INT-2 'most_confused ... tells you the combinations which it got wrong the most often' (T:L39)"
-INT3 = "INT-3 ClassificationInterpretation.from_learner(learn): the validation set (FB05)"
 INT4 = "INT-4 'American Pit Bull Terrier or a Staffordshire Bull Terrier ... Ragdoll ... Birman' (T:L39-52)"
-INT5 = "INT-5 '37 different breeds' (FB05)"
 ACTUAL, PREDICTED, ABC = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2], [0, 1, 1, 1, 1, 0, 2, 0, 0, 0], ["a", "b", "c"]
 
 
@@ -37,19 +35,19 @@ def counts(actual, predicted, n):
 def test_confusion_matrix_rows_actual_columns_predicted(backend):
     interp = backend.interpretation(backend.lookup_learner(ACTUAL, PREDICTED, ABC))
     cm = np.asarray(interp.confusion_matrix())
-    assert cm.tolist() == [[1, 2, 0], [1, 2, 0], [3, 0, 1]], f"{INT1}: {cm.tolist()}"
-    assert np.issubdtype(cm.dtype, np.integer), f"{INT1}: dtype {cm.dtype}"
+    assert cm.tolist() == [[1, 2, 0], [1, 2, 0], [3, 0, 1]], f"{cm.tolist()}"
+    assert np.issubdtype(cm.dtype, np.integer), f"dtype {cm.dtype}"
     correct = sum(a == p for a, p in zip(ACTUAL, PREDICTED))
-    assert cm.trace() == correct and cm.sum() == len(ACTUAL), f"{INT1}: trace {cm.trace()}, sum {cm.sum()}"
+    assert cm.trace() == correct and cm.sum() == len(ACTUAL), f"trace {cm.trace()}, sum {cm.sum()}"
 
 
 @pytest.mark.claim("INT-2")
 def test_most_confused_example(backend):
     interp = backend.interpretation(backend.lookup_learner(ACTUAL, PREDICTED, ABC))
     got = [(a, p, int(n)) for a, p, n in interp.most_confused()]
-    assert got == [("c", "a", 3), ("a", "b", 2), ("b", "a", 1)], f"{INT2}: most_confused() {got}"
+    assert got == [("c", "a", 3), ("a", "b", 2), ("b", "a", 1)], f"most_confused() {got}"
     got = [(a, p, int(n)) for a, p, n in interp.most_confused(min_val=3)]
-    assert got == [("c", "a", 3)], f"{INT2}: most_confused(min_val=3) {got}"
+    assert got == [("c", "a", 3)], f"most_confused(min_val=3) {got}"
 
 
 @pytest.mark.claim("INT-1", "INT-2")
@@ -64,13 +62,13 @@ def test_confusion_counts_and_most_confused_for_any_predictions(backend, data):
     vocab = [f"c{i}" for i in range(n)]
     interp = backend.interpretation(backend.lookup_learner(actual, predicted, vocab, bs=3))
     cm, want = np.asarray(interp.confusion_matrix()), counts(actual, predicted, n)
-    assert cm.tolist() == want.tolist(), f"{INT1}: {cm.tolist()} != counted {want.tolist()}"
+    assert cm.tolist() == want.tolist(), f"{cm.tolist()} != counted {want.tolist()}"
     got = [(a, p, int(c)) for a, p, c in interp.most_confused(min_val)]
     cells = sorted(
         (vocab[i], vocab[j], int(want[i, j])) for i in range(n) for j in range(n) if i != j and want[i, j] >= min_val
     )
-    assert sorted(got) == cells, f"{INT2}: most_confused({min_val}) {got}, off-diagonal cells {cells}"
-    assert [c for *_, c in got] == sorted((c for *_, c in got), reverse=True), f"{INT2}: not by count: {got}"
+    assert sorted(got) == cells, f"most_confused({min_val}) {got}, off-diagonal cells {cells}"
+    assert [c for *_, c in got] == sorted((c for *_, c in got), reverse=True), f"not by count: {got}"
 
 
 @pytest.mark.claim("INT-3", "INT-5")
@@ -84,8 +82,8 @@ def test_pets_interpretation_covers_each_validation_item_once(backend, data_dir)
     interp = backend.interpretation(learn)
     cm = np.asarray(interp.confusion_matrix())
     n_valid = int(0.2 * n)
-    assert len(interp.vocab) == 37 and cm.shape == (37, 37), f"{INT5}: vocab {len(interp.vocab)}, matrix {cm.shape}"
-    assert n_valid % 8 and cm.sum() == n_valid, f"{INT3}: matrix sums to {cm.sum()}, validation set has {n_valid}"
+    assert len(interp.vocab) == 37 and cm.shape == (37, 37), f"vocab {len(interp.vocab)}, matrix {cm.shape}"
+    assert n_valid % 8 and cm.sum() == n_valid, f"matrix sums to {cm.sum()}, validation set has {n_valid}"
 
 
 @pytest.mark.claim("INT-5")
@@ -96,12 +94,12 @@ def test_plot_labels_actual_rows_predicted_columns(backend):
     interp.plot_confusion_matrix()
     ax = plt.gcf().axes[0]
     assert (ax.get_ylabel(), ax.get_xlabel()) == ("Actual", "Predicted"), (
-        f"{INT5}: {ax.get_ylabel()}, {ax.get_xlabel()}"
+        f"{ax.get_ylabel()}, {ax.get_xlabel()}"
     )
     ticks = ([t.get_text() for t in ax.get_xticklabels()], [t.get_text() for t in ax.get_yticklabels()])
-    assert ticks == (ABC, ABC), f"{INT5}: tick labels {ticks}"
+    assert ticks == (ABC, ABC), f"tick labels {ticks}"
     texts = sorted(t.get_text() for t in ax.texts)
-    assert texts == sorted(str(v) for v in [1, 2, 0, 1, 2, 0, 3, 0, 1]), f"{INT5}: cell texts {texts}"
+    assert texts == sorted(str(v) for v in [1, 2, 0, 1, 2, 0, 3, 0, 1]), f"cell texts {texts}"
     plt.close("all")
 
 
@@ -122,7 +120,6 @@ def test_real_pets_top_confusions_are_look_alikes(backend, real_data):
 
 
 # ---------------------------------------------------------------- impl's options (IMPL-21)
-I21 = "IMPL-21 impl.interpret: every option has its effect"
 
 
 @pytest.mark.claim("IMPL-21")
@@ -137,8 +134,8 @@ def test_impl_interpretation_of_another_loader():
     want = counts(ACTUAL[:4], PREDICTED[:4], 3).tolist()
     for interp in (ClassificationInterpretation(learn, dl), ClassificationInterpretation.from_learner(learn, dl=dl)):
         cm = interp.confusion_matrix()
-        assert cm.tolist() == want == [[1, 2, 0], [0, 1, 0], [0, 0, 0]], f"{I21}: dl= gives {cm.tolist()}"
-        assert [(a, p, int(n)) for a, p, n in interp.most_confused()] == [("a", "b", 2)], f"{I21}: most_confused"
+        assert cm.tolist() == want == [[1, 2, 0], [0, 1, 0], [0, 0, 0]], f"dl= gives {cm.tolist()}"
+        equal([(a, p, int(n)) for a, p, n in interp.most_confused()], [("a", "b", 2)], "most_confused")
 
 
 @pytest.mark.claim("IMPL-21")
@@ -153,9 +150,9 @@ def test_impl_plot_confusion_matrix_options():
     ax = fig.axes[0]
     rows = [[1, 2, 0, 0], [1, 2, 0, 0], [3, 0, 1, 0], [0, 0, 0, 0]]  # class d: no item
     want = sorted(f"{v / max(sum(r), 1):.2f}" for r in rows for v in r)
-    assert sorted(t.get_text() for t in ax.texts) == want, f"{I21}: normalize texts {[t.get_text() for t in ax.texts]}"
-    assert ax.get_title() == "Pets" and ax.images[0].get_cmap().name == "Reds", f"{I21}: title/cmap"
-    assert tuple(fig.get_size_inches()) == (3.0, 4.0), f"{I21}: figsize {fig.get_size_inches()}"
+    assert sorted(t.get_text() for t in ax.texts) == want, f"normalize texts {[t.get_text() for t in ax.texts]}"
+    assert ax.get_title() == "Pets" and ax.images[0].get_cmap().name == "Reds", "title/cmap"
+    assert tuple(fig.get_size_inches()) == (3.0, 4.0), f"figsize {fig.get_size_inches()}"
     plt.close("all")
 
 
@@ -172,4 +169,4 @@ def test_impl_interpret_errors():
         confusion_matrix([0, 1], [0, 3], 3)
     with pytest.raises(ValueError, match=r"actual and predicted need as many items, got 2 and 1"):
         confusion_matrix([0, 1], [0], 3)
-    assert confusion_matrix([], [], 2).tolist() == [[0, 0], [0, 0]], f"{I21}: no item"
+    equal(confusion_matrix([], [], 2).tolist(), [[0, 0], [0, 0]], "no item")

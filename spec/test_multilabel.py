@@ -19,10 +19,6 @@ from spec.tiny import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ML5 = "ML-5 'learn dot model ... the activations from the final layer ... shape 64 by 20' (T:L1040)"
-ML9 = "ML-9 'we don't actually pass a loss function ... fast AI is smart enough' (T:L1245)"
-ML13 = "ML-13 'call get_preds, to get all of the predictions, and all of the targets' (T:L1258)"
-ML14 = "ML-14 validate() after changing the metric's threshold (FB06)"
 ML15 = "ML-15 'accuracy of 94.5 after the first few, and eventually 95.1' (T:L1252)"
 ML16 = "ML-16 'lots of numbers between 0.05 and 0.95 ... this is a very smooth curve' (T:L1262)"
 
@@ -52,8 +48,8 @@ def test_model_returns_64_by_20_raw_activations(backend, data_dir_medium):
     learn = backend.vision_learner(dls, backend.tiny_resnet)
     xb, _ = next(iter(dls.train))
     o = plain(learn.model(xb)).detach()
-    assert tuple(o.shape) == (64, 20), f"{ML5}: activations {tuple(o.shape)}"
-    assert o.min() < 0 and o.max() > 1, f"{ML5}: activations in [{o.min():.3f}, {o.max():.3f}]: squashed?"
+    assert tuple(o.shape) == (64, 20), f"activations {tuple(o.shape)}"
+    assert o.min() < 0 and o.max() > 1, f"activations in [{o.min():.3f}, {o.max():.3f}]: squashed?"
 
 
 @pytest.mark.claim("ML-9")
@@ -64,9 +60,9 @@ def test_default_loss_is_bce_with_logits(backend, data_dir_medium):
     o, y = torch.randn(8, 20, generator=g) * 3, (torch.rand(8, 20, generator=g) < 0.2).float()
     lf = learn.loss_func
     got, want = float(lf(o, y)), float(F.binary_cross_entropy_with_logits(o.view(-1), y.view(-1)))
-    assert abs(got - want) < 1e-6, f"{ML9}: {lf!r} gives {got}, BCE with logits {want}"
-    assert torch.allclose(plain(lf.activation(o)), torch.sigmoid(o)), f"{ML9}: activation is not sigmoid"
-    assert torch.equal(plain(lf.decodes(torch.sigmoid(o))), torch.sigmoid(o) > 0.5), f"{ML9}: decodes is not > 0.5"
+    assert abs(got - want) < 1e-6, f"{lf!r} gives {got}, BCE with logits {want}"
+    assert torch.allclose(plain(lf.activation(o)), torch.sigmoid(o)), "activation is not sigmoid"
+    assert torch.equal(plain(lf.decodes(torch.sigmoid(o))), torch.sigmoid(o) > 0.5), "decodes is not > 0.5"
 
 
 @pytest.mark.claim("ML-13")
@@ -79,9 +75,9 @@ def test_get_preds_applies_sigmoid_over_the_whole_validation_set(backend, data_d
     truth = fixtures.truth(data_dir_medium, "pascal_2007")
     rows = [r for r in truth["rows"] if r["is_valid"]]
     want = torch.tensor([[float(c in r["labels"]) for c in truth["classes"]] for r in rows])
-    assert p.shape == t.shape == (len(rows), 20), f"{ML13}: preds {tuple(p.shape)}, targets {tuple(t.shape)}"
-    assert torch.equal(t.float(), want), f"{ML13}: targets are not the valid rows' labels in order"
-    assert p.min() >= 0 and p.max() <= 1 and torch.allclose(p, torch.sigmoid(raw), atol=1e-6), f"{ML13}: not sigmoid"
+    assert p.shape == t.shape == (len(rows), 20), f"preds {tuple(p.shape)}, targets {tuple(t.shape)}"
+    assert torch.equal(t.float(), want), "targets are not the valid rows' labels in order"
+    assert p.min() >= 0 and p.max() <= 1 and torch.allclose(p, torch.sigmoid(raw), atol=1e-6), "not sigmoid"
 
 
 @pytest.mark.claim("ML-14")
@@ -94,9 +90,9 @@ def test_threshold_changes_the_metric_not_the_loss(backend, data_dir_medium):
         backend.set_metrics(learn, [partial(backend.accuracy_multi, thresh=th)])
         got[th] = backend.valid_metrics(learn)
         want = ((p > th) == t.bool()).float().mean().item()
-        assert abs(got[th][1] - want) < 1e-6, f"{ML14}: thresh {th}: metric {got[th][1]}, ((p > t) == y).mean() {want}"
-    assert abs(got[0.1][0] - got[0.9][0]) < 1e-6, f"{ML14}: loss changed with the threshold: {got}"
-    assert got[0.1][1] != got[0.9][1], f"{ML14}: the metric did not change: {got}"
+        assert abs(got[th][1] - want) < 1e-6, f"thresh {th}: metric {got[th][1]}, ((p > t) == y).mean() {want}"
+    assert abs(got[0.1][0] - got[0.9][0]) < 1e-6, f"loss changed with the threshold: {got}"
+    assert got[0.1][1] != got[0.9][1], f"the metric did not change: {got}"
 
 
 # ---------------------------------------------------------------- the book's run on the real PASCAL_2007

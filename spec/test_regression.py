@@ -28,8 +28,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 H, W = 48, 64
 SEEDS = seeds(4)  # (0, 1, 2, 3); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
-REG12 = "REG-12 'sigmoid_range which takes the sigmoid of X multiplies by hi minus lo and adds lo' (T:L1452)"
-REG13 = "REG-13 'We didn't specify a loss function ... MSE loss ... We didn't specify any metrics' (T:L1478)"
 REG16 = "REG-16 'we used fine_tune even though ... imagenet isn't even an image regression model' (T:L1510)"
 
 
@@ -70,10 +68,10 @@ def test_point_learner_uses_mse_and_no_metric(backend, data_dir):
     learn = backend.vision_learner(dls, backend.tiny_resnet, y_range=(-1, 1))
     xb, yb = next(iter(dls.train))
     o = learn.model(xb)
-    assert tuple(o.shape) == (4, 2) and tuple(yb.shape) == (4, 1, 2), f"{REG13}: {tuple(o.shape)}, {tuple(yb.shape)}"
+    assert tuple(o.shape) == (4, 2) and tuple(yb.shape) == (4, 1, 2), f"{tuple(o.shape)}, {tuple(yb.shape)}"
     got, want = float(learn.loss_func(o, yb)), float(F.mse_loss(plain(o).view(-1), plain(yb).view(-1)))
-    assert abs(got - want) < 1e-6, f"{REG13}: loss {got} vs MSE over flattened values {want}"
-    assert len(learn.metrics) == 0, f"{REG13}: metrics {learn.metrics}"
+    assert abs(got - want) < 1e-6, f"loss {got} vs MSE over flattened values {want}"
+    assert len(learn.metrics) == 0, f"metrics {learn.metrics}"
 
 
 @pytest.mark.claim("REG-12")
@@ -82,14 +80,14 @@ def test_y_range_is_the_last_layer(backend, data_dir):
     dls = backend.biwi_dls(data_dir / "biwi_head_pose", bs=4, size=(H, W))
     learn = backend.vision_learner(dls, backend.tiny_resnet, y_range=(-1, 1))
     head = learn.model[1]
-    assert type(head[-1]).__name__ == "SigmoidRange", f"{REG12}: head ends with {head[-1]}"
+    assert type(head[-1]).__name__ == "SigmoidRange", f"head ends with {head[-1]}"
     xb, _ = next(iter(dls.valid))
     m = learn.model.eval()
     with torch.no_grad():
         logits = head[:-1](m[0](xb))
         o = m(xb)
-    assert torch.allclose(plain(o), torch.sigmoid(plain(logits)) * 2 - 1, atol=1e-6), f"{REG12}: not sigmoid*2-1"
-    assert o.min() >= -1 and o.max() <= 1, f"{REG12}: outputs in [{o.min():.3f}, {o.max():.3f}]"
+    assert torch.allclose(plain(o), torch.sigmoid(plain(logits)) * 2 - 1, atol=1e-6), "not sigmoid*2-1"
+    assert o.min() >= -1 and o.max() <= 1, f"outputs in [{o.min():.3f}, {o.max():.3f}]"
 
 
 # ---------------------------------------------------------------- REG-16: fine-tuning for point regression

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fixtures import pretrained as pre_fx
+from spec.checks import equal
 from spec.tiny import (
     one_thread,  # noqa: F401
     plain,
@@ -38,18 +39,8 @@ N_PARAMS = {
 }  # ARCH-2, the 1000-class torchvision models
 NF = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-ARCH1 = "ARCH-1 'the number of these sets of layers ... is the number ... at the end of an architecture' (T:L492)"
-ARCH2 = "ARCH-2 'For the bigger models, there's more parameters' (T:L505)"
-ARCH3 = "ARCH-3 'select from the sizes people have pre-trained' (T:L500)"
 FT1 = "FT-1 'We throw away the very last layer ... replace it with random weights ... more than one layer' (T:L286)"
-FT2 = "FT-2 'there would be 37 activations' (FB05, T:L1051)"
-FT8 = "FT-8 'cnn_learner, we have by default freeze the model for us' (T:L354)"
-FT9 = "FT-9 resnet split: body[:6], body[6:], head (fastai _resnet_split)"
 FT11 = "FT-11 'you don't see this rapid drop because much harder to train a model that's already pretty good' (T:L363)"
-FT12 = "FT-12 'freeze ... makes it so only the last layer's weights will get stepped' (T:L322)"
-REG8 = "REG-8 'we will also normalize (so this is actually done automatically) ... ImageNet' (T:L1386)"
-REG15 = "REG-15 'Fastai does some tricks to use three channel pre-trained models for non three channel data' (T:L1462)"
-REG17 = "REG-17 y_range=(-1, 1) ends the head with SigmoidRange(-1, 1) (T:L1452)"
 
 
 
@@ -122,16 +113,16 @@ def test_resnet_number_counts_weighted_layers(backend, name):
     main = [n for n in convs if "downsample" not in n]
     lins = [x for x in m.modules() if isinstance(x, nn.Linear)]
     got = len(main) + len(lins)
-    assert got == DEPTH[name], f"{ARCH1}: {name} has {len(main)} main-path convs + {len(lins)} linear = {got}"
-    assert len(convs) > len(main), f"{ARCH1}: {name}: no downsample convs found, the count proves nothing"
+    assert got == DEPTH[name], f"{name} has {len(main)} main-path convs + {len(lins)} linear = {got}"
+    assert len(convs) > len(main), f"{name}: no downsample convs found, the count proves nothing"
 
 
 @pytest.mark.claim("ARCH-2")
 def test_bigger_resnets_have_more_parameters(backend):
     "The torchvision parameter counts, strictly increasing with depth."
     got = {n: sum(p.numel() for p in built(getattr(backend, n)).parameters()) for n in ARCHS}
-    assert got == N_PARAMS, f"{ARCH2}: parameter counts {got}, expected {N_PARAMS}"
-    assert list(got.values()) == sorted(set(got.values())), f"{ARCH2}: not strictly increasing: {got}"
+    assert got == N_PARAMS, f"parameter counts {got}, expected {N_PARAMS}"
+    assert list(got.values()) == sorted(set(got.values())), f"not strictly increasing: {got}"
 
 
 def activation_numbers(m, size=SIZE):
@@ -152,7 +143,7 @@ def activation_numbers(m, size=SIZE):
 def test_bigger_resnets_need_more_activation_memory(backend):
     "Deeper resnets also produce strictly more activations per image (the memory cost of 'bigger models', T:L505)."
     got = {n: activation_numbers(built(getattr(backend, n))) for n in ARCHS}
-    assert list(got.values()) == sorted(set(got.values())), f"{ARCH2}: activations per 64x64 image {got}"
+    assert list(got.values()) == sorted(set(got.values())), f"activations per 64x64 image {got}"
 
 
 @pytest.mark.claim("ARCH-3")
@@ -160,14 +151,14 @@ def test_pretrained_sizes_are_the_published_ones(backend):
     "torchvision has ImageNet weights for resnet18..152, no resnet19/38; the library knows how to cut and split them."
     names = set(torchvision.models.list_models(module=torchvision.models))
     resnets = sorted(n for n in names if n.startswith("resnet"))
-    assert resnets == sorted(ARCHS), f"{ARCH3}: torchvision resnets {resnets}"
+    assert resnets == sorted(ARCHS), f"torchvision resnets {resnets}"
     for n in ARCHS:
         w = torchvision.models.get_model_weights(n)
-        assert "IMAGENET1K_V1" in w.__members__, f"{ARCH3}: {n} has no ImageNet weights: {list(w.__members__)}"
+        assert "IMAGENET1K_V1" in w.__members__, f"{n} has no ImageNet weights: {list(w.__members__)}"
         meta = backend.arch_meta(getattr(backend, n))
-        assert meta == {"cut": -2, "n_groups": 3, "stats": IMAGENET}, f"{ARCH3}: {n}: meta {meta}"
+        assert meta == {"cut": -2, "n_groups": 3, "stats": IMAGENET}, f"{n}: meta {meta}"
     unknown = backend.arch_meta(lambda weights=None: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1)))
-    assert unknown == {"cut": None, "n_groups": 2, "stats": None}, f"{ARCH3}: an unknown arch gets {unknown}"
+    assert unknown == {"cut": None, "n_groups": 2, "stats": None}, f"an unknown arch gets {unknown}"
 
 
 # ---------------------------------------------------------------- FT-1, FT-2: body and head
@@ -226,7 +217,7 @@ def test_one_activation_per_target_by_default(backend, data_dir_medium, data, n_
     learn = backend.vision_learner(dls, backend.tiny_resnet)
     xb, _ = batch(dls.train)
     o = learn.model(xb)
-    assert tuple(o.shape) == (8, n_out), f"{FT2}: {data}: model(xb).shape {tuple(o.shape)}, expected (8, {n_out})"
+    assert tuple(o.shape) == (8, n_out), f"{data}: model(xb).shape {tuple(o.shape)}, expected (8, {n_out})"
 
 
 # ---------------------------------------------------------------- FT-8, FT-9, FT-12: groups and freezing
@@ -238,13 +229,13 @@ def test_resnet_split_gives_three_groups(backend, data_dir):
     want = [body[:6], body[6:], head]
     gs = backend.app_groups(learn)
     assert [{id(p) for p in g} for g in gs] == [{id(p) for p in m.parameters()} for m in want], (
-        f"{FT9}: group sizes {[len(g) for g in gs]}, expected {[len(list(m.parameters())) for m in want]}"
+        f"group sizes {[len(g) for g in gs]}, expected {[len(list(m.parameters())) for m in want]}"
     )
     learn.freeze()
     norms = norm_ids(learn.model)
     trains = [any(p.requires_grad for p in g if id(p) not in norms) for g in gs]
-    assert trains == [False, False, True], f"{FT9}: non-norm parameters training per group {trains}"
-    assert trains.index(True) == 2, f"{FT9}: frozen index {trains.index(True)}"
+    assert trains == [False, False, True], f"non-norm parameters training per group {trains}"
+    assert trains.index(True) == 2, f"frozen index {trains.index(True)}"
 
 
 @pytest.mark.claim("FT-8")
@@ -254,11 +245,11 @@ def test_pretrained_body_comes_frozen(backend, data_dir, body):
     b, h = learn.model
     norms = norm_ids(learn.model)
     frozen = [n for n, p in b.named_parameters() if p.requires_grad and id(p) not in norms]
-    assert not frozen, f"{FT8}: body parameters still training after vision_learner(pretrained=...): {frozen[:4]}"
-    assert all(p.requires_grad for p in h.parameters()), f"{FT8}: head not trainable"
-    assert all(p.requires_grad for p in b.parameters() if id(p) in norms), f"{FT8}: body BatchNorm frozen (train_bn)"
+    assert not frozen, f"body parameters still training after vision_learner(pretrained=...): {frozen[:4]}"
+    assert all(p.requires_grad for p in h.parameters()), "head not trainable"
+    assert all(p.requires_grad for p in b.parameters() if id(p) in norms), "body BatchNorm frozen (train_bn)"
     learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, pretrained=False)
-    assert all(p.requires_grad for p in learn.model.parameters()), f"{FT8}: pretrained=False froze something"
+    assert all(p.requires_grad for p in learn.model.parameters()), "pretrained=False froze something"
 
 
 @pytest.mark.claim("FT-12", "FT-8")
@@ -271,10 +262,10 @@ def test_a_frozen_step_changes_only_head_and_batchnorm(backend, data_dir, body):
     norms = {n for n, p in learn.model.named_parameters() if id(p) in norm_ids(learn.model)}
     moved = {n for n, p in learn.model.named_parameters() if not torch.equal(p.detach(), before[n])}
     body_w = {n for n in before if n.startswith("0.") and n not in norms}
-    assert not moved & body_w, f"{FT12}: frozen body weights changed: {sorted(moved & body_w)[:4]}"
+    assert not moved & body_w, f"frozen body weights changed: {sorted(moved & body_w)[:4]}"
     head_lin = {n for n in before if n.startswith("1.") and n not in norms}
-    assert head_lin <= moved, f"{FT12}: head weights unchanged: {sorted(head_lin - moved)}"
-    assert {n for n in norms if n.startswith("0.")} <= moved, f"{FT12}: body BatchNorm did not train (train_bn)"
+    assert head_lin <= moved, f"head weights unchanged: {sorted(head_lin - moved)}"
+    assert {n for n in norms if n.startswith("0.")} <= moved, "body BatchNorm did not train (train_bn)"
 
 
 # ---------------------------------------------------------------- REG-15, REG-8, REG-17: inputs and outputs
@@ -290,17 +281,17 @@ def test_first_conv_adapted_to_n_in(backend, data_dir, body, k):
         learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, n_in=k, pretrained=pretrained)
         conv = learn.model[0][0]
         geometry = (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.bias)
-        assert geometry == (k, 16, (7, 7), (2, 2), (3, 3), None), f"{REG15}: n_in={k}: first conv {conv}"
-        assert learn.model(torch.randn(2, k, SIZE, SIZE)).shape == (2, 37), f"{REG15}: n_in={k}: forward failed"
+        assert geometry == (k, 16, (7, 7), (2, 2), (3, 3), None), f"n_in={k}: first conv {conv}"
+        assert learn.model(torch.randn(2, k, SIZE, SIZE)).shape == (2, 37), f"n_in={k}: forward failed"
     learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, n_in=k, pretrained=body)
     got = learn.model[0][0].weight.detach()
-    assert torch.allclose(got, want, atol=1e-6), f"{REG15}: n_in={k}: max |w - expected| {(got - want).abs().max():.3g}"
+    assert torch.allclose(got, want, atol=1e-6), f"n_in={k}: max |w - expected| {(got - want).abs().max():.3g}"
 
 
 @pytest.mark.claim("REG-15")
 def test_three_channels_keep_the_pretrained_conv(backend, data_dir, body):
     learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, pretrained=body)
-    assert torch.equal(learn.model[0][0].weight.detach(), body["conv1.weight"]), f"{REG15}: n_in=3 changed the weights"
+    assert torch.equal(learn.model[0][0].weight.detach(), body["conv1.weight"]), "n_in=3 changed the weights"
 
 
 @pytest.mark.claim("REG-8")
@@ -308,16 +299,16 @@ def test_pretrained_adds_imagenet_normalisation(backend, data_dir, body):
     "A pretrained body appends Normalize(ImageNet stats) once; the batches equal normalising by hand; not when random."
     dls = pets(backend, data_dir)
     x0, _ = batch(dls.valid)
-    assert backend.batch_normalizers(dls) == [], f"{REG8}: normalisation before any learner"
+    equal(backend.batch_normalizers(dls), [], "normalisation before any learner")
     backend.vision_learner(dls, backend.tiny_resnet, pretrained=False)
-    assert backend.batch_normalizers(dls) == [], f"{REG8}: pretrained=False added {backend.batch_normalizers(dls)}"
+    assert backend.batch_normalizers(dls) == [], f"pretrained=False added {backend.batch_normalizers(dls)}"
     for _ in range(2):  # a second learner on the same DataLoaders does not add a second one
         backend.vision_learner(dls, backend.tiny_resnet, pretrained=body)
     got = [tuple(np.round(v, 6).tolist() for v in s) for s in backend.batch_normalizers(dls)]
-    assert got == [tuple(IMAGENET)], f"{REG8}: Normalize transforms {got}, expected one with {IMAGENET}"
+    assert got == [tuple(IMAGENET)], f"Normalize transforms {got}, expected one with {IMAGENET}"
     x1, _ = batch(dls.valid)
     m, s = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET)
-    assert torch.allclose(x1, (x0 - m) / s, atol=1e-5), f"{REG8}: batches differ from (x - mean) / std by hand"
+    assert torch.allclose(x1, (x0 - m) / s, atol=1e-5), "batches differ from (x - mean) / std by hand"
 
 
 @pytest.mark.claim("REG-17")
@@ -325,11 +316,11 @@ def test_pretrained_adds_imagenet_normalisation(backend, data_dir, body):
 def test_y_range_bounds_every_output(backend, scale, seed):
     "y_range=(-1, 1): the head ends with SigmoidRange(-1, 1) and every output lies in [-1, 1], for any input."
     learn = _y_range_learner(backend)
-    assert type(learn.model[1][-1]).__name__ == "SigmoidRange", f"{REG17}: head ends with {learn.model[1][-1]}"
+    assert type(learn.model[1][-1]).__name__ == "SigmoidRange", f"head ends with {learn.model[1][-1]}"
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         o = learn.model.eval()(scale * torch.randn(4, 3, 32, 32, generator=g))
-    assert o.min() >= -1 and o.max() <= 1, f"{REG17}: outputs in [{o.min():.4f}, {o.max():.4f}] for input scale {scale}"
+    assert o.min() >= -1 and o.max() <= 1, f"outputs in [{o.min():.4f}, {o.max():.4f}] for input scale {scale}"
 
 
 _YR = {}
