@@ -186,7 +186,7 @@ def test_lr_finder_step_is_25_percent(backend):
     "The lecture: 'and then ... 25% higher and do another step'."
     lrs = backend.lr_finder_schedule()
     ratio = lrs[1] / lrs[0]
-    assert ratio == pytest.approx(1.25, rel=1e-3), f"LR-14 'maybe 25% higher' (T:L112): each step multiplies by {ratio}"
+    assert ratio == pytest.approx(1.25, rel=1e-3), f"each step multiplies by {ratio}"
 
 
 @pytest.mark.claim("LR-3")
