@@ -6,11 +6,11 @@ after_fit. A callback is any object with methods named after events, each taking
 default 0; impl's Recorder is 50, ParamScheduler, LRFinder and the progress bar 60, as in fastai). A callback stops a
 phase by raising Cancel{Fit,Epoch,Train,Valid}Exception: the loop then calls `after_cancel_<phase>` and still
 `after_<phase>`, and goes on after that phase (fastai's `_with_events`). A training batch is one event pair (no
-after_loss/after_step): it is all or nothing (impl.learner._Guard).
+after_loss/after_step): a failure in it puts the learner back as at the start of the epoch (impl.learner._Guard).
 
-A callback with `nonfinite = True` takes charge of bad losses: during its fits a NaN/inf loss or step is undone and
-recorded as `learn.loss = nan` (then after_batch as usual) instead of raising, and a diverging loss is not stopped
-by the loop (the LR finder stops the sweep itself).
+A callback with `nonfinite = True` takes charge of bad losses: during its fits a NaN/inf loss or step puts the
+learner back as at the epoch's start and is recorded as `learn.loss = nan` (then after_batch as usual), not raised,
+and a diverging loss is not stopped by the loop (the LR finder stops the sweep itself).
 """
 
 import os

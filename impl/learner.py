@@ -11,8 +11,8 @@ Hyper-parameters live in the torch optimizer's param groups: `lr`, and `mom` as 
 `momentum`. Schedules follow fastai 2.8.12 exactly (impl.schedule).
 
 Faults leave the learner as it was: arguments and data are checked before anything changes, `load` checks the
-whole checkpoint before copying, and each training batch is all or nothing (_Guard: a batch that raises, a NaN/inf
-loss or parameter, or a diverging loss puts back the parameters, buffers and optimizer state, without a host sync).
+whole checkpoint before copying, and a fit that fails (a batch that raises, a NaN/inf loss or parameter, a diverging
+loss) puts back the state at the start of the failing epoch (_Guard: one copy per epoch, no host sync per batch).
 """
 
 import copy
@@ -109,59 +109,41 @@ def _bn_batch_error(e, b):
                          ) from None
 
 
-def _copy_(dst, src):
-    "dst[i].copy_(src[i]) for every i: one foreach call per device (Adam keeps its step counts on the CPU)."
-    by = {}
-    for d, s in zip(dst, src):
-        by.setdefault(d.device, ([], []))
-        by[d.device][0].append(d), by[d.device][1].append(s)
-    for ds, ss in by.values():
-        torch._foreach_copy_(ds, ss)
-
-
-def _keep(live, old):
-    "(live, copies of live): into `old`'s memory when `old` copied the very same tensors, else new copies."
-    if old is not None and len(old[0]) == len(live) and all(a is b for a, b in zip(old[0], live)):
-        _copy_(old[1], live)
-        return old
-    return live, [t.detach().clone() for t in live]
-
-
 class _Guard:
-    """Makes `train_batch` all or nothing, with no host sync of its own. Before each forward pass it copies the
-    buffers (BatchNorm statistics); right before each step, the trainable parameters and their optimizer state (and
-    it keeps that batch's buffer copy with them); after the step it computes on the device whether those parameters
-    are all finite, a flag that `value` reads with the next batch's loss (one transfer for both). A failure puts the
-    copies back (`undo`): the learner as before the batch. With `diverge`, a loss above DIVERGE x the first holds
-    the step's copy for a batch (no refresh): a second such loss in a row raises Diverged and undoes the batch that
-    led to the first. Copies reuse their memory from step to step."""
+    """A failed fit leaves the learner as at the start of the failing epoch, for almost nothing per batch: `save` copies
+    the trainable parameters, their optimizer state, the hyper-parameters and the buffers once per epoch (into reused
+    memory: pinned CPU memory, copied non_blocking, for a CUDA model); `after_step` computes on the device whether the
+    parameters are finite, a flag `value` reads with the next loss (one host sync). `failed` puts the copies back."""
 
-    def __init__(self, learn, diverge=False):
-        self.learn, self.diverge, self.first, self.limit = learn, diverge, None, math.inf
-        self.bufs = self.step_bufs = self.copy = self.ok = self.at = None
-        self.held = False
-        self.save_buffers()
-        self.save()
+    def __init__(self, learn):
+        self.learn, self.key = learn, None
+        self.start(False, False)
 
-    def save_buffers(self):
-        self.bufs = _keep(list(self.learn.model.buffers()), self.bufs)
+    def start(self, diverge, fitting=True):
+        "A new fit: its first loss sets the divergence limit (DIVERGE x it, when `diverge`)."
+        self.diverge, self.fitting, self.first, self.limit = diverge, fitting, None, math.inf
+        self.held, self.ok = False, None
 
     @torch.no_grad()
-    def save(self):
-        "Before the step: parameters and optimizer state; this batch's buffer copy goes with them (a swap, no copy)."
-        l, c = self.learn, self.copy
-        ps = [p for g in l.opt.param_groups for p in g["params"] if p.requires_grad]
-        st = {p: l.opt.state[p] for p in ps if p in l.opt.state}
-        pair = _keep(ps + [v for s in st.values() for v in s.values() if isinstance(v, torch.Tensor)], c and c[0])
-        same = c is not None and pair is c[0]
-        self.copy = (pair, ps, c[2] if same else {p: dict(s) for p, s in st.items()})
-        self.step_bufs, self.bufs = self.bufs, self.step_bufs
-        self.at = (getattr(l, "epoch", 0), getattr(l, "iter", 0))
+    def save(self, epoch=None):
+        "Copy the state at the start of `epoch` (None: before a batch trained alone, outside a fit)."
+        l = self.learn
+        self.ps = [p for g in l.opt.param_groups for p in g["params"] if p.requires_grad]
+        self.st = {p: dict(l.opt.state[p]) for p in self.ps if p in l.opt.state}
+        live = self.ps + [v for s in self.st.values() for v in s.values() if isinstance(v, torch.Tensor)]
+        live += list(l.model.buffers())
+        key = [(id(t), t.shape, t.stride(), t.dtype, t.device) for t in live]
+        if key != self.key:  # new memory only when the tensors changed
+            self.key, self.mem = key, (live, [torch.empty_strided(t.size(), t.stride(), dtype=t.dtype,
+                                                                   pin_memory=t.is_cuda) for t in live])
+        for t, c in zip(*self.mem):
+            c.copy_(t, non_blocking=True)
+        self.hypers = [{k: v for k, v in g.items() if k != "params"} for g in l.opt.param_groups]
+        self.epoch, self.ok = epoch, None
 
     @torch.no_grad()
     def after_step(self):
-        ps = self.copy[1]
-        self.ok = torch.stack(torch._foreach_norm(ps, math.inf)).isfinite().all() if ps else None
+        self.ok = torch.stack(torch._foreach_norm(self.ps, math.inf)).isfinite().all() if self.ps else None
 
     def value(self, loss):
         "The loss as a float and whether the last step left the parameters finite: one host sync for both."
@@ -183,35 +165,33 @@ class _Guard:
                            f"first batch's ({self.first:.3g}) for the second batch in a row")
         self.held, self.ok = v > self.limit, None
 
-    def failed(self, stepped, e):
-        "After an exception in train_batch: undo the step's batch (begun, held or non-finite), else this forward."
-        whole = stepped or self.held or isinstance(e, (NonFiniteStep, Diverged))
-        whole = whole or (self.ok is not None and not bool(self.ok))
-        self.undo(whole)
-        if isinstance(e, FloatingPointError):
-            e.at = self.at if whole else None
-
     @torch.no_grad()
-    def undo(self, whole):
-        "Put back the step's copies (state the step created is dropped) when `whole`, else this forward's buffers."
-        if whole:
-            (live, copies), ps, st = self.copy
-            _copy_(live, copies)
-            for p in ps:
-                self.learn.opt.state.pop(p, None)
-            for p, s in st.items():
-                self.learn.opt.state[p] = dict(s)  # the tensors copied into just now
-        _copy_(*(self.step_bufs if whole else self.bufs))
-        self.ok, self.held = None, False
+    def failed(self, e):
+        "Put the copies back (optimizer state created since is dropped), no gradients; `e` says which state: e.at."
+        l, (live, copies) = self.learn, self.mem
+        for t, c in zip(live, copies):
+            t.copy_(c, non_blocking=True)
+        for p in self.ps:
+            l.opt.state.pop(p, None)
+        l.opt.state.update({p: dict(s) for p, s in self.st.items()})
+        for g, h in zip(l.opt.param_groups, self.hypers):
+            g.update(h)
+        l.opt.zero_grad(set_to_none=True)
+        self.ok, self.held, e.at = None, False, None if self.epoch is None else (self.epoch, 0)
+        if not isinstance(e, FloatingPointError):  # those say it in their message (Learner._locate)
+            e.add_note(f"impl.Learner: {_restored(e.at)}")
 
     def settle(self):
-        "At the end of an epoch: read the last step's flag (one sync); a non-finite parameter undoes it and raises."
+        "At the end of an epoch: read the last step's flag (one sync); a non-finite parameter: `failed`, raise."
         if self.ok is not None and not bool(self.ok):
-            self.undo(True)
-            e = NonFiniteStep("the step made a parameter NaN or infinite")
-            e.at = self.at
+            self.failed(e := NonFiniteStep("the step made a parameter NaN or infinite"))
             raise e
         self.ok = None
+
+
+def _restored(at):
+    "What a failure put back (parameters, buffers, optimizer state, hyper-parameters), for its message."
+    return "the weights are those " + ("before this batch" if at is None else f"at the start of epoch {at[0]}")
 
 
 def _default_act(loss_func):
@@ -380,7 +360,6 @@ class Learner:
 
     def create_opt(self):
         lrs = lrs_for(self.lr, len(self.groups))
-        self._guard = None
         self.opt = self.opt_func([{"params": g, "lr": l} for g, l in zip(self.groups, lrs)], lr=lrs[-1])
         if self.wd is not None:
             self.set_hyper("weight_decay", self.wd)
@@ -430,7 +409,6 @@ class Learner:
             for p in g:
                 p.requires_grad_(i >= k or id(p) in keep)
         self.opt.state.clear()
-        self._guard = None
 
     def freeze(self):
         "Only the last group trains (and norm layers, when train_bn): T:L322."
@@ -462,14 +440,14 @@ class Learner:
             return o, y, self.loss_func(o, y)
 
     def train_batch(self, b):
-        """Forward, loss, backward, step, zero_grad; returns the loss as a float. All or nothing (_Guard): when it
-        raises (a NaN/inf loss, any exception, KeyboardInterrupt included) no gradient is left and the parameters,
-        buffers and optimizer state are as before the batch, or as before the step that made a parameter NaN/inf
-        (NonFiniteStep) or led to a diverging loss (Diverged). No host sync besides reading the loss."""
-        if self._guard is None:
-            self._guard = _Guard(self)
-        g, stepped = self._guard, False
-        g.save_buffers()
+        """Forward, loss, backward, step, zero_grad; returns the loss as a float. When it raises (a NaN/inf loss or
+        step, Diverged, any exception, KeyboardInterrupt included) no gradient is left and the parameters, buffers,
+        optimizer state and hyper-parameters are as at the start of the epoch (_Guard); called outside a fit, as
+        before this batch. In a fit, no host sync besides reading the loss (with the last step's finiteness flag)."""
+        g = self._guard = self._guard or _Guard(self)
+        alone = not g.fitting
+        if alone:
+            g.save()
         try:
             try:
                 _, _, loss = self._forward(b)
@@ -479,17 +457,15 @@ class Learner:
             v, ok = g.value(loss)
             g.check(v, ok)
             self.amp.backward(loss) if self.amp is not None else loss.backward()
-            if not g.held:
-                g.save()
-            stepped = True
             self.amp.step(self.opt) if self.amp is not None else self.opt.step()
             g.after_step()
         except BaseException as e:
-            g.failed(stepped, e)
-            self.opt.zero_grad(set_to_none=True)
             if self.amp is not None:
                 self.amp.abort()
+            g.failed(e)
             raise
+        if alone:
+            g.settle()
         self.opt.zero_grad()
         return v
 
@@ -529,20 +505,22 @@ class Learner:
         self._on = dispatch(cbs + [bar] if bar else cbs)
         self._nonfinite = any(getattr(cb, "nonfinite", False) for cb in cbs)  # a callback takes bad losses
         self.n_epoch, self.epoch, self.iter, self.train_iter, self.loss = n_epoch, 0, 0, 0, math.nan
-        was = self.model.training
-        self._guard = _Guard(self, diverge=not self._nonfinite)
+        was, g = self.model.training, self._guard or _Guard(self)
+        self._guard = g
+        g.start(diverge=not self._nonfinite)
         try:
             self._with_events(self._do_fit, "fit", CancelFitException)
             if not self._nonfinite:
-                self._located(self._guard.settle)  # the last step's flag, when a callback cut the epoch short
-        except BaseException:
+                self._located(g.settle)  # the last step's flag, when a callback cut the epoch short
+        except BaseException as e:
+            if g.ok is not None and not self._nonfinite and not bool(g.ok):  # raised outside a batch, after a bad step
+                g.failed(e)
             self.model.train(was)
             raise
         finally:
+            g.fitting, g.ok = False, None
             if bar:
                 bar.after_fit(self)  # closed also when the fit raised
-            if self._nonfinite:
-                self._guard = None  # its checks were off (and a step's flag may be unread): not for later batches
         return self
 
     def _event(self, ev):
@@ -565,6 +543,7 @@ class Learner:
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _do_epoch(self):
+        self._guard.save(self.epoch)
         self._with_events(self._do_train, "train", CancelTrainException)
         if not self._nonfinite:
             self._located(self._guard.settle)
@@ -600,10 +579,9 @@ class Learner:
 
     def _locate(self, e):
         "The same error, its message naming the epoch and batch and what the learner was put back to."
-        at = getattr(e, "at", None)
-        what = ("the weights are those before this step" if at is None else "the parameters, buffers and optimizer "
-                f"state are as before epoch {at[0]}, batch {at[1]}")
-        return type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {what}")
+        n = type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {_restored(e.at)}")
+        n.at = e.at
+        return n
 
     def fit(self, n_epoch, lr=None, wd=None, cbs=()):
         "`n_epoch` epochs at a constant LR (default `self.lr`; a slice gives discriminative LRs); `cbs`: this fit's."
@@ -751,7 +729,6 @@ class Learner:
             if opt_was is not None:
                 self.opt.load_state_dict(opt_was)
             raise
-        self._guard = None
         return self
 
     def _check_state(self, f, sd, opt, strict):

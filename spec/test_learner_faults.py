@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from impl import data as idata
+from impl.learner import Diverged, NonFiniteStep
 from spec.backends import get
 from spec.tiny import cnn, data, make, mlp, one_thread, split  # noqa: F401
 
@@ -69,6 +70,23 @@ def unchanged(learn, before, claim, what, hypers=True):
 
 def finite(learn):
     return all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+class _Starts:
+    "A callback keeping the whole state at the start of each epoch (before_train): `states[epoch]`."
+
+    def __init__(self):
+        self.states = {}
+
+    def before_train(self, learn):
+        self.states[learn.epoch] = state(learn)
+
+
+def as_at_start(learn, starts, epoch, claim, what):
+    "The learner (all but its train/eval mode, which fit puts back) equals its copy at the start of `epoch`."
+    d = diff({k: v for k, v in starts.states[epoch].items() if k != "training"},
+             {k: v for k, v in state(learn).items() if k != "training"})
+    assert not d, f"{claim}: after {what} the learner is not as at the start of epoch {epoch}: {d[:5]}"
 
 
 def loaders(n_train=64, n_valid=32, bs=8, drop_last=False, seed=0):
@@ -237,16 +255,20 @@ def test_batch_of_one_through_batchnorm_is_a_clear_error():
 
 
 @pytest.mark.claim("IMPL-33")
-def test_last_batch_of_one_through_batchnorm_changes_nothing():
-    "65 items, bs=8, no drop_last: the last batch has one item; the error names it and that batch changes nothing."
-    learn = learner(*loaders(n_train=65))
-    with pytest.raises(ValueError, match=r"batch of 1 item.*BatchNorm.*drop_last=True"):
-        learn.fit(1, 1e-3)
+def test_last_batch_of_one_through_batchnorm_puts_back_the_epoch():
+    """65 items, bs=8, no drop_last: the last batch has one item; the error names it and the learner is as at the
+    start of that epoch (the 8 batches before it undone too: IMPL-36)."""
+    learn, starts = learner(*loaders()), _Starts()
+    learn.fit(1, 1e-3)
+    learn.dls = IMPL.dls_from_loaders(*loaders(n_train=65))
+    learn.model.eval()
+    with pytest.raises(ValueError, match=r"batch of 1 item.*BatchNorm.*drop_last=True") as e:
+        learn.fit(2, 1e-3, cbs=starts)
     log = IMPL.train_log(learn)
-    assert len(log["params"]) == 8, f"IMPL-33: {len(log['params'])} batches trained before the batch of one"
-    now = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
-    assert torch.equal(now, log["params"][-1]), "IMPL-33: the batch of one changed the weights"
-    assert all(p.grad is None for p in learn.model.parameters()), "IMPL-33: gradients left behind"
+    assert len(log["params"]) == 16, f"IMPL-33: {len(log['params'])} batches trained before the batch of one"
+    as_at_start(learn, starts, 0, "IMPL-33", "a batch of one")
+    assert not learn.model.training, "IMPL-33: the model was left in train mode"
+    assert "at the start of epoch 0" in "".join(getattr(e.value, "__notes__", [])), f"IMPL-33: {e.value!r}"
 
 
 # ---------------------------------------------------------------- bad arguments
@@ -335,34 +357,27 @@ class _InfGrad:
         return g * math.inf if self.n - 1 == self.k else None
 
 
-class _Snap:
-    "A callback keeping the whole state after batch `k - 1` of the fit: the state before batch k."
-
-    def __init__(self, k):
-        self.k = k
-
-    def after_batch(self, learn):
-        if learn.iter == self.k - 1:
-            self.state = state(learn)
-
-
 @pytest.mark.claim("IMPL-35")
 @pytest.mark.parametrize("opt", ["sgd_mom", "adam"])
-def test_step_that_makes_a_weight_infinite_is_undone(opt):
-    "An infinite gradient at batch 3: NonFiniteStep; the weights, buffers, optimizer state as before that step."
+@pytest.mark.parametrize("k", [3, 7], ids=["mid", "last"])
+def test_step_that_makes_a_weight_infinite_puts_back_the_epoch(opt, k):
+    """An infinite gradient at batch k of epoch 1 of a 1cycle fit (batch 7, the last: found at the epoch's end):
+    NonFiniteStep; parameters, buffers, optimizer state and hyper-parameters as at the start of epoch 1."""
     learn, *_ = make(IMPL, opt_func=OPTS[opt])
     learn.fit(1, 1e-2)
-    hook, snap = _InfGrad(learn.model[6].weight, 3), _Snap(3)
-    learn.cbs.append(snap)
+    hook, starts = _InfGrad(learn.model[6].weight, 8 + k), _Starts()
     hook.arm()
-    with pytest.raises(FloatingPointError, match=r"parameter NaN or infinite.*as before epoch 0, batch 3"):
-        learn.fit(1, 1e-2)
+    with pytest.raises(NonFiniteStep, match=r"parameter NaN or infinite.*the weights are those at the start of "
+                       r"epoch 1") as e:
+        learn.fit_one_cycle(2, 1e-2, cbs=starts)
+    assert e.value.at == (1, 0), f"IMPL-35: e.at is {e.value.at}"
     assert finite(learn), "IMPL-35: a NaN/inf weight was left"
-    d = diff(snap.state, state(learn))
-    assert not d, f"IMPL-35: the state is not that before batch 3: {d[:5]}"
-    hook.n, learn.cbs = None, learn.cbs[:-1]
+    as_at_start(learn, starts, 1, "IMPL-35", f"a non-finite step at batch {k} of epoch 1")
+    hook.n = None
+    before = state(learn)["params"]
     learn.fit(1, 1e-2)  # usable: trains on
     assert finite(learn) and all(map(math.isfinite, learn.recorder.batch_losses)), "IMPL-35: the next fit is not sane"
+    assert diff(before, state(learn)["params"]), "IMPL-35: the next fit trained nothing"
 
 
 @pytest.mark.claim("IMPL-35")
@@ -374,9 +389,9 @@ def test_diverging_fit_is_undone_and_the_learner_stays_usable(opt, lr):
     b, tr_b, _ = make(IMPL, opt_func=OPTS[opt])
     a.fit(1, 1e-2), b.fit(1, 1e-2)
     before = state(a, hypers=False)
-    with pytest.raises(FloatingPointError, match="learning rate is too high") as e:
+    with pytest.raises(Diverged, match="learning rate is too high") as e:
         a.fit(1, lr)
-    assert "as before epoch 0, batch 0" in str(e.value), f"IMPL-35: {e.value}"
+    assert "the weights are those at the start of epoch 0" in str(e.value), f"IMPL-35: {e.value}"
     unchanged(a, before, "IMPL-35", f"a diverging fit at lr={lr:g}", hypers=False)
     next(iter(tr_b))  # the failed fit drew one shuffle from a's loader: draw the same on b's
     a.fit(1, 1e-2), b.fit(1, 1e-2)
@@ -400,10 +415,11 @@ def test_fp16_skipped_step_is_not_an_error():
 
 # ---------------------------------------------------------------- interrupted batches
 class _Boom:
-    "Raise `exc` at one point of the next training batch: forward (mid-model), loss, backward, or the step."
+    """Raise `exc` at one point of the next training batch: forward (mid-model), loss, backward, or the step; with
+    `at=(epoch, batch)`, only once that batch of a fit begins (a callback arms it)."""
 
-    def __init__(self, learn, where, exc):
-        self.where, self.exc, self.on = where, exc, True
+    def __init__(self, learn, where, exc, at=None):
+        self.where, self.exc, self.on, self.at = where, exc, at is None, at
         m = learn.model
         if where == "forward":  # after the first BatchNorm updated its statistics
             m[3].register_forward_hook(self.fire)
@@ -422,6 +438,9 @@ class _Boom:
 
             learn.opt.step = stepped
 
+    def before_batch(self, learn):
+        self.on = self.on or (learn.epoch, learn.iter) == self.at
+
     def fire(self, *a):
         if self.on:
             self.on = False
@@ -430,9 +449,29 @@ class _Boom:
 
 @pytest.mark.claim("IMPL-36")
 @given(where=st.sampled_from(["forward", "loss", "backward", "step"]),
+       exc=st.sampled_from([KeyboardInterrupt, RuntimeError]), k=st.integers(0, 7), epoch=st.integers(0, 1))
+def test_interrupted_fit_puts_back_the_epoch(where, exc, k, epoch):
+    """An exception anywhere in batch k of an epoch of a 1cycle fit (epoch 0 of a new learner: no optimizer state
+    yet): it propagates, saying which state it left; no gradient; parameters, buffers, optimizer state and
+    hyper-parameters as at the start of that epoch; train/eval mode as before the fit."""
+    learn, *_ = make(IMPL)
+    learn.fit(1, 1e-2) if epoch else learn.create_opt()  # epoch 0: an optimizer without state
+    learn.model.eval()
+    boom, starts = _Boom(learn, where, exc, at=(epoch, k)), _Starts()
+    with pytest.raises(exc, match="injected") as e:
+        learn.fit_one_cycle(2, 1e-2, cbs=[boom, starts])
+    assert e.value.at == (epoch, 0), f"IMPL-36: e.at is {e.value.at}"
+    assert f"at the start of epoch {epoch}" in e.value.__notes__[0], f"IMPL-36: notes {e.value.__notes__}"
+    assert all(p.grad is None for p in learn.model.parameters()), "IMPL-36: gradients left"
+    as_at_start(learn, starts, epoch, "IMPL-36", f"{exc.__name__} in {where} at batch {k} of epoch {epoch}")
+    assert not learn.model.training, "IMPL-36: the model was left in train mode"
+
+
+@pytest.mark.claim("IMPL-36")
+@given(where=st.sampled_from(["forward", "loss", "backward", "step"]),
        exc=st.sampled_from([KeyboardInterrupt, RuntimeError]), before_steps=st.integers(0, 2))
 def test_interrupted_batch_changes_nothing(where, exc, before_steps):
-    "An exception anywhere in train_batch: it propagates; no gradient; parameters, buffers, optimizer as before."
+    "train_batch called alone (outside a fit): an exception anywhere leaves no gradient and the learner as before."
     learn, tr, _ = make(IMPL)
     learn.fit(1, 1e-2)
     bs = list(tr.dl)
