@@ -1,4 +1,5 @@
-"""Sessions: spec (the main job), tests (everything CI runs), lint, bench, bench_gpu, bench_report, report.
+"""Sessions: spec (the main job), tests (everything CI runs), lint, bench, bench_gpu, bench_report, report,
+mutate and coverage (of impl by the spec; on demand).
 
 Every session installs the project editable, so a reused environment (`nox -R`) never tests stale code.
 """
@@ -124,6 +125,29 @@ def bench_compare(session):
         session.run("pytest", "benches", "--benchmark-compare=0001", "--benchmark-compare-fail=mean:10%", *args)
     finally:
         session.run("git", "worktree", "remove", "--force", str(tree), external=True)
+
+
+# ---------------------------------------------------------------- mutation testing and coverage of impl
+@nox.session(python=PY)
+def mutate(session):
+    """mutmut over impl, each mutant checked by the not-slow spec tests on the impl backend; updates
+    results/mutation.md (tools/mutate.py). `-- impl/metrics.py` runs one module, no posargs all of impl (hours on two
+    cores: on demand, not CI); `-- --allow-failing` deselects tests failing unmutated; `-- --report-only` re-renders."""
+    install(session, "mutate")
+    session.run("python", "tools/mutate.py", *session.posargs)
+
+
+@nox.session(python=PY)
+def coverage(session):
+    """Branch coverage of impl by the whole spec on the impl backend (slow tests included; posargs go to pytest, e.g.
+    `-- -m "not slow"`): the report (fails under the 95 % goal), .cache/coverage/html/ and coverage.json."""
+    install(session, "mutate")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", "spec", "--ignore=spec/meta", "--backend=impl", "-q",
+                "--no-claims-table", *session.posargs, success_codes=[0, 1])  # failing tests: still measured
+    session.run("coverage", "html", "-q", success_codes=[0, 2])  # 2: under fail_under, which `report` says below
+    session.run("coverage", "json", "-q", success_codes=[0, 2])
+    session.run("coverage", "report")
 
 
 # ---------------------------------------------------------------- the report (specreport/)
