@@ -195,4 +195,4 @@ def test_quotes_occur_in_cited_lines(claims):
 
 def test_size(claims):
     n = len(claims)
-    assert 121 + IMPL_REQUIRED <= n <= 200, f"ledger has {n} claims; expected the whole lesson and our contract (~125-200)"
+    assert 121 + IMPL_REQUIRED <= n <= 200, f"ledger has {n} claims; expected the lesson and our contract (~125-200)"
