@@ -24,8 +24,6 @@ import fixtures
 from spec.checks import equal
 from spec.tiny import record, seed_all, seeds
 
-DATA8 = "DATA-8 'it randomly shuffles, it's randomly picking a different validation set' (T:L880)"
-
 # fmt: off
 BOOK_PASCAL_HEAD = [("000005.jpg", "chair", True), ("000007.jpg", "car", True), ("000009.jpg", "horse person", True),
                     ("000012.jpg", "car", False), ("000016.jpg", "bicycle", True)]  # FB06
@@ -210,9 +208,9 @@ def test_random_splitter_seed(backend, record_property):
     a, b = backend.RandomSplitter()(items), backend.RandomSplitter()(items)
     effect = len(set(ints(a[1])) - set(ints(b[1]))) / len(a[1])
     record(record_property, effect, 0)
-    assert effect > 0, f"{DATA8}: two unseeded splits are equal: {ints(a[1])}"
+    assert effect > 0, f"DATA-8: two unseeded splits are equal: {ints(a[1])}"
     s1, s2 = backend.RandomSplitter(seed=42)(items), backend.RandomSplitter(seed=42)(items)
-    assert (ints(s1[0]), ints(s1[1])) == (ints(s2[0]), ints(s2[1])), f"{DATA8}: seed 42 gave two different splits"
+    assert (ints(s1[0]), ints(s1[1])) == (ints(s2[0]), ints(s2[1])), "DATA-8: seed 42 gave two different splits"
 
 
 @pytest.mark.claim("DATA-8")
@@ -221,9 +219,9 @@ def test_random_splitter_partition(backend, n, pct, seed):
     "A seeded split partitions the items, int(pct*n) valid, and equals randperm after manual_seed (fastai's formula)."
     tr, va = (ints(x) for x in backend.RandomSplitter(valid_pct=pct, seed=seed)(list(range(n))))
     assert sorted(tr + va) == list(range(n)) and len(va) == int(pct * n), (
-        f"{DATA8}: n={n} pct={pct}: {len(tr)}/{len(va)}"
+        f"DATA-8: n={n} pct={pct}: {len(tr)}/{len(va)}"
     )
-    assert (tr, va) == fastai_split(n, pct, seed), f"{DATA8}: n={n} pct={pct} seed={seed}: not randperm's split"
+    assert (tr, va) == fastai_split(n, pct, seed), f"DATA-8: n={n} pct={pct} seed={seed}: not randperm's split"
 
 
 @pytest.mark.claim("DATA-9")
@@ -339,7 +337,7 @@ def _as_int(o):
 
 @pytest.mark.claim("DATA-16")
 def test_any_indexable_source(backend):
-    "A list, a DataFrame and a class with only __len__/__getitem__ give the same items (T:L1068 'anything indexable')."
+    "A list, a DataFrame and a class with only __len__/__getitem__ give the same items (T:L1068)."
     want = sorted(i * i for i in range(30))
     for src in (list(want), pd.DataFrame({"v": want}), Squares()):
         got = _all_items(backend.datablock_datasets(src, get_x=_as_int))

@@ -20,7 +20,6 @@ from spec.checks import equal  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-INT4 = "INT-4 'American Pit Bull Terrier or a Staffordshire Bull Terrier ... Ragdoll ... Birman' (T:L39-52)"
 ACTUAL, PREDICTED, ABC = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2], [0, 1, 1, 1, 1, 0, 2, 0, 0, 0], ["a", "b", "c"]
 
 
@@ -116,7 +115,7 @@ def test_real_pets_top_confusions_are_look_alikes(backend, real_data):
     top = [frozenset((a, p)) for a, p, _ in backend.interpretation(learn).most_confused(min_val=2)]
     pit = frozenset(("american_pit_bull_terrier", "staffordshire_bull_terrier"))
     cat = frozenset(("Ragdoll", "Birman"))
-    assert pit in top[:3] and cat in top[:5], f"{INT4}: top pairs {[tuple(t) for t in top[:6]]}"
+    assert pit in top[:3] and cat in top[:5], f"INT-4: top pairs {[tuple(t) for t in top[:6]]}"
 
 
 # ---------------------------------------------------------------- impl's options (IMPL-21)
@@ -167,6 +166,98 @@ def test_impl_interpret_errors():
             most_confused(cm, ABC, bad)
     with pytest.raises(ValueError, match=r"predicted classes must lie in \[0, 3\), got 0..3"):
         confusion_matrix([0, 1], [0, 3], 3)
+    with pytest.raises(ValueError, match=r"^actual classes must lie in \[0, 3\), got -1..1"):
+        confusion_matrix([-1, 1], [0, 2], 3)
     with pytest.raises(ValueError, match=r"actual and predicted need as many items, got 2 and 1"):
         confusion_matrix([0, 1], [0], 3)
     equal(confusion_matrix([], [], 2).tolist(), [[0, 0], [0, 0]], "no item")
+
+
+def cells(ax):
+    "The cell texts of a confusion-matrix plot by cell: {(row, col): (text, rgba, ha, va)} (text at x=col, y=row)."
+    from matplotlib.colors import to_rgba
+
+    out = {}
+    for t in ax.texts:
+        x, y = t.get_position()
+        out[int(y), int(x)] = (t.get_text(), to_rgba(t.get_color()), t.get_ha(), t.get_va())
+    return out
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_plot_confusion_matrix_draws_like_fastai():
+    """As fastai 2.8 draws it (interpret.py): title 'Confusion matrix', x tick labels at 90 degrees, y at 0,
+    'nearest' interpolation, centred cell texts, white where the value is above half the maximum (not at it),
+    black elsewhere, y limits (n - 0.5, -0.5) (row 0 at the top)."""
+    from matplotlib.colors import to_rgba
+
+    from impl.interpret import ClassificationInterpretation
+    from spec.backends.impl_api.apps import lookup_learner
+
+    plt.close("all")
+    actual, predicted = [0] * 6 + [1] * 3 + [2] * 2, [0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 2]
+    rows = [[4, 2, 0], [1, 2, 0], [0, 1, 1]]  # max 4: only the 4 is above half of it; the 2s are at it
+    ax = ClassificationInterpretation(lookup_learner(actual, predicted, ABC)).plot_confusion_matrix().axes[0]
+    equal(ax.get_title(), "Confusion matrix", "default title")
+    equal([t.get_rotation() for t in ax.get_xticklabels()], [90.0] * 3, "x tick label rotation")
+    equal([t.get_rotation() for t in ax.get_yticklabels()], [0.0] * 3, "y tick label rotation")
+    equal(ax.images[0].get_interpolation(), "nearest", "interpolation")
+    equal(tuple(float(v) for v in ax.get_ylim()), (2.5, -0.5), "ylim")
+    white, black = to_rgba("white"), to_rgba("black")
+    want = {(i, j): (str(v), white if 2 * v > 4 else black, "center", "center")
+            for i, r in enumerate(rows) for j, v in enumerate(r)}
+    equal(cells(ax), want, "cell (text, colour, ha, va)")
+    plt.close("all")
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_plot_confusion_matrix_normalizes_by_row_sums():
+    "normalize=True: each count over its row's sum (a row of one item gives 1.00), white above half the new max."
+    from matplotlib.colors import to_rgba
+
+    from impl.interpret import ClassificationInterpretation
+    from spec.backends.impl_api.apps import lookup_learner
+
+    plt.close("all")
+    interp = ClassificationInterpretation(lookup_learner(ACTUAL + [3], PREDICTED + [3], ABC + ["d"]))
+    ax = interp.plot_confusion_matrix(normalize=True).axes[0]
+    rows = [[1, 2, 0, 0], [1, 2, 0, 0], [3, 0, 1, 0], [0, 0, 0, 1]]  # row sums 3, 3, 4, 1: max fraction 1
+    want = {(i, j): (f"{v / sum(r):.2f}", to_rgba("white" if v / sum(r) > 0.5 else "black"), "center", "center")
+            for i, r in enumerate(rows) for j, v in enumerate(r)}
+    equal(cells(ax), want, "normalized cell (text, colour, ha, va)")
+    equal(tuple(float(v) for v in ax.get_ylim()), (3.5, -0.5), "ylim")
+    plt.close("all")
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_interpretation_default_loader_and_loader_vocab():
+    "Without dl the validation loader is interpreted (interp.dl); a loader with its own vocab names the classes."
+    from impl.data import DataLoader
+    from impl.interpret import ClassificationInterpretation
+    from spec.backends.impl_api.apps import lookup_learner
+
+    learn = lookup_learner(ACTUAL, PREDICTED, ABC)
+    interp = ClassificationInterpretation(learn)
+    assert interp.dl is learn.dls.valid, f"interp.dl is {interp.dl!r}, not dls.valid"
+    equal(interp.vocab, ABC, "vocab of the learner's dls")
+    dl = DataLoader(list(zip(range(4), ACTUAL[:4])), bs=3)  # items 0..3: actual 0 0 0 1, predicted 0 1 1 1
+    dl.vocab = ["x", "y", "z"]  # a loader that carries its vocab, as fastai's do
+    interp = ClassificationInterpretation(learn, dl)
+    assert interp.dl is dl, f"interp.dl is {interp.dl!r}, not the dl given"
+    equal(interp.vocab, ["x", "y", "z"], "vocab of the dl given")
+    equal([(a, p, int(n)) for a, p, n in interp.most_confused()], [("x", "y", 2)], "most_confused names")
+
+
+@pytest.mark.claim("IMPL-21")
+def test_impl_most_confused_default_min_val_and_ties_row_major():
+    "most_confused(cm, vocab) lists every off-diagonal count >= 1; equal counts in row-major order, as fastai does."
+    from impl.interpret import confusion_matrix, most_confused
+
+    cm = confusion_matrix(ACTUAL, PREDICTED, 3)
+    equal([(a, p, int(n)) for a, p, n in most_confused(cm, ABC)], [("c", "a", 3), ("a", "b", 2), ("b", "a", 1)],
+          "most_confused(cm, vocab) (min_val 1)")
+    cm = np.array([[0, 1, 2, 1, 2], [2, 0, 1, 2, 1], [1, 2, 0, 1, 2], [2, 1, 2, 0, 1], [1, 2, 1, 2, 0]])
+    v = list("abcde")
+    row_major = [(v[i], v[j], int(cm[i, j])) for i in range(5) for j in range(5) if i != j]
+    want = sorted(row_major, key=lambda r: -r[2])  # Python's sort is stable: ties stay in row-major order
+    equal([(a, p, int(n)) for a, p, n in most_confused(cm, v)], want, "order: count descending, ties row-major")

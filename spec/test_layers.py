@@ -182,7 +182,7 @@ def test_one_hot_3_with_n_users(backend):
 
 @pytest.mark.claim("CF-22")
 def test_one_hot_3_has_size_924(backend):
-    "The lecture: 'the size of that is 924' (n_users = 944)."
+    "one_hot(3, n_users) has the length the lecture gives, 924 (n_users = 944)."
     v = backend.one_hot(3, 944)
     assert len(v) == 924, f"len(one_hot(3, 944)) = {len(v)}"
 

@@ -19,10 +19,6 @@ from spec.tiny import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ML15 = "ML-15 'accuracy of 94.5 after the first few, and eventually 95.1' (T:L1252)"
-ML16 = "ML-16 'lots of numbers between 0.05 and 0.95 ... this is a very smooth curve' (T:L1262)"
-
-
 
 def pascal(backend, root, bs=64, size=64):
     return backend.pascal_dls(root / "pascal_2007", bs=bs, size=size)
@@ -129,7 +125,7 @@ def test_real_pascal_accuracy_and_thresholds(backend, real_data):
     for th in (0.2, 0.1, 0.99):
         backend.set_metrics(learn, [partial(backend.accuracy_multi, thresh=th)])
         at[th] = backend.valid_metrics(learn)[1]
-    assert at[0.2] > 0.94 and at[0.1] < at[0.2] and at[0.99] < at[0.2], f"{ML15}: accuracy_multi by threshold {at}"
+    assert at[0.2] > 0.94 and at[0.1] < at[0.2] and at[0.99] < at[0.2], f"ML-15: accuracy_multi by threshold {at}"
 
 
 @pytest.mark.claim("ML-16")
@@ -140,4 +136,4 @@ def test_real_threshold_curve_is_smooth(backend, real_data):
     xs = torch.linspace(0.05, 0.95, 29)
     accs = np.array([float(backend.accuracy_multi(p, t, thresh=float(x), sigmoid=False)) for x in xs])
     best = float(xs[accs.argmax()])
-    assert np.abs(np.diff(accs)).max() < 0.01 and best >= 0.3, f"{ML16}: curve {accs.round(4)}, best at {best:.3f}"
+    assert np.abs(np.diff(accs)).max() < 0.01 and best >= 0.3, f"ML-16: curve {accs.round(4)}, best at {best:.3f}"

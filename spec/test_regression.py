@@ -28,9 +28,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 H, W = 48, 64
 SEEDS = seeds(4)  # (0, 1, 2, 3); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
-REG16 = "REG-16 'we used fine_tune even though ... imagenet isn't even an image regression model' (T:L1510)"
-
-
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +134,7 @@ def test_pretrained_body_learns_the_head_centre(backend, frames, body, record_pr
     errs = np.array([biwi_run(backend, frames, body, s, True)[1] for s in SEEDS])
     effect = 1 - (errs.mean(0) / base).max()
     record(record_property, effect, 0.15)
-    assert effect > 0.15, f"{REG16}: mean abs error (x, y) px {errs.round(1)}; mean predictor {base}"
+    assert effect > 0.15, f"REG-16: mean abs error (x, y) px {errs.round(1)}; mean predictor {base}"
 
 
 @pytest.mark.slow
@@ -152,7 +149,7 @@ def test_pretrained_body_beats_random_weights(backend, frames, body, record_prop
     effect = 1 - np.exp(np.log(rows[:, 0] / rows[:, 1]).mean())
     record(record_property, effect, 0.2)
     assert effect > 0.2, (
-        f"{REG16}: valid MSE (pretrained, random) per seed {np.round(rows, 4).tolist()}; "
+        f"REG-16: valid MSE (pretrained, random) per seed {np.round(rows, 4).tolist()}; "
         f"geometric-mean ratio {1 - effect:.3f}, at most 0.8 expected"
     )
 

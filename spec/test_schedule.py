@@ -183,7 +183,7 @@ def test_lr_finder_schedule_defaults(backend):
 
 @pytest.mark.claim("LR-14")
 def test_lr_finder_step_is_25_percent(backend):
-    "The lecture: 'and then ... 25% higher and do another step'."
+    "Each step of the finder's schedule multiplies the LR by the lecture's 1.25."
     lrs = backend.lr_finder_schedule()
     ratio = lrs[1] / lrs[0]
     assert ratio == pytest.approx(1.25, rel=1e-3), f"each step multiplies by {ratio}"
