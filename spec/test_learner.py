@@ -18,18 +18,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import make, mlp, one_thread, params  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, N_VALID_BATCHES, make, mlp, one_thread, params  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
-
-OC1 = "OC-1 'starts at a low learning rate, increases it gradually for the first one-third or so' (T:L430)"
-FT3 = "FT-3 'first ... we call freeze ... fit ... divide our learning rate by 2 and then we unfreeze ... fit' (T:L316)"
-FT6 = "FT-6 'freeze ... makes it so only the last layer's weights will get stepped' (T:L322)"
-DLR1 = "DLR-1 'pass a slice ... the very first layer ... 10 to the -6, the very last ... 10 to the -4' (T:L406)"
 
 
 def cos(s, e, p):
@@ -69,7 +64,7 @@ def group_of(m):
 # ---------------------------------------------------------------- defaults
 @pytest.mark.claim("LR-1")
 def test_fine_tune_default_lr_as_spoken(backend):
-    "The lecture: 'the default, which, I think, is 1e neg 2' (T:L141)."
+    "fine_tune's base_lr defaults to the 1e-2 the lecture gives."
     learn, *_ = make(backend)
     base = inspect.signature(learn.fine_tune).parameters["base_lr"].default
     assert base == 1e-2, f"LR-1: fine_tune(base_lr=...) defaults to {base}, the lecture says 1e-2"
@@ -91,11 +86,11 @@ def test_one_cycle_lr_warms_up_then_anneals(backend):
     learn, *_ = make(backend)
     learn.fit_one_cycle(2, 1e-2)
     lrs = backend.train_log(learn)["lrs"]
-    close(lrs, one_cycle(16, [1e-2] * 3), what=f"{OC1}: every group's LR per batch")
-    assert math.isclose(lrs[0, 0], 4e-4, rel_tol=1e-6), f"{OC1}: first LR {lrs[0, 0]}, expected lr_max/25 = 4e-4"
-    assert lrs[:, 0].argmax() == 4, f"{OC1}: the LR peaks at batch {lrs[:, 0].argmax()} of 16, expected 4 (25%)"
-    assert math.isclose(lrs.max(), 1e-2, rel_tol=1e-6), f"{OC1}: peak {lrs.max()}, expected lr_max 1e-2"
-    assert (np.diff(lrs[:5, 0]) > 0).all() and (np.diff(lrs[4:, 0]) < 0).all(), f"{OC1}: not up then down: {lrs[:, 0]}"
+    close(lrs, one_cycle(16, [1e-2] * 3), what="OC-1: every group's LR per batch")
+    assert math.isclose(lrs[0, 0], 4e-4, rel_tol=1e-6), f"OC-1: first LR {lrs[0, 0]}, expected lr_max/25 = 4e-4"
+    assert lrs[:, 0].argmax() == 4, f"OC-1: the LR peaks at batch {lrs[:, 0].argmax()} of 16, expected 4 (25%)"
+    assert math.isclose(lrs.max(), 1e-2, rel_tol=1e-6), f"OC-1: peak {lrs.max()}, expected lr_max 1e-2"
+    assert (np.diff(lrs[:5, 0]) > 0).all() and (np.diff(lrs[4:, 0]) < 0).all(), f"OC-1: not up then down: {lrs[:, 0]}"
 
 
 @pytest.mark.claim("OC-2")
@@ -153,7 +148,8 @@ def test_plot_loss_shows_smoothed_train_and_valid_losses(backend):
     assert len(lines) == 2, f"OC-5: plot_loss drew {len(lines)} lines, expected train and valid"
     close(lines[0].get_ydata(), ema[5:], rtol=1e-4, what="OC-5: train line = smoothed losses from batch 5")
     assert np.isclose(lines[1].get_ydata()[-1], backend.valid_metrics(learn)[0], rtol=1e-5), "OC-5: last valid point"
-    assert list(lines[1].get_xdata()) == [8, 16], f"OC-5: valid points at batches {list(lines[1].get_xdata())}"
+    xs = list(lines[1].get_xdata())
+    assert xs == [N_TRAIN_BATCHES, 2 * N_TRAIN_BATCHES], f"OC-5: valid points at batches {xs}"
     plt.close("all")
 
 
@@ -164,7 +160,7 @@ def test_recorder_keeps_epoch_rows(backend):
     learn.fit_one_cycle(3, 1e-2)
     vals = np.array([list(map(float, v)) for v in learn.recorder.values])
     assert vals.shape[0] == 3 and vals.shape[1] >= 2, f"OC-5: recorder.values has shape {vals.shape}"
-    assert len(learn.recorder.losses) == 24, f"OC-5: {len(learn.recorder.losses)} smoothed losses for 24 batches"
+    assert len(learn.recorder.losses) == 3 * N_TRAIN_BATCHES, f"OC-5: {len(learn.recorder.losses)} smoothed losses"
     assert np.isclose(vals[-1, 1], backend.valid_metrics(learn)[0], rtol=1e-5), "OC-5: last valid loss"
 
 
@@ -174,7 +170,8 @@ def test_slice_lesson_example(backend):
     "fit with slice(1e-6, 1e-4) on 3 groups trains them at 1e-6, 1e-5, 1e-4 (the lesson's example)."
     learn, *_ = make(backend)
     learn.fit(1, slice(1e-6, 1e-4))
-    close(backend.train_log(learn)["lrs"], np.tile([1e-6, 1e-5, 1e-4], (8, 1)), rtol=1e-12, what=DLR1)
+    want = np.tile([1e-6, 1e-5, 1e-4], (N_TRAIN_BATCHES, 1))
+    close(backend.train_log(learn)["lrs"], want, rtol=1e-12, what="DLR-1: every group's LR per batch")
 
 
 def _chain(n):
@@ -192,7 +189,7 @@ def test_slice_is_geometric_across_groups(backend, lo, ratio, n):
     learn = backend.learner(backend.dls_from_loaders([], []), m, nn.MSELoss(), splitter=by_layer)
     got = backend.set_lr(learn, slice(lo, lo * ratio))
     want = [lo * ratio ** (i / (n - 1)) for i in range(n)]
-    close(got, want, rtol=1e-9, what=f"{DLR1}: lo={lo}, hi={lo * ratio}, n={n}")
+    close(got, want, rtol=1e-9, what=f"DLR-1: lo={lo}, hi={lo * ratio}, n={n}")
 
 
 @pytest.mark.claim("DLR-2")
@@ -219,7 +216,7 @@ def test_frozen_step_moves_only_the_last_group(backend):
     before = params(learn.model)
     learn.fit(1, 1e-2)
     changed, want = _changed(before, learn.model), [g == 2 for g in group_of(learn.model)]
-    assert changed == want, f"{FT6}: parameters changed {changed}, expected the last group only {want}"
+    assert changed == want, f"FT-6: parameters changed {changed}, expected the last group only {want}"
 
 
 @pytest.mark.claim("FT-6", current=True)
@@ -261,7 +258,7 @@ def test_unfreeze_trains_everything_and_freeze_to_clears_state(backend):
     assert backend.opt_tensors(learn) == [], "FT-7: freeze() clears the optimizer state"
     learn.fit(1, 1e-3)
     learn.unfreeze()
-    assert all(backend.requires_grad(learn)), "FT-7 'unfreeze ... all the parameters can now be stepped'"
+    assert all(backend.requires_grad(learn)), f"FT-7: requires_grad after unfreeze() {backend.requires_grad(learn)}"
     assert backend.opt_tensors(learn) == [], "FT-7: freeze_to (here via unfreeze) clears the optimizer state"
     before = params(learn.model)
     learn.fit(1, 1e-3)
@@ -279,22 +276,23 @@ def test_fine_tune_algorithm(backend):
     """fine_tune(2): 1 frozen epoch (1cycle at slice(base_lr), pct_start .99), then 2 unfrozen epochs
     (1cycle at slice(base_lr/2/100, base_lr/2), pct_start .3, div 5)."""
     learn, tr, va = make(backend)
+    nb = N_TRAIN_BATCHES
     before = params(learn.model)
     learn.fine_tune(2, base_lr=2e-3)
     log = backend.train_log(learn)
-    assert log["epochs"] == 3 and va.iters == 3 and len(log["lrs"]) == 24, (
-        f"{FT3}: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches; expected 3, 3, 24")
-    close(log["lrs"][:8], one_cycle(8, [2e-4, 2e-4, 2e-3], pct=0.99), what=f"{FT3}: frozen epoch LRs")
-    close(log["lrs"][8:], one_cycle(16, [1e-5, 1e-4, 1e-3], div=5, pct=0.3), what=f"{FT3}: unfrozen epochs LRs")
-    close(log["moms"][:8], moms_cycle(8, 3, 0.99), what=f"{FT3}: frozen epoch momentum")
-    close(log["moms"][8:], moms_cycle(16, 3, 0.3), what=f"{FT3}: unfrozen epochs momentum")
+    assert log["epochs"] == 3 and va.iters == 3 and len(log["lrs"]) == 3 * nb, (
+        f"FT-3: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches; expected 3, 3, {3 * nb}")
+    close(log["lrs"][:nb], one_cycle(nb, [2e-4, 2e-4, 2e-3], pct=0.99), what="FT-3: frozen epoch LRs")
+    close(log["lrs"][nb:], one_cycle(2 * nb, [1e-5, 1e-4, 1e-3], div=5, pct=0.3), what="FT-3: unfrozen epochs LRs")
+    close(log["moms"][:nb], moms_cycle(nb, 3, 0.99), what="FT-3: frozen epoch momentum")
+    close(log["moms"][nb:], moms_cycle(2 * nb, 3, 0.3), what="FT-3: unfrozen epochs momentum")
     frozen = torch.tensor([g < 2 and not bn for g, bn in zip(group_of(learn.model), is_norm(learn.model))])
     sizes = [p.numel() for p in before]
     first = torch.cat([b.flatten() for b in before])
     mask = torch.repeat_interleave(frozen, torch.tensor(sizes))
-    assert torch.equal(log["params"][7][mask], first[mask]), f"{FT3}: body weights moved during the frozen epoch"
-    assert not torch.equal(log["params"][-1][mask], first[mask]), f"{FT3}: body weights never moved after unfreeze"
-    assert all(backend.requires_grad(learn)), f"{FT3}: fine_tune ends unfrozen"
+    assert torch.equal(log["params"][nb - 1][mask], first[mask]), "FT-3: body weights moved during the frozen epoch"
+    assert not torch.equal(log["params"][-1][mask], first[mask]), "FT-3: body weights never moved after unfreeze"
+    assert all(backend.requires_grad(learn)), "FT-3: fine_tune ends unfrozen"
 
 
 @pytest.mark.claim("FT-3")
@@ -303,8 +301,10 @@ def test_fine_tune_freeze_epochs(backend):
     learn, tr, va = make(backend)
     learn.fine_tune(1, freeze_epochs=2)
     log = backend.train_log(learn)
-    assert (log["epochs"], va.iters, len(log["lrs"])) == (3, 3, 24), f"{FT3}: freeze_epochs=2, epochs=1"
-    close(log["lrs"][:16], one_cycle(16, [2e-4, 2e-4, 2e-3], pct=0.99), what=f"{FT3}: two frozen epochs")
+    assert (log["epochs"], va.iters, len(log["lrs"])) == (3, 3, 3 * N_TRAIN_BATCHES), (
+        f"FT-3: freeze_epochs=2, epochs=1: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches")
+    nb2 = 2 * N_TRAIN_BATCHES
+    close(log["lrs"][:nb2], one_cycle(nb2, [2e-4, 2e-4, 2e-3], pct=0.99), what="FT-3: two frozen epochs")
 
 
 @pytest.mark.claim("FT-4", "FT-5")
@@ -342,14 +342,16 @@ def _bad_after(k, bad=float("nan"), exc=None):
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
 def test_nan_loss_stops_fit_with_weights_before_that_step(bad):
     """A NaN (or inf) loss at epoch 1 batch 3 stops fit with an error naming both; the weights are those at the start
-    of epoch 1 (after epoch 0's 8 batches: IMPL-35)."""
-    learn, *_ = make(IMPL, loss_func=_bad_after(8 + 2 + 3, bad))  # epoch 0: 8 training + 2 validation batches
+    of epoch 1 (after epoch 0's N_TRAIN_BATCHES: IMPL-35)."""
+    learn, *_ = make(IMPL, loss_func=_bad_after(N_TRAIN_BATCHES + N_VALID_BATCHES + 3, bad))  # epoch 0, then 3 batches
     with pytest.raises(FloatingPointError, match=rf"{bad}.*epoch 1, batch 3.*at the start of epoch 1") as e:
         learn.fit(2, 1e-2)
     log = IMPL.train_log(learn)
-    assert len(log["params"]) == 11, f"IMPL-3: {len(log['params'])} batches logged before the {bad}, expected 11"
+    want = N_TRAIN_BATCHES + 3
+    assert len(log["params"]) == want, f"IMPL-3: {len(log['params'])} batches logged before the {bad}, expected {want}"
     now = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
-    assert torch.equal(now, log["params"][7]), f"IMPL-3: weights not those at the start of epoch 1 ({e.value})"
+    start = log["params"][N_TRAIN_BATCHES - 1]  # after epoch 0's last step
+    assert torch.equal(now, start), f"IMPL-3: weights not those at the start of epoch 1 ({e.value})"
     assert torch.isfinite(now).all(), "IMPL-3: weights are finite"
 
 
@@ -462,7 +464,7 @@ BOOK_ERRORS = {  # FB05, in the order printed: LR-2, LR-12, FT-10, DLR-3 (unfroz
 
 
 # ---------------------------------------------------------------- the one loop: events, cancellation (IMPL-37)
-def _expected(n_epoch=2, nb=8, cancel=None):
+def _expected(n_epoch=2, nb=N_TRAIN_BATCHES, cancel=None):
     """impl's events for n_epoch epochs of nb training batches, written out from fastai's Learner.fit; `cancel`:
     (phase, epoch, batch) where a callback raises that phase's Cancel exception (validate: in before_validate)."""
     ph, ce, ci = cancel or (None, None, None)
@@ -514,7 +516,8 @@ def test_events_fire_in_fastais_order():
     ev = _Events()
     learn.fit(2, 1e-3, cbs=[ev])
     assert ev.seen == _expected(), f"IMPL-37: events {ev.seen[:12]} ... differ from fastai's order"
-    assert ev.at == [(e, i) for e in range(2) for i in range(8)], f"IMPL-37: (epoch, iter) at each batch {ev.at}"
+    want = [(e, i) for e in range(2) for i in range(N_TRAIN_BATCHES)]
+    assert ev.at == want, f"IMPL-37: (epoch, iter) at each batch {ev.at}"
     assert (tr.iters, va.iters) == (2, 2), f"IMPL-37: the loaders were iterated {tr.iters}, {va.iters} times"
     learn.cbs.append(ev)  # a Learner's own callbacks (cbs=...) get the same events, on every fit
     ev.seen.clear()
@@ -561,7 +564,8 @@ def test_cancel_ends_its_phase_and_the_fit_goes_on(cancel):
     learn.fit(2, 1e-3, cbs=[ev])
     ph, e, i = cancel
     assert ev.seen == _expected(cancel=cancel), f"IMPL-37: cancel {cancel}: events {ev.seen}"
-    trained = {"fit": 8 * e + i + 1, "epoch": 8 + i + 1, "train": 8 + i + 1, "validate": 16}[ph]
+    nb = N_TRAIN_BATCHES
+    trained = {"fit": nb * e + i + 1, "epoch": nb + i + 1, "train": nb + i + 1, "validate": 2 * nb}[ph]
     assert tr.batches == trained == len(IMPL.train_log(learn)["losses"]), f"IMPL-37: {tr.batches} batches trained"
     vals = np.array(learn.recorder.values, dtype=float)
     n_rows, n_valid = {"fit": (e, e), "epoch": (2, 1), "train": (2, 2), "validate": (2, 1)}[ph]

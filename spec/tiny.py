@@ -13,6 +13,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+N, N_VALID, BS = 96, 32, 8  # make()'s data: 96 items, the first 32 for validation; batches of 8 (16 to validate)
+N_TRAIN_BATCHES = (N - N_VALID) // BS  # 8 training batches an epoch
+N_VALID_BATCHES = N_VALID // (2 * BS)  # 2 validation batches an epoch
+
 
 class Counted:
     "An iterable of batches that counts passes (`iters`) and batches (`batches`) taken from it."
@@ -49,7 +53,7 @@ def split(m):
     return [list(m[0:3].parameters()), list(m[3:6].parameters()), list(m[6:].parameters())]
 
 
-def data(n=96, shape=(8,), n_out=3, seed=0):
+def data(n=N, shape=(8,), n_out=3, seed=0):
     "x ~ N(0, 1); y = argmax of a fixed random linear map of x (learnable)."
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, *shape, generator=g)
@@ -57,7 +61,7 @@ def data(n=96, shape=(8,), n_out=3, seed=0):
     return x, (x.flatten(1) @ w).argmax(1)
 
 
-def loaders(x, y, n_valid=32, bs=8, seed=0):
+def loaders(x, y, n_valid=N_VALID, bs=BS, seed=0):
     "(train, valid) torch DataLoaders, both Counted; train shuffled by a seeded generator."
     g = torch.Generator().manual_seed(seed)
     tr = DataLoader(TensorDataset(x[n_valid:], y[n_valid:]), batch_size=bs, shuffle=True, generator=g)
@@ -65,8 +69,8 @@ def loaders(x, y, n_valid=32, bs=8, seed=0):
     return Counted(tr), Counted(va)
 
 
-def make(backend, model=None, n=96, bs=8, seed=0, loss_func=None, **kw):
-    "A learner on `backend` over tiny data (8 training batches by default), 3 groups. Returns (learn, train, valid)."
+def make(backend, model=None, n=N, bs=BS, seed=0, loss_func=None, **kw):
+    "A learner on `backend` over tiny data (N_TRAIN_BATCHES by default), 3 groups. Returns (learn, train, valid)."
     model = mlp(seed=seed) if model is None else model
     shape = (3, 8, 8) if isinstance(model[0], nn.Conv2d) else (8,)
     tr, va = loaders(*data(n, shape, seed=seed), bs=bs, seed=seed)
