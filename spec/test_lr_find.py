@@ -289,24 +289,38 @@ def test_suggestion_method_names_the_four_functions(backend):
 # ---------------------------------------------------------------- using the finder (T:L83-97, T:L363-378)
 @pytest.mark.claim("LR-13")
 def test_too_high_lr_makes_things_worse(backend, record_property):
-    """100x the steep suggestion raises the validation loss after one epoch above its starting value, while the
-    finder's suggestion (lr_find()'s default, valley) lowers it: in at least 4 of 5 seeds (tiny 3-class task; seeds
-    spec.tiny.seeds(5): model init, data and shuffling). Effect: per seed min(log(high / before), log(before /
-    valley)), both arms' log-ratio distance from 'no change'; the test needs the 2nd-smallest of the 5 above 0."""
+    """The lesson's situation (T:L74-93): a model that already trains well gets one more epoch at a learning rate far
+    too high, 100x the finder's valley, and its validation loss ends higher than before that epoch, in each of 5 seeds
+    (spec.tiny.seeds(5): model init, data, shuffling); the same epoch at the valley itself lowers it in the median
+    seed. The model: the tiny 3-class MLP after fit_one_cycle(3, valley), valley from lr_find() on it untrained (a
+    fit that stops on a diverging loss counts as worse). Effect: min(smallest log(after / before) at 100x,
+    median log(before / after) at valley); passes above 0. Design: from an untrained model the test was a coin flip
+    (100x sometimes ends one epoch at chance level, which is where an untrained model starts); from the trained
+    model, 100x multiplied the loss by 2.8-300 (log >= 1.04 over 55 seeds on both backends) and valley lowered it in
+    52 of 55 seeds (median of each 5-seed block >= 0.1)."""
     rows = []
     for seed in seeds(5):
         learn, *_ = make(backend, seed=seed)
-        v0 = backend.valid_metrics(learn)[0]
-        r = backend.lr_find(learn, suggest_funcs=(backend.steep, backend.valley))
-        after = []
-        for lr in (100 * r.steep, r.valley):
+        valley = backend.lr_find(learn, suggest_funcs=(backend.valley,)).valley
+
+        def trained():
             learn, *_ = make(backend, seed=seed)
-            learn.fit(1, lr)
-            after.append(backend.valid_metrics(learn)[0])
-        rows.append((v0, *after))
-    ok = sum(hi > v0 > good for v0, hi, good in rows)
-    record(record_property, sorted(min(np.log(hi / v0), np.log(v0 / good)) for v0, hi, good in rows)[1], 0)
-    assert ok >= 4, f"LR-13: (before, 100x steep, valley) valid losses {rows}: as claimed in {ok} of 5 seeds"
+            learn.fit_one_cycle(3, valley)
+            return learn
+
+        before, after = backend.valid_metrics(trained())[0], []
+        for lr in (100 * valley, valley):
+            learn = trained()
+            try:
+                learn.fit(1, lr)
+                after.append(backend.valid_metrics(learn)[0])
+            except FloatingPointError:  # impl stops a fit whose loss diverges (IMPL-33): worse than before
+                after.append(math.inf)
+        rows.append((before, *after))
+    hi = min(np.log(h / v) for v, h, _ in rows)
+    good = np.median([np.log(v / g) for v, _, g in rows])
+    record(record_property, min(hi, good), 0)
+    assert hi > 0 and good > 0, f"LR-13: (before, after 100x valley, after valley) valid losses {rows}"
 
 
 def initial_drop(s):
