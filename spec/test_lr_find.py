@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import make, one_thread, params, record, seeds  # noqa: F401
+from spec.tiny import ema, make, one_thread, params, record, seeds  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,19 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
 
-LR3 = "LR-3 'very first mini batch at ... 10 to the minus 7, and then ... 25% higher and do another step' (T:L109)"
-LR5 = "LR-5 'at the end of it we go back to ... whatever the weights were at the time we ran this' (T:L263)"
-LR8 = "LR-8 'We can get back from it, the minimum and steep' (T:L139)"
 GRID = 10 ** (-7 + 0.08 * np.arange(100))  # the default sweep: 1e-7 * (1e8) ** (i/100)
-
-
-def ema(raw, beta=0.98):
-    "Debiased exponential moving average, written out."
-    out, avg = [], 0.0
-    for i, v in enumerate(raw, 1):
-        avg = beta * avg + (1 - beta) * v
-        out.append(avg / (1 - beta**i))
-    return np.array(out)
 
 
 def state(m):
@@ -56,19 +44,19 @@ def test_sweep_starts_at_1e_7_and_multiplies_by_10_to_the_0_08(backend):
     learn, *_ = make(backend)
     backend.lr_find(learn, stop_div=False)
     lrs, _ = backend.finder_curve(learn)
-    assert len(lrs) == 100, f"{LR3}: {len(lrs)} batches, expected num_it=100"
-    assert lrs[0] == 1e-7, f"{LR3}: first LR {lrs[0]!r}, expected exactly 1e-7"
+    assert len(lrs) == 100, f"LR-3: {len(lrs)} batches, expected num_it=100"
+    assert lrs[0] == 1e-7, f"LR-3: first LR {lrs[0]!r}, expected exactly 1e-7"
     ratio = lrs[1:] / lrs[:-1]
-    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"{LR3}: ratios {ratio.min()}..{ratio.max()}, expected 1.2022644"
-    assert np.allclose(lrs, GRID, rtol=1e-9), f"{LR3}: LRs differ from 1e-7 * 1e8**(i/100)"
-    assert math.isclose(lrs[-1], 8.317637711026709, rel_tol=1e-9), f"{LR3}: last LR {lrs[-1]}, expected 10**0.92"
+    assert np.allclose(ratio, 10**0.08, rtol=1e-9), f"LR-3: ratios {ratio.min()}..{ratio.max()}, expected 1.2022644"
+    assert np.allclose(lrs, GRID, rtol=1e-9), f"LR-3: LRs off 1e-7 * 1e8**(i/100) by {np.abs(lrs / GRID - 1).max():.2e}"
+    assert math.isclose(lrs[-1], 8.317637711026709, rel_tol=1e-9), f"LR-3: last LR {lrs[-1]}, expected 10**0.92"
     log = backend.train_log(learn)["lrs"][-100:]
-    assert (log == log[:, :1]).all(), f"{LR3}: a float start_lr sets every group to the same LR"
+    assert (log == log[:, :1]).all(), "LR-3: a float start_lr sets every group to the same LR"
 
 
 @pytest.mark.claim("LR-14")
 def test_sweep_step_is_25_percent(backend):
-    "The lecture: each step is '25% higher' (T:L113)."
+    "Each sweep step multiplies the LR by the lecture's 1.25."
     learn, *_ = make(backend)
     backend.lr_find(learn, num_it=20, stop_div=False)
     lrs, _ = backend.finder_curve(learn)
@@ -107,9 +95,9 @@ def test_weights_and_optimizer_state_are_restored(backend):
     learn.fit_one_cycle(1, slice(1e-3, 1e-2))
     w, o, rg = state(learn.model), backend.opt_tensors(learn), backend.requires_grad(learn)
     backend.lr_find(learn)
-    assert same(w, state(learn.model)), f"{LR5}: weights or BatchNorm statistics differ after lr_find"
-    assert same(o, backend.opt_tensors(learn)), f"{LR5}: optimizer state differs after lr_find"
-    assert backend.requires_grad(learn) == rg, f"{LR5}: freezing changed"
+    assert same(w, state(learn.model)), "LR-5: weights or BatchNorm statistics differ after lr_find"
+    assert same(o, backend.opt_tensors(learn)), "LR-5: optimizer state differs after lr_find"
+    assert backend.requires_grad(learn) == rg, "LR-5: freezing changed"
     assert len(backend.train_log(learn)["losses"]) > 8, "LR-5: the sweep did train (the weights really moved)"
 
 
@@ -231,8 +219,8 @@ def test_lesson_lr_min_lr_steep(backend):
     lr_min, lr_steep = backend.lr_find(learn)
     lrs, s = backend.finder_curve(learn)
     lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
-    assert math.isclose(lr_min, minimum_ref(lrs, s), rel_tol=1e-6), f"{LR8}: lr_min {lr_min}"
-    assert np.isclose(lr_steep, steep_ref(lrs, s, all_ties=True), rtol=1e-6).any(), f"{LR8}: lr_steep {lr_steep}"
+    assert math.isclose(lr_min, minimum_ref(lrs, s), rel_tol=1e-6), f"LR-8: lr_min {lr_min}"
+    assert np.isclose(lr_steep, steep_ref(lrs, s, all_ties=True), rtol=1e-6).any(), f"LR-8: lr_steep {lr_steep}"
 
 
 @pytest.mark.claim("LR-8", current=True)

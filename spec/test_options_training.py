@@ -25,7 +25,19 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spec.backends import get
-from spec.tiny import cnn, data, make, mlp, one_thread, params, plain  # noqa: F401
+from spec.tiny import (  # noqa: F401
+    close_rel,
+    cnn,
+    data,
+    ema,
+    group_of,
+    is_norm,
+    make,
+    mlp,
+    one_thread,
+    params,
+    plain,
+)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -58,32 +70,6 @@ def mom_cycle(n, n_groups, moms, pct=0.25):
     return cycle(n, [moms[0]] * n_groups, [moms[1]] * n_groups, [moms[2]] * n_groups, pct)
 
 
-def ema(raw, beta=0.98):
-    "Debiased exponential moving average: avg_t = beta avg_(t-1) + (1 - beta) x_t, reported as avg_t / (1 - beta**t)."
-    out, avg = [], 0.0
-    for i, v in enumerate(raw, 1):
-        avg = beta * avg + (1 - beta) * v
-        out.append(avg / (1 - beta**i))
-    return np.array(out)
-
-
-def close(got, want, rtol=1e-5, atol=0.0, what=""):
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    bad = ~np.isclose(got, want, rtol=rtol, atol=atol)
-    at = np.argwhere(bad)[0].tolist() if bad.any() else None
-    assert not bad.any(), f"{what}: first mismatch at {at}: {got[bad][0]!r} != {want[bad][0]!r}"
-
-
-def is_norm(m):
-    return [isinstance(mod, nn.BatchNorm1d) for mod in m for _ in mod.parameters(recurse=False)]
-
-
-def group_of(m):
-    "Group index (tiny.split) of every parameter, in model.parameters() order."
-    return [0 if i < 3 else 1 if i < 6 else 2 for i, mod in enumerate(m) for _ in mod.parameters(recurse=False)]
-
-
 def changed(before, m):
     return [not torch.equal(a, b) for a, b in zip(before, params(m))]
 
@@ -113,13 +99,13 @@ def test_one_cycle_every_option_and_learner_moms(backend):
     learn, *_ = make(backend, moms=(0.9, 0.7, 0.9))
     learn.fit_one_cycle(2, 3e-3, div=10, div_final=1e3, pct_start=0.5)
     log = backend.train_log(learn)
-    close(log["lrs"], lr_cycle(16, [3e-3] * 3, 10, 1e3, 0.5), what="OC-1: div=10, div_final=1e3, pct_start=0.5")
+    close_rel(log["lrs"], lr_cycle(16, [3e-3] * 3, 10, 1e3, 0.5), what="OC-1: div=10, div_final=1e3, pct_start=0.5")
     assert math.isclose(log["lrs"][0, 0], 3e-4, rel_tol=1e-6), f"OC-1: first LR {log['lrs'][0, 0]}, lr_max/div = 3e-4"
-    close(log["moms"], mom_cycle(16, 3, (0.9, 0.7, 0.9), 0.5), what="OC-2: Learner(moms=(0.9, 0.7, 0.9))")
+    close_rel(log["moms"], mom_cycle(16, 3, (0.9, 0.7, 0.9), 0.5), what="OC-2: Learner(moms=(0.9, 0.7, 0.9))")
     learn.fit_one_cycle(1, slice(1e-4, 1e-2), div=4, div_final=50, pct_start=0.125, moms=(0.8, 0.6, 0.85))
     log = backend.train_log(learn)
-    close(log["lrs"][16:], lr_cycle(8, [1e-4, 1e-3, 1e-2], 4, 50, 0.125), what="OC-1: second fit's own cycle")
-    close(log["moms"][16:], mom_cycle(8, 3, (0.8, 0.6, 0.85), 0.125), what="OC-2: moms=(0.8, 0.6, 0.85) overrides")
+    close_rel(log["lrs"][16:], lr_cycle(8, [1e-4, 1e-3, 1e-2], 4, 50, 0.125), what="OC-1: second fit's own cycle")
+    close_rel(log["moms"][16:], mom_cycle(8, 3, (0.8, 0.6, 0.85), 0.125), what="OC-2: moms=(0.8, 0.6, 0.85) overrides")
     assert log["lrs"][16:, 2].argmax() == 1, "OC-1: pct_start=0.125 of 8 batches peaks at batch 1"
 
 
@@ -155,12 +141,14 @@ def test_fine_tune_every_option(backend):
     log = backend.train_log(learn)
     assert (log["epochs"], va.iters, len(log["lrs"])) == (3, 3, 24), (
         f"FT-3: {log['epochs']} epochs, {va.iters} validations, {len(log['lrs'])} batches; expected 2 + 1 epochs")
-    close(log["lrs"][:16], lr_cycle(16, [1e-3, 1e-3, 1e-2], 25, 1e3, 0.99), what="FT-4: frozen phase, div_final=1e3")
+    want = lr_cycle(16, [1e-3, 1e-3, 1e-2], 25, 1e3, 0.99)
+    close_rel(log["lrs"][:16], want, what="FT-4: frozen phase, div_final=1e3")
     peaks = 5e-4 * 10 ** (np.arange(3) / 2)  # even_mults(base_lr/2/lr_mult, base_lr/2, 3)
-    close(log["lrs"][16:], lr_cycle(8, peaks, 2.0, 1e3, 0.5), what="FT-5: unfrozen phase, lr_mult=10, div=2, pct .5")
-    close(log["lrs"][16:, 2] / log["lrs"][16:, 0], [10.0] * 8, what="FT-5: last/first group LR = lr_mult")
-    close(log["moms"][:16], mom_cycle(16, 3, (0.9, 0.8, 0.9), 0.99), what="FT-3: moms in the frozen phase")
-    close(log["moms"][16:], mom_cycle(8, 3, (0.9, 0.8, 0.9), 0.5), what="FT-3: moms in the unfrozen phase")
+    want = lr_cycle(8, peaks, 2.0, 1e3, 0.5)
+    close_rel(log["lrs"][16:], want, what="FT-5: unfrozen phase, lr_mult=10, div=2, pct .5")
+    close_rel(log["lrs"][16:, 2] / log["lrs"][16:, 0], [10.0] * 8, what="FT-5: last/first group LR = lr_mult")
+    close_rel(log["moms"][:16], mom_cycle(16, 3, (0.9, 0.8, 0.9), 0.99), what="FT-3: moms in the frozen phase")
+    close_rel(log["moms"][16:], mom_cycle(8, 3, (0.9, 0.8, 0.9), 0.5), what="FT-3: moms in the unfrozen phase")
     frozen = torch.tensor([g < 2 and not b for g, b in zip(group_of(learn.model), is_norm(learn.model))])
     mask = torch.repeat_interleave(frozen, torch.tensor([p.numel() for p in before]))
     first = torch.cat([b.flatten() for b in before])
@@ -175,7 +163,7 @@ def test_fine_tune_without_frozen_epochs(backend):
     learn.fine_tune(1, base_lr=4e-3, freeze_epochs=0)
     log = backend.train_log(learn)
     assert (log["epochs"], len(log["lrs"])) == (1, 8), f"FT-3: {log['epochs']} epochs, {len(log['lrs'])} batches"
-    close(log["lrs"], lr_cycle(8, [2e-5, 2e-4, 2e-3], 5.0, 1e5, 0.3), what="FT-3: freeze_epochs=0, unfrozen cycle")
+    close_rel(log["lrs"], lr_cycle(8, [2e-5, 2e-4, 2e-3], 5.0, 1e5, 0.3), what="FT-3: freeze_epochs=0, unfrozen cycle")
     assert all(backend.requires_grad(learn)), "FT-3: fine_tune ends unfrozen"
 
 
@@ -198,13 +186,13 @@ def test_lr_find_schedule_and_stop_div(backend):
     learn, *_ = make(backend, loss_func=_blow_up_after(10))
     backend.lr_find(learn, start_lr=1e-5, end_lr=1, num_it=30, stop_div=False)
     lrs, s = backend.finder_curve(learn)
-    close(lrs, 1e-5 * 1e5 ** (np.arange(30) / 30), rtol=1e-9, what="LR-3: start_lr=1e-5, end_lr=1, num_it=30")
+    close_rel(lrs, 1e-5 * 1e5 ** (np.arange(30) / 30), rtol=1e-9, what="LR-3: start_lr=1e-5, end_lr=1, num_it=30")
     assert s[-1] > 4 * s.min(), f"LR-6: the loss did diverge (smoothed {s[-1]:.3g} vs best {s.min():.3g})"
     learn, *_ = make(backend, loss_func=_blow_up_after(10))
     backend.lr_find(learn, start_lr=1e-5, end_lr=1, num_it=30, stop_div=True)
     lrs, s = backend.finder_curve(learn)
     assert len(s) == 11, f"LR-6: stop_div=True stopped after {len(s)} batches, expected 11 (first > 4x best)"
-    close(lrs, 1e-5 * 1e5 ** (np.arange(11) / 30), rtol=1e-9, what="LR-3: the stopped sweep's LRs")
+    close_rel(lrs, 1e-5 * 1e5 ** (np.arange(11) / 30), rtol=1e-9, what="LR-3: the stopped sweep's LRs")
 
 
 def valley_ref(lrs, losses):
@@ -304,14 +292,14 @@ def test_plot_lr_find_options(backend):
         plt.close("all")
         learn.recorder.plot_lr_find(skip_end=k)
         ax, (line, *rest) = _lines()
-        close(line.get_xdata(), lrs[: len(lrs) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: x = the LRs")
-        close(line.get_ydata(), s[: len(s) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: y = the smoothed losses")
+        close_rel(line.get_xdata(), lrs[: len(lrs) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: x = the LRs")
+        close_rel(line.get_ydata(), s[: len(s) - k], rtol=1e-7, what=f"LR-11: skip_end={k}: y = the smoothed losses")
         assert rest == [], f"LR-11: no suggestions, no marks: {len(rest)} extra lines"
     plt.close("all")
     learn.recorder.plot_lr_find(suggestions=[(float(lrs[20]), float(s[20]))], nms=["here"])
     ax, (line, mark) = _lines()
     assert mark.get_label() == "here" and ax.get_legend() is not None, f"LR-11: mark label {mark.get_label()!r}"
-    close([mark.get_xdata()[0], mark.get_ydata()[0]], [lrs[20], s[20]], rtol=1e-7, what="LR-11: the marked point")
+    close_rel([mark.get_xdata()[0], mark.get_ydata()[0]], [lrs[20], s[20]], rtol=1e-7, what="LR-11: the marked point")
     assert len(line.get_xdata()) == len(lrs) - 5, "LR-11: the default skip_end is 5"
     plt.close("all")
 
@@ -328,11 +316,11 @@ def test_plot_loss_options(backend):
     _, lines = _lines()
     assert len(lines) == 1, f"OC-5: with_valid=False drew {len(lines)} lines, expected the training loss only"
     assert list(lines[0].get_xdata()) == list(range(2, 16)), f"OC-5: skip_start=2: x = {list(lines[0].get_xdata())}"
-    close(lines[0].get_ydata(), want[2:], rtol=1e-4, what="OC-5: skip_start=2: y = smoothed losses from batch 2")
+    close_rel(lines[0].get_ydata(), want[2:], rtol=1e-4, what="OC-5: skip_start=2: y = smoothed losses from batch 2")
     plt.close("all")
     learn.recorder.plot_loss(skip_start=0)
     _, (train, valid) = _lines()
-    close(train.get_ydata(), want, rtol=1e-4, what="OC-5: skip_start=0: every smoothed loss")
+    close_rel(train.get_ydata(), want, rtol=1e-4, what="OC-5: skip_start=0: every smoothed loss")
     assert list(valid.get_xdata()) == [8, 16], f"OC-5: valid points at batches {list(valid.get_xdata())}"
     assert math.isclose(valid.get_ydata()[-1], backend.valid_metrics(learn)[0], rel_tol=1e-5), "OC-5: valid loss"
     plt.close("all")
@@ -365,16 +353,16 @@ def test_get_preds_act_decoded_and_dl(backend):
     xv, yv = (torch.cat(t) for t in zip(*va.dl))
     p, y, d = learn.get_preds(dl=va, act=torch.sigmoid, with_decoded=True)  # fastai's default dl needs dls.valid.new
     o = outputs(learn.model, xv)
-    close(plain(p), torch.sigmoid(o), rtol=1e-5, atol=1e-7, what="ML-13: act=torch.sigmoid")
+    close_rel(plain(p), torch.sigmoid(o), rtol=1e-5, atol=1e-7, what="ML-13: act=torch.sigmoid")
     assert torch.equal(plain(y).cpu(), yv), "ML-13: targets of the validation set, in order"
     assert torch.equal(plain(d).cpu(), plain(p).argmax(-1).cpu()), "ML-13: with_decoded: argmax of the preds"
     p, y, d = learn.get_preds(dl=va, act=torch.neg, with_decoded=True)  # not monotone: decodes see act's output
     assert torch.equal(plain(d).cpu(), o.argmin(-1)), "ML-13: act=torch.neg: decoded = argmax(-outputs)"
     p, y = learn.get_preds(dl=va)
-    close(plain(p), torch.softmax(o, -1), rtol=1e-5, atol=1e-7, what="ML-13: default act = the loss's softmax")
+    close_rel(plain(p), torch.softmax(o, -1), rtol=1e-5, atol=1e-7, what="ML-13: default act = the loss's softmax")
     dl, x2, y2 = other_loader()
     p, y = learn.get_preds(dl=dl)
-    close(plain(p), torch.softmax(outputs(learn.model, x2), -1), rtol=1e-5, atol=1e-7, what="ML-13: dl=other")
+    close_rel(plain(p), torch.softmax(outputs(learn.model, x2), -1), rtol=1e-5, atol=1e-7, what="ML-13: dl=other")
     assert torch.equal(plain(y).cpu(), y2), "ML-13: dl=other: that loader's targets, in order"
 
 
@@ -390,15 +378,15 @@ def test_metrics_and_validate_dl(backend):
     for got, x, y, what in ((learn.validate(), xv, yv, "validate()"), (learn.validate(dl=dl), x2, y2, "dl=other")):
         o = outputs(learn.model, x)
         acc = (o.argmax(1) == y).float().mean().item()
-        close([float(v) for v in got], [F.cross_entropy(o, y).item(), acc, 1 - acc], rtol=1e-5,
+        close_rel([float(v) for v in got], [F.cross_entropy(o, y).item(), acc, 1 - acc], rtol=1e-5,
               what=f"ML-14: {what} = [loss, accuracy, error_rate]")
     assert len(row) == 4, f"ML-14: the epoch row {row} has not train_loss, valid_loss and two metrics"
-    close(row[1:], [float(v) for v in learn.validate()], rtol=1e-5, what="ML-14: epoch row = validate()")
+    close_rel(row[1:], [float(v) for v in learn.validate()], rtol=1e-5, what="ML-14: epoch row = validate()")
     learn, *_ = make(backend, metrics=backend.error_rate)
     learn.fit(1, 1e-2)
     got = [float(v) for v in learn.validate()]
     o = outputs(learn.model, xv)
-    close(got, [F.cross_entropy(o, yv).item(), (o.argmax(1) != yv).float().mean().item()], rtol=1e-5,
+    close_rel(got, [F.cross_entropy(o, yv).item(), (o.argmax(1) != yv).float().mean().item()], rtol=1e-5,
           what="ML-14: metrics=error_rate (one metric, not in a list)")
 
 
@@ -453,10 +441,10 @@ def test_opt_func_sgd():
     assert isinstance(learn.opt, torch.optim.SGD), f"{OPT}: opt_func=SGD built {type(learn.opt).__name__}"
     want = [p - 0.1 * g for p, g in zip(m0.parameters(), _grads(m0, x, y))]
     for i, (a, b) in enumerate(zip(params(learn.model), want)):
-        close(a, b.detach(), rtol=1e-5, atol=1e-7, what=f"{OPT}: SGD step of parameter {i}")
+        close_rel(a, b.detach(), rtol=1e-5, atol=1e-7, what=f"{OPT}: SGD step of parameter {i}")
     learn, *_ = make(IMPL, opt_func=functools.partial(torch.optim.SGD, momentum=0.5))
     learn.fit_one_cycle(1, 1e-2, moms=(0.9, 0.7, 0.9))
-    close(IMPL.train_log(learn)["moms"], mom_cycle(8, 3, (0.9, 0.7, 0.9)), what=f"{OPT}: SGD momentum cycle")
+    close_rel(IMPL.train_log(learn)["moms"], mom_cycle(8, 3, (0.9, 0.7, 0.9)), what=f"{OPT}: SGD momentum cycle")
     assert [g["momentum"] for g in learn.opt.param_groups] == IMPL.train_log(learn)["moms"][-1].tolist()
 
 
@@ -493,7 +481,7 @@ def test_weight_decay_is_decoupled(where):
         ok = g.abs() > 1e-5  # a bias before BatchNorm has a zero gradient up to rounding: Adam's step there is noise
         n += int(ok.sum())
         want = _adamw(p.detach(), g, lr, wd)
-        close(a[ok], want[ok], rtol=1e-5, atol=lr * 1e-4, what=f"{OPT}: {where}: parameter {i}")
+        close_rel(a[ok], want[ok], rtol=1e-5, atol=lr * 1e-4, what=f"{OPT}: {where}: parameter {i}")
     assert n > 0.9 * sum(p.numel() for p in m0.parameters()), f"{OPT}: only {n} elements have a usable gradient"
 
 
@@ -503,7 +491,7 @@ def test_learner_lr_and_no_splitter():
     it the slice's top, and freeze() is refused."""
     learn, *_ = make(IMPL, lr=2e-3)
     learn.fit(1)
-    close(IMPL.train_log(learn)["lrs"], np.full((8, 3), 2e-3), rtol=0, what=f"{OPT}: fit() at Learner(lr=2e-3)")
+    close_rel(IMPL.train_log(learn)["lrs"], np.full((8, 3), 2e-3), rtol=0, what=f"{OPT}: fit() at Learner(lr=2e-3)")
     learn, *_ = make(IMPL, splitter=None)
     assert IMPL.set_lr(learn, slice(1e-4, 1e-2)) == [1e-2], f"{OPT}: no splitter: one group at the slice's top"
     with pytest.raises(ValueError, match="2 parameter groups"):
@@ -597,7 +585,7 @@ def test_recorder_beta():
     learn.recorder = Recorder(beta=0.9)
     learn.fit(1, 1e-2)
     raw = IMPL.train_log(learn)["losses"]
-    close(learn.recorder.losses, ema(raw, 0.9), rtol=1e-6, what=f"{OPT}: Recorder(beta=0.9) smoothing")
+    close_rel(learn.recorder.losses, ema(raw, 0.9), rtol=1e-6, what=f"{OPT}: Recorder(beta=0.9) smoothing")
     assert not np.allclose(ema(raw, 0.9), ema(raw), rtol=1e-6), f"{OPT}: beta 0.9 and 0.98 should differ here"
     assert math.isclose(learn.recorder.values[-1][0], ema(raw, 0.9)[-1], rel_tol=1e-6), f"{OPT}: epoch train_loss"
 
@@ -613,7 +601,7 @@ def test_plot_sched_draws_every_group():
     for ax, k in zip(fig.axes, ("lrs", "moms")):
         lines = ax.get_lines()
         assert len(lines) == 3, f"{OPT}: plot_sched drew {len(lines)} {k} lines, expected one per group"
-        close(np.array([ln.get_ydata() for ln in lines]).T, log[k], rtol=1e-12, what=f"{OPT}: plot_sched {k}")
+        close_rel(np.array([ln.get_ydata() for ln in lines]).T, log[k], rtol=1e-12, what=f"{OPT}: plot_sched {k}")
     plt.close("all")
 
 

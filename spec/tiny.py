@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from spec import checks
+
 N, N_VALID, BS = 96, 32, 8  # make()'s data: 96 items, the first 32 for validation; batches of 8 (16 to validate)
 N_TRAIN_BATCHES = (N - N_VALID) // BS  # 8 training batches an epoch
 N_VALID_BATCHES = N_VALID // (2 * BS)  # 2 validation batches an epoch
@@ -82,6 +84,32 @@ def make(backend, model=None, n=N, bs=BS, seed=0, loss_func=None, **kw):
 def params(m):
     "A copy of every parameter, in order, on the CPU (fastai moves the model to the GPU when there is one)."
     return [p.detach().cpu().clone() for p in m.parameters()]
+
+
+def is_norm(m):
+    "Whether each parameter of an mlp(), in model.parameters() order, belongs to a BatchNorm."
+    return [isinstance(mod, nn.BatchNorm1d) for mod in m for _ in mod.parameters(recurse=False)]
+
+
+def group_of(m):
+    "Group index (split) of every parameter of an mlp(), in model.parameters() order."
+    return [0 if i < 3 else 1 if i < 6 else 2 for i, mod in enumerate(m) for _ in mod.parameters(recurse=False)]
+
+
+def ema(raw, beta=0.98):
+    "Debiased exponential moving average: avg_t = beta avg_(t-1) + (1 - beta) x_t, reported as avg_t / (1 - beta**t)."
+    out, avg = [], 0.0
+    for i, v in enumerate(raw, 1):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta**i))
+    return np.array(out)
+
+
+def close_rel(got, want, rtol=1e-5, atol=0.0, what=""):
+    """spec.checks.close with no absolute tolerance unless asked, for LR and momentum schedules: fastai computes
+    schedule positions in float32 (1e-5 relative is exact up to that rounding), and LRs of 1e-9 still count."""
+    __tracebackhide__ = True
+    checks.close(got, want, what, rtol=rtol, atol=atol)
 
 
 @pytest.fixture(scope="module")
