@@ -24,8 +24,6 @@ from spec.tiny import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
-CF4 = "CF-4 '15x5 table ... 5x15 table ... matrix multiply ... stochastic gradient descent' (T:L1787)"
-CF16 = "CF-16 'a totally generic learner ... tell it to use MSE and fit' (T:L2080)"
 CF19 = "CF-19 'it got worse ... so it's overfitting very quickly' (T:L2150)"
 
 
@@ -68,7 +66,7 @@ def test_matrix_product_of_factors_fits_observed_cells(record_property):
     g = torch.Generator().manual_seed(seeds(1)[0])
     u, m = torch.randn(15, 5, generator=g), torch.randn(5, 15, generator=g)
     i, j = 3, 7
-    assert torch.isclose((u @ m)[i, j], u[i] @ m[:, j]), f"{CF4}: (U@M)[3,7] != U[3] @ M[:,7]"
+    assert torch.isclose((u @ m)[i, j], u[i] @ m[:, j]), "CF-4: (U@M)[3,7] != U[3] @ M[:,7]"
     true = torch.randn(30, 3, generator=g) @ torch.randn(3, 30, generator=g) + 3
     seen = torch.rand(30, 30, generator=g) < 0.7
     uu = (0.1 * torch.randn(30, 3, generator=g)).requires_grad_()
@@ -85,8 +83,8 @@ def test_matrix_product_of_factors_fits_observed_cells(record_property):
     pred = (uu @ mm + bias).detach()
     held, base = ((pred - true)[~seen] ** 2).mean().item(), ((true[seen].mean() - true)[~seen] ** 2).mean().item()
     record(record_property, 1 - held / base, 0.5)
-    assert losses[-1] < 0.05 * losses[0], f"{CF4}: observed-cell MSE {losses[0]:.3f} -> {losses[-1]:.3f}"
-    assert held < 0.5 * base, f"{CF4}: held-out MSE {held:.3f} vs the mean rating's {base:.3f}"
+    assert losses[-1] < 0.05 * losses[0], f"CF-4: observed-cell MSE {losses[0]:.3f} -> {losses[-1]:.3f}"
+    assert held < 0.5 * base, f"CF-4: held-out MSE {held:.3f} vs the mean rating's {base:.3f}"
 
 
 @pytest.mark.claim("CF-13")
@@ -273,7 +271,7 @@ def test_plain_learner_on_dot_product_trains(backend, data_dir_medium, record_pr
     record(record_property, min((-np.diff(v[:, 0]) / v[:-1, 0]).min() for v, _, _ in runs), 0)
     for v, _, var in runs:
         rows.append((np.round(v[:, 0], 3).tolist(), round(v[-1, 1], 3), round(var, 3)))
-        assert (np.diff(v[:, 0]) < 0).all() and v[-1, 1] < var, f"{CF16}: (train losses, final valid, var) {rows[-1]}"
+        assert (np.diff(v[:, 0]) < 0).all() and v[-1, 1] < var, f"CF-16: (train losses, final valid, var) {rows[-1]}"
 
 
 @pytest.mark.claim("CF-20", "CF-17")

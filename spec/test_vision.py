@@ -39,7 +39,6 @@ N_PARAMS = {
 }  # ARCH-2, the 1000-class torchvision models
 NF = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-FT1 = "FT-1 'We throw away the very last layer ... replace it with random weights ... more than one layer' (T:L286)"
 FT11 = "FT-11 'you don't see this rapid drop because much harder to train a model that's already pretty good' (T:L363)"
 
 
@@ -169,13 +168,13 @@ def test_body_is_resnet_without_pool_and_fc_and_head_is_fastais(backend, data_di
     learn = backend.vision_learner(pets(backend, data_dir), arch)
     body, head = learn.model
     ref = list(built(arch).children())
-    assert [type(c) for c in body] == [type(c) for c in ref[:-2]], f"{FT1}: body {[type(c).__name__ for c in body]}"
+    assert [type(c) for c in body] == [type(c) for c in ref[:-2]], f"FT-1: body {[type(c).__name__ for c in body]}"
     assert [type(c) for c in ref[-2:]] == [nn.AdaptiveAvgPool2d, nn.Linear], "FT-1: torchvision resnet ends pool, fc"
     n_body = sum(p.numel() for p in body.parameters())
     want = N_PARAMS[name] - sum(p.numel() for p in ref[-1].parameters())
-    assert n_body == want, f"{FT1}: body has {n_body} parameters, the resnet without fc {want}"
+    assert n_body == want, f"FT-1: body has {n_body} parameters, the resnet without fc {want}"
     got = [describe(m) for m in head]
-    assert got == fastai_head(NF[name], 37), f"{FT1}: {name} head\n{got}\nexpected\n{fastai_head(NF[name], 37)}"
+    assert got == fastai_head(NF[name], 37), f"FT-1: {name} head\n{got}\nexpected\n{fastai_head(NF[name], 37)}"
 
 
 @pytest.mark.claim("FT-1")
@@ -183,9 +182,9 @@ def test_body_is_resnet_without_pool_and_fc_and_head_is_fastais(backend, data_di
 def test_create_head(backend, nf, n_out):
     "create_head(nf, n_out) is the listed head (concat pooling doubles nf); y_range appends SigmoidRange."
     got = [describe(m) for m in backend.create_head(nf, n_out)]
-    assert got == fastai_head(nf, n_out), f"{FT1}: create_head({nf}, {n_out})\n{got}"
+    assert got == fastai_head(nf, n_out), f"FT-1: create_head({nf}, {n_out})\n{got}"
     last = backend.create_head(nf, n_out, y_range=(-1, 1))[-1]
-    assert type(last).__name__ == "SigmoidRange", f"{FT1}: with y_range the head ends with {last}"
+    assert type(last).__name__ == "SigmoidRange", f"FT-1: with y_range the head ends with {last}"
 
 
 @pytest.mark.claim("FT-1")
@@ -197,11 +196,11 @@ def test_head_weights_are_new_random_kaiming_normal(backend, data_dir):
     for lin, tol in zip(lins, (0.02, 0.05)):  # 1024*512 and 512*37 draws: sampling error < 0.3% and 1.2%
         w = lin.weight.detach()
         want = (2 / lin.in_features) ** 0.5
-        assert abs(w.std().item() / want - 1) < tol, f"{FT1}: {lin}: weight std {w.std():.5f}, kaiming {want:.5f}"
-        assert abs(w.mean().item()) < 4 * want / w.numel() ** 0.5, f"{FT1}: {lin}: weight mean {w.mean():.2e}"
-    assert not torch.equal(lins[-1].weight, [m for m in b if isinstance(m, nn.Linear)][-1].weight), f"{FT1}: not random"
+        assert abs(w.std().item() / want - 1) < tol, f"FT-1: {lin}: weight std {w.std():.5f}, kaiming {want:.5f}"
+        assert abs(w.mean().item()) < 4 * want / w.numel() ** 0.5, f"FT-1: {lin}: weight mean {w.mean():.2e}"
+    assert not torch.equal(lins[-1].weight, [m for m in b if isinstance(m, nn.Linear)][-1].weight), "FT-1: not random"
     for bn in (m for m in a if isinstance(m, nn.BatchNorm1d)):  # fastai's BatchNorm init
-        assert bool((bn.weight == 1).all() and (bn.bias == 1e-3).all()), f"{FT1}: {bn} does not start at 1, 1e-3"
+        assert bool((bn.weight == 1).all() and (bn.bias == 1e-3).all()), f"FT-1: {bn} does not start at 1, 1e-3"
 
 
 @pytest.mark.claim("FT-2")
@@ -403,7 +402,7 @@ def test_pretrained_body_beats_random_init(backend, data_dir_medium, body):
         for s in SEEDS
     ]
     ok = all(p < 0.5 and p <= 0.6 * r for p, r in rows)
-    assert ok, f"{FT1}: final error (pretrained, random init) per seed {np.round(rows, 3).tolist()}"
+    assert ok, f"FT-1: final error (pretrained, random init) per seed {np.round(rows, 3).tolist()}"
 
 
 @pytest.mark.slow
