@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import cnn, make, one_thread, record, seeds  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, cnn, make, one_thread, record, seeds  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
@@ -101,7 +101,7 @@ def test_fp16_uses_torch_amp_grad_scaler(backend):
     learn, *_ = make(backend, cnn().to(DEV))
     learn.to_fp16().fit(1, 1e-3)
     log = backend.train_log(learn)
-    assert all(log["scaler"]) and log["scales"] == [2.0**16] * 8, f"FP16-3: loss scales {log['scales']}"
+    assert all(log["scaler"]) and log["scales"] == [2.0**16] * N_TRAIN_BATCHES, f"FP16-3: loss scales {log['scales']}"
     assert log["scaler_cfg"] == (2.0, 0.5, 2000), f"FP16-3: (growth, backoff, interval) = {log['scaler_cfg']}"
     assert {p.dtype for p in learn.model.parameters()} == {torch.float32}, "FP16-3: parameters stay float32"
 

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from impl import data as idata
 from impl.learner import Diverged, NonFiniteStep
 from spec.backends import get
-from spec.tiny import cnn, data, make, mlp, one_thread, split  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, cnn, data, make, mlp, one_thread, split  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")
@@ -365,7 +365,7 @@ def test_step_that_makes_a_weight_infinite_puts_back_the_epoch(opt, k):
     NonFiniteStep; parameters, buffers, optimizer state and hyper-parameters as at the start of epoch 1."""
     learn, *_ = make(IMPL, opt_func=OPTS[opt])
     learn.fit(1, 1e-2)
-    hook, starts = _InfGrad(learn.model[6].weight, 8 + k), _Starts()
+    hook, starts = _InfGrad(learn.model[6].weight, N_TRAIN_BATCHES + k), _Starts()
     hook.arm()
     with pytest.raises(NonFiniteStep, match=r"parameter NaN or infinite.*the weights are those at the start of "
                        r"epoch 1") as e:
@@ -410,7 +410,7 @@ def test_fp16_skipped_step_is_not_an_error():
     log = IMPL.train_log(learn)
     assert learn.amp.skipped[:5] == [False, False, False, True, False], f"IMPL-35: skipped {learn.amp.skipped}"
     assert torch.equal(log["params"][3], log["params"][2]), "IMPL-35: the skipped step changed the weights"
-    assert finite(learn) and len(log["params"]) == 8, "IMPL-35: fit did not complete with finite weights"
+    assert finite(learn) and len(log["params"]) == N_TRAIN_BATCHES, "IMPL-35: fit did not complete with finite weights"
 
 
 # ---------------------------------------------------------------- interrupted batches
