@@ -11,6 +11,11 @@ after_loss/after_step): a failure in it puts the learner back as at the start of
 A callback with `nonfinite = True` takes charge of bad losses: during its fits a NaN/inf loss or step puts the
 learner back as at the epoch's start and is recorded as `learn.loss = nan` (then after_batch as usual), not raised,
 and a diverging loss is not stopped by the loop (the LR finder stops the sweep itself).
+
+`learn.loss` is a 0-d tensor on the device. The loop checks the losses and steps once per epoch (one host sync), so
+a bad batch is found at the epoch's end, unless a callback needs each batch checked before its `after_batch` runs:
+any callback with `after_batch` does (the loop then syncs once per batch) unless it sets `deferred = True`, saying
+its after_batch may see a batch not checked yet (impl's Recorder and ProgressBar do).
 """
 
 import os
@@ -99,7 +104,7 @@ def format_time(t):
 class ProgressBar(Callback):
     "A tqdm bar over each epoch's training batches: on a terminal or in a notebook only (tqdm's disable=None)."
 
-    order = 60
+    order, deferred = 60, True  # counts batches, reads no loss: no host sync per batch
 
     def __init__(self):
         self.bar = None

@@ -13,6 +13,14 @@ Hyper-parameters live in the torch optimizer's param groups: `lr`, and `mom` as 
 Faults leave the learner as it was: arguments and data are checked before anything changes, `load` checks the
 whole checkpoint before copying, and a fit that fails (a batch that raises, a NaN/inf loss or parameter, a diverging
 loss) puts back the state at the start of the failing epoch (_Guard: one copy per epoch, no host sync per batch).
+
+Host syncs: the training loop reads nothing from the device per batch. `learn.loss` is the batch's loss as a 0-d
+tensor on the device (as fastai's); the guard and the Recorder keep the losses there and read them once per epoch
+(the epoch table's train_loss), validation once per epoch. What reads a float per batch syncs each batch: a callback
+with `after_batch` (it sees only checked batches, so the loop checks each before calling it) unless it sets
+`deferred = True` (impl's Recorder and progress bar do), a callback with `nonfinite` (lr_find), reading
+`recorder.losses` during a fit (lr_find's smoothed loss), `float(learn.loss)`, and `train_batch` called alone.
+`learn.compile()` (or `Learner(compile=True)`) runs the forward passes through torch.compile.
 """
 
 import copy
@@ -58,7 +66,7 @@ def norm_params(m):
 
 
 class NonFiniteLoss(FloatingPointError):
-    "A NaN or infinite training loss; raised before the step, so the weights are those before that batch."
+    "A NaN or infinite training loss; the learner is put back as at the start of the epoch (before that batch alone)."
 
 
 class NonFiniteStep(FloatingPointError):
@@ -111,18 +119,19 @@ def _bn_batch_error(e, b):
 
 class _Guard:
     """A failed fit leaves the learner as at the start of the failing epoch, for almost nothing per batch: `save` copies
-    the trainable parameters, their optimizer state, the hyper-parameters and the buffers once per epoch (into reused
-    memory: pinned CPU memory, copied non_blocking, for a CUDA model); `after_step` computes on the device whether the
-    parameters are finite, a flag `value` reads with the next loss (one host sync). `failed` puts the copies back."""
+    the trainable parameters, their optimizer state, the hyper-parameters, the buffers and the fp16 loss scale once
+    per epoch (into reused memory: pinned CPU memory, copied non_blocking, for a CUDA model); `after_step` keeps the
+    loss and whether the step left the parameters finite on the device; `settle` reads them (one host sync: at the
+    epoch's end, after every batch when `eager`) and at the first fault puts the copies back (`failed`) and raises."""
 
     def __init__(self, learn):
         self.learn, self.key = learn, None
         self.start(False, False)
 
-    def start(self, diverge, fitting=True):
-        "A new fit: its first loss sets the divergence limit (DIVERGE x it, when `diverge`)."
-        self.diverge, self.fitting, self.first, self.limit = diverge, fitting, None, math.inf
-        self.held, self.ok = False, None
+    def start(self, diverge, fitting=True, eager=True):
+        "A new fit: its first loss sets the divergence limit (DIVERGE x it, when `diverge`); eager: settle every batch."
+        self.diverge, self.fitting, self.eager = diverge, fitting, eager
+        self.first, self.limit, self.held, self.todo = None, math.inf, False, []
 
     @torch.no_grad()
     def save(self, epoch=None):
@@ -131,7 +140,7 @@ class _Guard:
         self.ps = [p for g in l.opt.param_groups for p in g["params"] if p.requires_grad]
         self.st = {p: dict(l.opt.state[p]) for p in self.ps if p in l.opt.state}
         live = self.ps + [v for s in self.st.values() for v in s.values() if isinstance(v, torch.Tensor)]
-        live += list(l.model.buffers())
+        live += list(l.model.buffers()) + _scaler_state(l.amp)
         key = [(id(t), t.shape, t.stride(), t.dtype, t.device) for t in live]
         if key != self.key:  # new memory only when the tensors changed
             self.key, self.mem = key, (live, [torch.empty_strided(t.size(), t.stride(), dtype=t.dtype,
@@ -139,31 +148,37 @@ class _Guard:
         for t, c in zip(*self.mem):
             c.copy_(t, non_blocking=True)
         self.hypers = [{k: v for k, v in g.items() if k != "params"} for g in l.opt.param_groups]
-        self.epoch, self.ok = epoch, None
+        self.epoch, self.todo, self.n = epoch, [], 0
 
     @torch.no_grad()
-    def after_step(self):
-        self.ok = torch.stack(torch._foreach_norm(self.ps, math.inf)).isfinite().all() if self.ps else None
+    def after_step(self, loss):
+        "Keep [the loss, the step left every parameter finite] on the device: no host sync."
+        ok = torch.stack(torch._foreach_norm(self.ps, math.inf)).isfinite().all() if self.ps else loss.isfinite()
+        self.todo.append(torch.stack([loss.detach().float(), ok.to(loss.device, torch.float32)]))
+        self.n += 1
 
-    def value(self, loss):
-        "The loss as a float and whether the last step left the parameters finite: one host sync for both."
-        if self.ok is None:
-            return loss.item(), True
-        v, ok = torch.stack([loss.detach().float().reshape(()), self.ok.to(loss.device).float()]).tolist()
-        return v, ok > 0
+    def settle(self):
+        "Read the kept losses and flags (one host sync); at the first fault: `failed`, raise it (e.batch: its index)."
+        if not self.todo:
+            return
+        rows, i0, self.todo = torch.stack(self.todo).tolist(), self.n - len(self.todo), []
+        for i, (v, ok) in enumerate(rows):
+            if e := self.fault(v, ok > 0):
+                e.batch = i0 + i
+                self.failed(e)
+                raise e
 
-    def check(self, v, ok):
-        "Raise for: the last step made a parameter non-finite; a NaN/inf loss; a second loss in a row over the limit."
-        if not ok:
-            raise NonFiniteStep("the step made a parameter NaN or infinite")
+    def fault(self, v, ok):
+        "The batch's error in loop order, or None: a NaN/inf loss, a second loss in a row over the limit, its step."
         if not math.isfinite(v):
-            raise NonFiniteLoss(f"training loss is {v}")
+            return NonFiniteLoss(f"training loss is {v}")
         if self.diverge and self.first is None:
             self.first, self.limit = v, DIVERGE * max(v, 1e-6)
         if v > self.limit and self.held:
-            raise Diverged(f"the learning rate is too high (T:L93): training loss {v:.3g} is over {DIVERGE:g}x the "
-                           f"first batch's ({self.first:.3g}) for the second batch in a row")
-        self.held, self.ok = v > self.limit, None
+            return Diverged(f"the learning rate is too high (T:L93): training loss {v:.3g} is over {DIVERGE:g}x the "
+                            f"first batch's ({self.first:.3g}) for the second batch in a row")
+        self.held = v > self.limit
+        return None if ok else NonFiniteStep("the step made a parameter NaN or infinite")
 
     @torch.no_grad()
     def failed(self, e):
@@ -177,16 +192,15 @@ class _Guard:
         for g, h in zip(l.opt.param_groups, self.hypers):
             g.update(h)
         l.opt.zero_grad(set_to_none=True)
-        self.ok, self.held, e.at = None, False, None if self.epoch is None else (self.epoch, 0)
+        self.todo, self.held, e.at = [], False, None if self.epoch is None else (self.epoch, 0)
         if not isinstance(e, FloatingPointError):  # those say it in their message (Learner._locate)
             e.add_note(f"impl.Learner: {_restored(e.at)}")
 
-    def settle(self):
-        "At the end of an epoch: read the last step's flag (one sync); a non-finite parameter: `failed`, raise."
-        if self.ok is not None and not bool(self.ok):
-            self.failed(e := NonFiniteStep("the step made a parameter NaN or infinite"))
-            raise e
-        self.ok = None
+
+def _scaler_state(amp):
+    "The fp16 GradScaler's scale and growth tracker (device tensors once it has scaled a loss), else nothing."
+    s = getattr(amp, "scaler", None)
+    return [t for t in (getattr(s, "_scale", None), getattr(s, "_growth_tracker", None)) if t is not None]
 
 
 def _restored(at):
@@ -220,9 +234,10 @@ class Recorder:
     `batch_losses` and the smoothed `losses` (exponential moving average, beta 0.98, debiased, as fastai's
     AvgSmoothLoss: LR-7). Per epoch: `values` rows [train_loss (smoothed, as fastai), valid_loss, *metrics] (nan
     for a cancelled validation), `times` (wall seconds from before_epoch to after_epoch: the table's time column),
-    and, when `table`, one row of fastai's epoch table printed (`log`). Reset by each fit."""
+    and, when `table`, one row of fastai's epoch table printed (`log`). Reset by each fit. The batch losses stay on
+    the device until read: `losses` and `batch_losses` read those kept so far (one host sync), after_epoch does."""
 
-    order = 50
+    order, deferred = 50, True  # its after_batch needs no checked batch: the loop does not sync for it
 
     def __init__(self, beta=0.98):
         self.beta, self.table = beta, False
@@ -253,18 +268,34 @@ class Recorder:
         print("".join(f"{c:<{len(n)}}  " for c, n in zip(cells, names)).rstrip(), flush=True)
 
     def reset(self, metric_names=()):
-        self.lrs, self.moms, self.batch_losses, self.losses = [], [], [], []
+        self.lrs, self.moms, self._raw, self._smooth, self._new = [], [], [], [], []
         self.values, self.times, self.iters = [], [], []
         self.metric_names = ["train_loss", "valid_loss", *metric_names]
         self._avg, self._n = 0.0, 0
 
     def add_batch(self, lrs, moms, loss):
-        self._n += 1
-        self._avg = self.beta * self._avg + (1 - self.beta) * loss  # torch.lerp(loss, avg, beta)
+        "One training batch: `loss` a number or a 0-d tensor (kept as it is until read)."
         self.lrs.append(lrs)
         self.moms.append(moms)
-        self.batch_losses.append(loss)
-        self.losses.append(self._avg / (1 - self.beta**self._n))
+        self._new.append(loss)
+
+    @property
+    def batch_losses(self):
+        return self._read()[0]
+
+    @property
+    def losses(self):
+        return self._read()[1]
+
+    def _read(self):
+        "The kept batch losses as floats (one host sync for all), appended with their smoothed values."
+        for v in _floats(self._new):
+            self._n += 1
+            self._avg = self.beta * self._avg + (1 - self.beta) * v  # torch.lerp(loss, avg, beta)
+            self._raw.append(v)
+            self._smooth.append(self._avg / (1 - self.beta**self._n))
+        self._new = []
+        return self._raw, self._smooth
 
     def add_epoch(self, valid, secs):
         self.values.append([self.losses[-1] if self.losses else math.nan, *valid])
@@ -310,7 +341,8 @@ class Recorder:
 
 
 class Learner:
-    "Model + data + loss + optimizer; parameter groups from `splitter(model)` (a list of lists of parameters)."
+    """Model + data + loss + optimizer; parameter groups from `splitter(model)` (a list of lists of parameters);
+    `compile`: True (torch.compile's default mode) or a mode name runs the forward passes compiled (`compile`)."""
 
     def __init__(
         self,
@@ -328,7 +360,10 @@ class Learner:
         model_dir="models",
         cbs=(),
         progress=None,
+        compile=False,
     ):
+        if not (isinstance(compile, (bool, str)) or compile is None):
+            raise TypeError(f"compile must be False, True or a torch.compile mode name, got {compile!r}")
         for a in ("train", "valid"):
             if not hasattr(dls, a):
                 raise TypeError(f"dls must have .train and .valid, got {type(dls).__name__} without .{a}")
@@ -342,7 +377,9 @@ class Learner:
         self.progress = progress  # None: the table and bar unless quiet (impl.callback.shows)
         self.groups = self._groups()
         self._lrs(lr)
-        self.lr, self._guard = lr, None
+        self.lr, self._guard, self._compiled = lr, None, None
+        if compile:
+            self.compile(None if compile is True else compile)
 
     # ------------------------------------------------------------ parameter groups, optimizer, hypers
     def _groups(self):
@@ -357,6 +394,23 @@ class Learner:
     @property
     def device(self):
         return getattr(self.dls, "device", None) or next(self.model.parameters()).device
+
+    def compile(self, mode=None, **kw):
+        """Run this learner's forward passes (training, validate, get_preds, lr_find) through torch.compile(self.model,
+        mode=mode, **kw) (mode: None or 'default', 'reduce-overhead', 'max-autotune', ...; kw: torch.compile's);
+        mode=False goes back to the plain module. `self.model` stays the module itself: save, load, state_dict and
+        the parameter groups are those of the uncompiled learner (files interchangeable). The first batches of each
+        shape compile (seconds to minutes). Returns self."""
+        if mode is False:
+            self._compiled = None
+            return self
+        self._compiled = (self.model, torch.compile(self.model, mode=mode, **kw))
+        return self
+
+    def _net(self):
+        "What runs the forward pass: the compiled module while it is of `self.model` (learn.compile), else the model."
+        m, c = self._compiled or (None, None)
+        return c if m is self.model else self.model
 
     def create_opt(self):
         lrs = lrs_for(self.lr, len(self.groups))
@@ -434,16 +488,17 @@ class Learner:
     def _forward(self, b):
         xb, y = self._to(b)
         with self.amp.autocast() if self.amp is not None else nullcontext():
-            o = self.model(*xb)
+            o = self._net()(*xb)
             if self.amp is not None:
                 o = o.float()  # the loss in fp32 (FP16-2)
             return o, y, self.loss_func(o, y)
 
     def train_batch(self, b):
-        """Forward, loss, backward, step, zero_grad; returns the loss as a float. When it raises (a NaN/inf loss or
-        step, Diverged, any exception, KeyboardInterrupt included) no gradient is left and the parameters, buffers,
-        optimizer state and hyper-parameters are as at the start of the epoch (_Guard); called outside a fit, as
-        before this batch. In a fit, no host sync besides reading the loss (with the last step's finiteness flag)."""
+        """Forward, loss, backward, step, zero_grad; returns the loss (detached, on the device). When it raises (a
+        NaN/inf loss or step, Diverged, any exception, KeyboardInterrupt included) no gradient is left and the
+        parameters, buffers, optimizer state and hyper-parameters are as at the start of the epoch (_Guard); called
+        outside a fit, as before this batch (checked at once: one host sync). In a fit, no host sync: the loss and
+        step are checked at the epoch's end (after each batch when the guard is eager)."""
         g = self._guard = self._guard or _Guard(self)
         alone = not g.fitting
         if alone:
@@ -454,20 +509,19 @@ class Learner:
             except ValueError as e:
                 _bn_batch_error(e, b)
                 raise
-            v, ok = g.value(loss)
-            g.check(v, ok)
             self.amp.backward(loss) if self.amp is not None else loss.backward()
             self.amp.step(self.opt) if self.amp is not None else self.opt.step()
-            g.after_step()
         except BaseException as e:
             if self.amp is not None:
                 self.amp.abort()
+            g.settle()  # a fault earlier in this epoch comes first: raised instead, the copies put back
             g.failed(e)
             raise
-        if alone:
-            g.settle()
+        g.after_step(loss)
         self.opt.zero_grad()
-        return v
+        if alone or g.eager:
+            g.settle()
+        return loss.detach()
 
     # ------------------------------------------------------------ fit: one loop, its phases events (impl.callback)
     def _check_data(self):
@@ -504,21 +558,18 @@ class Learner:
         cbs, bar = [self.recorder, *self.cbs, *cbs], ProgressBar() if shows(self.progress) else None
         self._on = dispatch(cbs + [bar] if bar else cbs)
         self._nonfinite = any(getattr(cb, "nonfinite", False) for cb in cbs)  # a callback takes bad losses
+        checks = [cb for cb in cbs if callable(getattr(cb, "after_batch", None)) and not getattr(cb, "deferred", 0)]
         self.n_epoch, self.epoch, self.iter, self.train_iter, self.loss = n_epoch, 0, 0, 0, math.nan
         was, g = self.model.training, self._guard or _Guard(self)
         self._guard = g
-        g.start(diverge=not self._nonfinite)
+        g.start(diverge=not self._nonfinite, eager=self._nonfinite or bool(checks))  # eager: a host sync per batch
         try:
             self._with_events(self._do_fit, "fit", CancelFitException)
-            if not self._nonfinite:
-                self._located(g.settle)  # the last step's flag, when a callback cut the epoch short
-        except BaseException as e:
-            if g.ok is not None and not self._nonfinite and not bool(g.ok):  # raised outside a batch, after a bad step
-                g.failed(e)
+        except BaseException:
             self.model.train(was)
             raise
         finally:
-            g.fitting, g.ok = False, None
+            g.fitting, g.todo = False, []
             if bar:
                 bar.after_fit(self)  # closed also when the fit raised
         return self
@@ -544,8 +595,9 @@ class Learner:
 
     def _do_epoch(self):
         self._guard.save(self.epoch)
-        self._with_events(self._do_train, "train", CancelTrainException)
-        if not self._nonfinite:
+        try:
+            self._with_events(self._do_train, "train", CancelTrainException)
+        finally:  # also when a callback cut the epoch or fit short: the epoch's losses and steps checked (one sync)
             self._located(self._guard.settle)
         self._with_events(self._do_validate, "validate", CancelValidException)
 
@@ -565,7 +617,7 @@ class Learner:
         except (NonFiniteLoss, NonFiniteStep, Diverged) as e:  # Diverged only without `nonfinite`
             if not self._nonfinite:
                 raise self._locate(e) from None
-            return math.nan
+            return torch.full((), math.nan, device=self.device)
 
     def _do_validate(self):
         self.valid_values = self.validate()
@@ -579,7 +631,7 @@ class Learner:
 
     def _locate(self, e):
         "The same error, its message naming the epoch and batch and what the learner was put back to."
-        n = type(e)(f"{e}; found at epoch {self.epoch}, batch {self.iter}: fit stopped, {_restored(e.at)}")
+        n = type(e)(f"{e}; found at epoch {self.epoch}, batch {e.batch}: fit stopped, {_restored(e.at)}")
         n.at = e.at
         return n
 
@@ -647,12 +699,12 @@ class Learner:
             for b in dl:
                 o, y, loss = self._forward(b)
                 os_.append(o.detach()), ys.append(y.detach())
-                tot, n = tot + loss.item() * len(y), n + len(y)  # mean weighted by batch size, as fastai's AvgLoss
+                tot, n = tot + loss.detach().to(_acc(loss)) * len(y), n + len(y)  # weighted by batch size (AvgLoss)
         finally:
             self.model.train(was)
         if not os_:
             return None, None, math.nan
-        return torch.cat(os_), torch.cat(ys), tot / n
+        return torch.cat(os_), torch.cat(ys), (tot / n).item()  # one host sync
 
     def validate(self, dl=None):
         "[valid_loss, *metrics] on `dl` (default dls.valid); metrics on the whole set's outputs."
@@ -771,6 +823,18 @@ def _name(m):
 
 def _float(v):
     return v.item() if isinstance(v, torch.Tensor) else float(v)
+
+
+def _floats(xs):
+    "Numbers and 0-d tensors as floats: one host sync for all the tensors."
+    ts = [x.detach().reshape(1) for x in xs if isinstance(x, torch.Tensor)]
+    vs = iter(torch.cat(ts).tolist() if ts else ())
+    return [next(vs) if isinstance(x, torch.Tensor) else float(x) for x in xs]
+
+
+def _acc(t):
+    "The dtype validation sums a loss in: float64 (the host's), float32 where the device has no float64 (MPS)."
+    return torch.float32 if t.device.type == "mps" else torch.float64
 
 
 def _set_mom(g, m):

@@ -22,7 +22,7 @@ os.environ.setdefault("IMPL_QUIET", "1")
 
 def _read(learn):
     "(every group's LR, every group's momentum, the raw loss, the GradScaler or None) after a training batch."
-    return learn.hypers("lr"), learn.hypers("mom"), learn.loss, None if learn.amp is None else learn.amp.scaler
+    return learn.hypers("lr"), learn.hypers("mom"), float(learn.loss), None if learn.amp is None else learn.amp.scaler
 
 
 def dls_from_loaders(train, valid):
