@@ -285,13 +285,13 @@ def test_too_high_lr_makes_things_worse(backend, record_property):
     median log(before / after) at valley); passes above 0. Design: from an untrained model the test was a coin flip
     (100x sometimes ends one epoch at chance level, which is where an untrained model starts); from the trained
     model, 100x multiplied the loss by 2.8-300 (log >= 1.04 over 55 seeds on both backends) and valley lowered it in
-    52 of 55 seeds (median of each 5-seed block >= 0.1)."""
+    53 of 55 seeds (the median of each 5-seed block: 0.056-0.252)."""
     rows = []
     for seed in seeds(5):
         learn, *_ = make(backend, seed=seed)
         valley = backend.lr_find(learn, suggest_funcs=(backend.valley,)).valley
 
-        def trained():
+        def trained(seed=seed, valley=valley):
             learn, *_ = make(backend, seed=seed)
             learn.fit_one_cycle(3, valley)
             return learn
