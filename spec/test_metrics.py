@@ -179,6 +179,35 @@ def test_impl_metric_errors():
 
 
 @pytest.mark.claim("IMPL-5")
+def test_impl_regression_metric_errors_name_the_metric():
+    "mse, rmse, mae on element counts that differ: a ValueError naming the metric and both shapes."
+    for name in ("mse", "rmse", "mae"):
+        msg = rf"^{name}: input and target need as many elements, got shapes \(4, 2\) and \(4, 1, 3\)"
+        with pytest.raises(ValueError, match=msg):
+            getattr(M, name)(torch.zeros(4, 2), torch.zeros(4, 1, 3))
+
+
+@pytest.mark.claim("IMPL-19")
+def test_impl_regression_metrics_on_integer_tensors():
+    """Integer predictions and targets count as float32 (fastai: an error): differences 3, -1, 0, 2 give mse 3.5,
+    rmse sqrt(3.5), mae 1.5."""
+    p, y = torch.tensor([[4, 0], [1, 3]]), torch.tensor([1, 1, 1, 1])
+    for name, want in (("mse", 3.5), ("rmse", 3.5**0.5), ("mae", 1.5)):
+        got = getattr(M, name)(p, y)
+        assert got.dtype == torch.float32, f"{name} of int64 tensors has dtype {got.dtype}, want float32"
+        assert float(got) == pytest.approx(want, rel=1e-6), f"{name} = {float(got)}, want {want}"
+
+
+@pytest.mark.claim("ML-10")
+def test_error_rate_axis_example(backend):
+    "Classes along axis 0 (3 classes x 2 items): argmax over axis 0 is [2, 0]; targets [2, 1] give error rate 1/2."
+    x = torch.tensor([[0.0, 5.0], [1.0, 0.0], [3.0, 2.0]])
+    t = torch.tensor([2, 1])
+    assert float(backend.error_rate(x, t, axis=0)) == pytest.approx(0.5), "error_rate(axis=0)"
+    assert float(backend.accuracy(x, t, axis=0)) == pytest.approx(0.5), "accuracy(axis=0)"
+
+
+@pytest.mark.claim("IMPL-5")
 @given(bad=st.floats(-5, 5, width=32).filter(lambda v: v not in (0.0, 1.0)))
 def test_impl_accuracy_multi_rejects_targets_not_0_1(bad):
     with pytest.raises(ValueError, match=r"accuracy_multi: targets must be 0 or 1, got"):
