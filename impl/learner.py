@@ -121,7 +121,7 @@ class _Guard:
     """A failed fit leaves the learner as at the start of the failing epoch, for almost nothing per batch: `save` copies
     the trainable parameters, their optimizer state, the hyper-parameters, the buffers and the fp16 loss scale once
     per epoch (into reused memory: pinned CPU memory, copied non_blocking, for a CUDA model); `after_step` keeps the
-    loss and whether the step left the parameters finite on the device; `settle` reads them (one host sync: at the
+    loss and the parameters' largest |values| on the device (two kernels); `settle` reads them (one host sync: at the
     epoch's end, after every batch when `eager`) and at the first fault puts the copies back (`failed`) and raises."""
 
     def __init__(self, learn):
@@ -152,18 +152,18 @@ class _Guard:
 
     @torch.no_grad()
     def after_step(self, loss):
-        "Keep [the loss, the step left every parameter finite] on the device: no host sync."
-        ok = torch.stack(torch._foreach_norm(self.ps, math.inf)).isfinite().all() if self.ps else loss.isfinite()
-        self.todo.append(torch.stack([loss.detach().float(), ok.to(loss.device, torch.float32)]))
+        "Keep [the loss, each trainable parameter's largest |value|] on the device (all finite: so are the parameters)."
+        self.todo.append(torch.stack([loss.detach().float(), *torch._foreach_norm(self.ps, math.inf)]))
         self.n += 1
 
     def settle(self):
         "Read the kept losses and flags (one host sync); at the first fault: `failed`, raise it (e.batch: its index)."
         if not self.todo:
             return
-        rows, i0, self.todo = torch.stack(self.todo).tolist(), self.n - len(self.todo), []
-        for i, (v, ok) in enumerate(rows):
-            if e := self.fault(v, ok > 0):
+        t, i0 = torch.stack(self.todo), self.n - len(self.todo)
+        rows, self.todo = torch.stack([t[:, 0], t.amax(1)], 1).tolist(), []  # amax: NaN or inf if any is
+        for i, (v, big) in enumerate(rows):
+            if e := self.fault(v, math.isfinite(big)):
                 e.batch = i0 + i
                 self.failed(e)
                 raise e
