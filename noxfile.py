@@ -20,16 +20,17 @@ def install(session, extra="spec"):
 @nox.session(python=PY)
 def spec(session):
     """The executable specification against both backends, ending with the claims table (and .cache/claims.json).
-    On more than one core pytest-xdist runs it on every core, a test file per worker at a time (`--dist loadfile`:
-    a module's trained models are built once); `nox -s spec -- -n 0` runs it serially, `-n 4` on 4 workers."""
+    On more than one core pytest-xdist runs it on every core, a test file's tests of one backend per worker at a time
+    (`--dist loadgroup`, groups set by spec/plugin.py: a module's trained models are built once per backend, and the
+    two backends of a slow module run side by side); `nox -s spec -- -n 0` runs it serially, `-n 4` on 4 workers."""
     install(session)
     session.run("pytest", "spec", "--ignore=spec/meta", f"--claims-json={CLAIMS_JSON}", *xdist_args(),
                 *session.posargs, env=xdist_env())
 
 
 def xdist_args() -> list[str]:
-    "Every core, a test file per worker (a later `-n N` in posargs wins); nothing on one core."
-    return ["-n", "auto", "--dist", "loadfile"] if (os.cpu_count() or 1) > 1 else []
+    "Every core, a test file's tests of one backend per worker (a later `-n N` in posargs wins); nothing on one core."
+    return ["-n", "auto", "--dist", "loadgroup"] if (os.cpu_count() or 1) > 1 else []
 
 
 def xdist_env() -> dict:

@@ -191,6 +191,8 @@ def pytest_collection_modifyitems(session, config, items):
             continue
         keep.append(item)
         b = _backend_of(item)
+        if not item.get_closest_marker("xdist_group"):  # `--dist loadgroup`: a module's tests on one backend per worker
+            item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}[{b or '-'}]"))
         for m, reasons in (("cuda", missing_needs(["cuda"])), ("real_data", missing_needs(["real-data"])),
                            ("pretrained", missing_needs(["pretrained"]))):
             if item.get_closest_marker(m) and reasons:
