@@ -20,10 +20,6 @@ def _bounds(lo, hi):
     return lo, hi
 
 
-def sigmoid(x):
-    return torch.sigmoid(x)
-
-
 def sigmoid_range(x, lo, hi):
     "sigmoid of x, times hi minus lo, plus lo (T:L1452): a sigmoid whose bottom is lo and top is hi."
     lo, hi = _bounds(lo, hi)
