@@ -1,5 +1,7 @@
 """The three training loops the benches compare on the same model, data tensors and optimizer (Adam, foreach):
-a hand-written PyTorch loop (`Plain`), impl's Learner (`impl_epoch`) and fastai's Learner (`fastai_epoch`).
+a hand-written PyTorch loop (`Plain`), impl's Learner (`impl_epoch`) and fastai's Learner (`fastai_epoch`), and
+the first two with the model's forward torch.compile'd (`plain_compiled`, `impl_compiled`: mode $BENCH_COMPILE_MODE,
+default torch's "default").
 One call of the returned function = one epoch (train, then validation when the data has any), constant LR.
 Also the data they share: batches already on the device (`Batches`, compute-only) or shuffled slices of
 device tensors (`TensorBatches`), and `check_loss`, the loss of a model on given batches (no grad), used to
@@ -9,6 +11,7 @@ check that each loop trained the same function.
 from __future__ import annotations
 
 import math
+import os
 from functools import partial
 
 import torch
@@ -74,9 +77,10 @@ class Data:
 
 class Plain:
     """The baseline: a hand-written PyTorch loop, as lean as idiomatic code is (no per-batch host sync unless `item`).
-    `precision` as PRECISIONS; fp16 with a GradScaler; channels_last converts the model and each batch (as impl)."""
+    `precision` as PRECISIONS; fp16 with a GradScaler; channels_last converts the model and each batch (as impl);
+    `compile`: a torch.compile mode for the forward pass (the optimizer step stays eager, as impl's)."""
 
-    def __init__(self, data, model, loss_func, lr, precision="fp32", item=False):
+    def __init__(self, data, model, loss_func, lr, precision="fp32", item=False, compile=None):
         self.data, self.model, self.loss_func, self.item = data, model, loss_func, item
         self.dtype, self.cl = PRECISIONS[precision], precision.endswith("_cl")
         if self.cl:
@@ -85,12 +89,13 @@ class Plain:
         self.opt = adam(model.parameters(), lr)
         self.scaler = torch.amp.GradScaler(self.dev.type) if self.dtype == torch.float16 else None
         self.valid_loss = math.nan
+        self.net = model if compile is None else torch.compile(model, mode=compile)
 
     def _fwd(self, x, y):
         if self.cl:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.dev.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            o = self.model(x)
+            o = self.net(x)
             return self.loss_func(o.float() if self.dtype is not None else o, y)
 
     def __call__(self):
@@ -115,10 +120,15 @@ class Plain:
             self.valid_loss = (tot / sum(len(y) for _, y in self.data.valid)).item()
 
 
-def impl_learner(data, model, loss_func, lr, precision="fp32"):
+def compile_mode():
+    "The torch.compile mode of the compiled loops: $BENCH_COMPILE_MODE, default torch's 'default'."
+    return os.environ.get("BENCH_COMPILE_MODE", "default")
+
+
+def impl_learner(data, model, loss_func, lr, precision="fp32", compile=None):
     from impl.learner import Learner
 
-    learn = Learner(data, model, loss_func, lr=lr)  # opt_func: Adam with foreach, as `adam`
+    learn = Learner(data, model, loss_func, lr=lr, compile=compile or False)  # opt_func: Adam, foreach, as `adam`
     dt = PRECISIONS[precision]
     if dt == torch.float16:
         learn.to_fp16(channels_last=precision.endswith("_cl"))
@@ -127,8 +137,8 @@ def impl_learner(data, model, loss_func, lr, precision="fp32"):
     return learn
 
 
-def impl_epoch(data, model, loss_func, lr, precision="fp32"):
-    learn = impl_learner(data, model, loss_func, lr, precision)
+def impl_epoch(data, model, loss_func, lr, precision="fp32", compile=None):
+    learn = impl_learner(data, model, loss_func, lr, precision, compile)
     f = lambda: learn.fit(1)
     f.learn = learn
     return f
@@ -157,8 +167,8 @@ def fastai_epoch(data, model, loss_func, lr, precision="fp32"):
 
 
 def impl_lean_epoch(data, model, loss_func, lr, precision="fp32"):
-    """A diagnostic, not impl: impl's Learner with its per-batch host syncs taken out (loss.item() for the NaN check
-    and the Recorder; GradScaler.get_scale() twice for the scale record), to measure what they cost on a GPU."""
+    """A diagnostic, not impl: impl's Learner with its train_batch bare (no fault guard's per-batch finiteness flag,
+    no scale record): with impl's own (no host sync per batch either), what the guard costs per batch."""
     f = impl_epoch(data, model, loss_func, lr, precision)
     learn = f.learn
 
@@ -184,12 +194,22 @@ def plain_item(data, model, loss_func, lr, precision="fp32"):
     return Plain(data, model, loss_func, lr, precision, item=True)
 
 
+def plain_compiled(data, model, loss_func, lr, precision="fp32"):
+    return Plain(data, model, loss_func, lr, precision, compile=compile_mode())
+
+
+def impl_compiled(data, model, loss_func, lr, precision="fp32"):
+    return impl_epoch(data, model, loss_func, lr, precision, compile=compile_mode())
+
+
 LOOPS = {
     "plain": Plain,
     "impl": impl_epoch,
     "fastai": fastai_epoch,
     "impl_lean": impl_lean_epoch,
     "plain_item": plain_item,
+    "plain_compiled": plain_compiled,
+    "impl_compiled": impl_compiled,
 }
 
 

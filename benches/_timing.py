@@ -64,14 +64,13 @@ class Group:
 
     def __init__(self, runs: dict, rounds: int, warmup: int = 1, dev=None, ctx=nullcontext):
         self.runs, self.dev, self.ctx = runs, dev, ctx
-        self.times = {k: [] for k in runs}
+        self.times, self.warm = {k: [] for k in runs}, {k: [] for k in runs}  # warm: the warm-up epochs' seconds
         self.info = {k: {} for k in runs}
         names = list(runs)
         for r in range(warmup + rounds):
             for k in names[r % len(names) :] + names[: r % len(names)]:
                 t = self.epoch(k)
-                if r >= warmup:
-                    self.times[k].append(t)
+                (self.times if r >= warmup else self.warm)[k].append(t)
 
     def epoch(self, k) -> float:
         "One epoch of arm `k`; its wall seconds (device synchronised)."
@@ -85,14 +84,16 @@ class Group:
 def record(benchmark, group: Group, arm, images=None, **extra):
     """Arm `arm`'s benchmark: one more epoch of it through `benchmark.pedantic` (one round, after the queued device
     work is drained; under --benchmark-disable it runs untimed), its time appended to the arm's interleaved ones,
-    then extra_info: `epoch_s` (all the arm's per-epoch times), `median_s`, device, profile, `images_per_epoch` and
-    `img_s` when `images` is given, then the group's info on the arm and `extra` (a callable value is given the
-    extra_info so far: figures from the median). Also one JSON line appended to $BENCH_JSONL (survives a kill)."""
+    then extra_info: `epoch_s` (all the arm's per-epoch times), `median_s`, `warmup_s` (the untimed warm-up epochs:
+    autotuning, compilation), device, profile, `images_per_epoch` and `img_s` when `images` is given, then the
+    group's info on the arm and `extra` (a callable value is given the extra_info so far: figures from the median).
+    Also one JSON line appended to $BENCH_JSONL (survives a kill)."""
     one = []
     benchmark.pedantic(lambda: one.append(group.epoch(arm)), setup=lambda: sync(group.dev), rounds=1, iterations=1)
     ts = group.times[arm] = group.times[arm] + one
     med = statistics.median(ts)
-    info = {"epoch_s": [round(t, 6) for t in ts], "median_s": med, "device": str(device()), "profile": PROFILE}
+    info = {"epoch_s": [round(t, 6) for t in ts], "median_s": med, "warmup_s": [round(t, 6) for t in group.warm[arm]],
+            "device": str(device()), "profile": PROFILE}
     if images:
         info |= {"images_per_epoch": images, "img_s": images / med}
     for k, v in {**group.info[arm], **extra}.items():
@@ -103,6 +104,12 @@ def record(benchmark, group: Group, arm, images=None, **extra):
         with open(p, "a") as f:
             f.write(json.dumps(row, default=str) + "\n")
     return info
+
+
+def time_left() -> float:
+    "Seconds until $BENCH_DEADLINE (a Unix time tools/gpu_check.sh sets for its bench stage), else infinity."
+    d = os.environ.get("BENCH_DEADLINE")
+    return float(d) - time.time() if d else float("inf")
 
 
 _held: dict = {}

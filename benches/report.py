@@ -39,7 +39,7 @@ PEAKS = [
     ("H100", (989.4, 494.7, 66.9)),
     ("A100", (312.0, 156.0, 19.5)),
 ]
-DIAGNOSTIC = {"impl_lean": "impl without its per-batch host syncs", "plain_item": "plain + loss.item() per batch"}
+DIAGNOSTIC = {"impl_lean": "impl without its fault guard", "plain_item": "plain + loss.item() per batch"}
 PEAK_KIND = {"fp16": 0, "bf16": 0, "fp16_cl": 0, "bf16_cl": 0, "fp32": 1, "fp32_strict": 2}
 CEILING_KEY = {
     "fp16": "fp16",
@@ -50,6 +50,7 @@ CEILING_KEY = {
     "fp32_strict": "fp32",
 }
 FP, E2E, EMB, LOOP = "fp16-speedup", "fp16-e2e", "embedding-vs-onehot", "loop-overhead"
+LOOPC = "loop-compiled"  # the loops with torch.compile: impl_compiled over plain_compiled
 HALF = ("fp16", "bf16", "fp16_cl", "bf16_cl")
 
 
@@ -258,19 +259,25 @@ def cf_23(rows):
 
 
 def impl_9(rows):
-    "IMPL-9: each loop's per-epoch time over the plain PyTorch loop's, per task and batch size."
-    lrows, out = [r for r in rows if r["group"] == LOOP], []
-    for key in dict.fromkeys(map(_task_bs, lrows)):
-        base = next((r for r in lrows if _task_bs(r) == key and r["params"]["loop"] == "plain"), None)
-        for r in (r for r in lrows if _task_bs(r) == key and r["params"]["loop"] != "plain"):
-            lp, img_s = r["params"]["loop"], _x(r, "img_s")
-            s = dict(task=key[0], bs=key[1], loop=lp, ratio=_ratio(r, base), img_s=img_s, plain_img_s=_x(base, "img_s"))
-            s["text"] = (
-                f"{key[0]} bs {key[1]}: {lp}/plain = {_r(s['ratio'], 3)}"
-                + (" (diagnostic)" if lp in DIAGNOSTIC else "")
-                + (f" ({_f(img_s, 0)} vs {_f(s['plain_img_s'], 0)} img/s)" if img_s else "")
-            )
-            out.append(s)
+    """IMPL-9: each loop's per-epoch time over the plain PyTorch loop's, per task and batch size; in group
+    loop-compiled, impl_compiled over plain_compiled (with the compile time, apart)."""
+    out = []
+    for g, pl in ((LOOP, "plain"), (LOOPC, "plain_compiled")):
+        lrows = [r for r in rows if r["group"] == g]
+        for key in dict.fromkeys(map(_task_bs, lrows)):
+            base = next((r for r in lrows if _task_bs(r) == key and r["params"]["loop"] == pl), None)
+            for r in (r for r in lrows if _task_bs(r) == key and r["params"]["loop"] != pl):
+                lp, img_s = r["params"]["loop"], _x(r, "img_s")
+                s = dict(task=key[0], bs=key[1], loop=lp, ratio=_ratio(r, base), img_s=img_s,
+                         plain_img_s=_x(base, "img_s"))
+                s["text"] = (
+                    f"{key[0]} bs {key[1]}: {lp}/{pl} = {_r(s['ratio'], 3)}"
+                    + (" (diagnostic)" if lp in DIAGNOSTIC else "")
+                    + (f" ({_f(img_s, 0)} vs {_f(s['plain_img_s'], 0)} img/s)" if img_s else "")
+                    + (f"; compile {_f(_x(r, 'compile_s'), 1)} s vs {_f(_x(base, 'compile_s'), 1)} s"
+                       if g == LOOPC else "")
+                )
+                out.append(s)
     return out
 
 
@@ -396,7 +403,7 @@ def _all_benchmarks(run):
             x = r["extra"]
             notes = ", ".join(
                 f"{k} {f'{x[k]:.4g}' if isinstance(x[k], float) else x[k]}"
-                for k in ("peak_mem_mib", "ratio_to_plain", "valid_last", "loss_last", "tflops")
+                for k in ("peak_mem_mib", "ratio_to_plain", "compile_s", "valid_last", "loss_last", "tflops")
                 if x.get(k)
             )
             L.append(

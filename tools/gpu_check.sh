@@ -17,14 +17,18 @@
 #            there is one; `-m cuda` alone would pick only FP16-4's bf16-less GPU test, FP16-8 and the real-data
 #            tests), --claims-json $OUT/claims-cuda.json (the commit written in when git is absent)
 #   bench    the benchmark groups in $BENCH_ORDER's order, the rest deselected, under `timeout -s INT` (pytest
-#            keeps what finished): $OUT/benchmark.json, $OUT/records.jsonl (one line per finished benchmark)
+#            keeps what finished): $OUT/benchmark.json, $OUT/records.jsonl (one line per finished benchmark).
+#            The compiled loops (group loop-compiled: torch.compile in impl and in the plain loop, compile time in
+#            extra_info.compile_s) are the optional part: each skips itself when less than its need_s (r50 100 s,
+#            collab 60 s) is left before BENCH_DEADLINE (the stage's end), or with BENCH_COMPILE=0
 #   report   python -m benches.report: $OUT/results.md, epoch_times.png, ratios.png
 # $OUT receives 8 files (the device returns at most 8): log, env.txt, claims-cuda.json, benchmark.json,
 # records.jsonl, results.md, epoch_times.png, ratios.png.
 # Env: OUT (default results/tmp/gpu-check), CAP_S (the whole run's hard limit, 400), SPEC_S (the spec's, 150),
 # BENCH_SIZE (gpu), SITE (/tmp/site), BENCH_COMMIT (the commit measured; else a file COMMIT in the repository
 # root; else git), BENCH_FALLBACK=1 (install the carried pytest + pytest-benchmark from .whl/fallback even when the
-# image's would do), BENCH_ORDER (regexes on node ids, one per group, separated by spaces: the benches run).
+# image's would do), BENCH_ORDER (regexes on node ids, one per group, separated by spaces: the benches run),
+# BENCH_COMPILE (0: skip the compiled loops), BENCH_COMPILE_MODE (torch.compile's mode for them, default "default").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/tmp/gpu-check}
@@ -36,10 +40,11 @@ SPEC_S=${SPEC_S:-150}
 SITE=${SITE:-/tmp/site}
 T0=$(date +%s)
 # Most important first (a run cut at its budget still answers these): matmul ceilings (seconds; the report's % of
-# peak), IMPL-9/10 resnet50 fp16 channels_last impl vs plain at bs 64/128/256, FP16-6 resnet50 fp16 vs strict fp32
-# and TF32, IMPL-9 collab impl vs plain, compiled variants (issue 15), then FP16-7/ARCH-5 resnet34, resnet18.
-export BENCH_ORDER=${BENCH_ORDER:-'bench_peak\.py test_loop_vision\[resnet50 test_fp16_speedup\[resnet50-
-  test_loop_collab compile test_fp16_speedup\[resnet34- test_loop_vision\[resnet18 test_fp16_speedup\[resnet18-'}
+# peak), IMPL-9/10 resnet50 fp16 channels_last impl vs plain at bs 64/128/256, IMPL-9 collab impl vs plain, the
+# compiled loops (issue 15: resnet50 fp16 cl bs 64, collab; each skipped when its time is not left), FP16-6
+# resnet50 fp16 vs strict fp32 and TF32 (measured at 3192aeb and c46643e), then FP16-7/ARCH-5 resnet34, resnet18.
+export BENCH_ORDER=${BENCH_ORDER:-'bench_peak\.py test_loop_vision\[resnet50 test_loop_collab test_loop_compiled
+  test_fp16_speedup\[resnet50- test_fp16_speedup\[resnet34- test_loop_vision\[resnet18 test_fp16_speedup\[resnet18-'}
 if [ -n "${BENCH_COMMIT:-}" ]; then COMMIT=$BENCH_COMMIT FROM=BENCH_COMMIT
 elif [ -s COMMIT ]; then COMMIT=$(tr -d ' \n' < COMMIT) FROM="file COMMIT"
 else COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown) FROM=git; fi
@@ -98,6 +103,7 @@ env_info() {
   echo "bench profile: $BENCH_SIZE"
   { nvidia-smi -L && nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit,temperature.gpu \
       --format=csv; } 2>&1 || echo "no nvidia-smi here"
+  echo "C compiler (torch.compile's inductor and triton need one): $( (cc --version || gcc --version) 2>&1 | head -1)"
   python3 - <<'EOF'
 import importlib, platform, re, sys
 from importlib import metadata
@@ -105,7 +111,7 @@ import torch
 print("python", platform.python_version(), sys.executable, "| torch", torch.__version__, "| cuda", torch.version.cuda,
       "| cudnn", torch.backends.cudnn.version(), "| gpu",
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-for m in ("torchvision", "fastai", "fastcore", "fasttransform", "fastprogress", "fastdownload", "plum", "beartype",
+for m in ("torchvision", "triton", "fastai", "fastcore", "fasttransform", "fastprogress", "fastdownload", "plum", "beartype",
           "pytest", "pytest_benchmark", "hypothesis", "matplotlib", "pandas", "numpy", "PIL", "scipy", "sklearn",
           "fastai.vision.all", "fastai.collab", "fastai.callback.all", "impl.learner", "impl.vision", "impl.collab",
           "fixtures", "spec.plugin", "benches.report"):
@@ -159,7 +165,9 @@ if not env.get("commit"):  # no .git on the device machine: the commit its copy 
     json.dump(d, open(p, "w"), indent=1, default=str)
 print("claims-cuda.json:", "; ".join(f"{r['id']} {r.get('results')}" for r in d.get("claims", [])))
 EOF
-  stage bench "$(budget 400 35)" python3 -m pytest -p gpu_check_order -p no:cacheprovider --no-claims-table \
+  local bs; bs=$(budget 400 35)
+  export BENCH_DEADLINE=$(( $(date +%s) + bs ))  # the compiled loops skip themselves when their time is not left
+  stage bench "$bs" python3 -m pytest -p gpu_check_order -p no:cacheprovider --no-claims-table \
     -p no:warnings -v benches --benchmark-json="$OUT/benchmark.json" --benchmark-columns=median,min,max,rounds \
     --benchmark-sort=name
   local src="$OUT/benchmark.json"; [ -s "$src" ] || src=$BENCH_JSONL
