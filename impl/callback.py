@@ -55,21 +55,30 @@ def dispatch(cbs):
 
 
 class ParamScheduler(Callback):
-    "Before each training batch: every group's hyper-parameter `k` from its schedule at p = batches done / total."
+    """Before each training batch: every group's hyper-parameter `k` from its schedule at p = batches done / total.
+    `scheds`: {'lr'|'mom'|'weight_decay': one function of p for every group (as fastai's), or a list, one per group}."""
 
     order = 60
 
     def __init__(self, scheds):
-        self.scheds = scheds  # {'lr'|'mom': [one callable of p in [0, 1) per group]}
+        for k, fs in scheds.items():
+            if not all(map(callable, fs if isinstance(fs, (list, tuple)) else [fs])):
+                raise TypeError(f"ParamScheduler: scheds[{k!r}] must be a function of p or a list of them, got {fs!r}")
+        self.scheds = scheds
 
     def before_fit(self, learn):
+        g = learn.opt.param_groups[0]
+        bad = [k for k in self.scheds if k != "mom" and k not in g]  # fastai's 'wd' is torch's 'weight_decay'
+        if bad:
+            has = ["mom"] + [k for k, v in g.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {bad}; it has {has}")
         self.nb = len(learn.dls.train)
         self.total = learn.n_epoch * self.nb
 
     def before_batch(self, learn):
         p = (learn.epoch * self.nb + learn.iter) / self.total
         for k, fs in self.scheds.items():
-            learn.set_hyper(k, [f(p) for f in fs])
+            learn.set_hyper(k, [f(p) for f in fs] if isinstance(fs, (list, tuple)) else fs(p))
 
 
 # ------------------------------------------------------------ quiet or not: the epoch table and the progress bar

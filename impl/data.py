@@ -164,12 +164,19 @@ def collate(batch):
     return tuple(batch)
 
 
-def to_device(b, device):
+def to_device(b, device, non_blocking=True):
+    """Every tensor in `b` (nested tuples, lists, dicts) moved to `device`; other items kept; device None: `b` as it
+    is. As fastai's to_device, a dict comes back a dict; unlike it, a namedtuple stays one (fastai: TypeError)."""
     if device is None:
         return b
     if isinstance(b, torch.Tensor):
-        return b.to(device, non_blocking=True)
-    return type(b)(to_device(o, device) for o in b) if isinstance(b, (tuple, list)) else b
+        return b.to(device, non_blocking=non_blocking)
+    if isinstance(b, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in b.items()}
+    if not isinstance(b, (tuple, list)):
+        return b
+    o = [to_device(v, device, non_blocking) for v in b]
+    return type(b)(*o) if hasattr(b, "_fields") else type(b)(o)
 
 
 class DataLoader:

@@ -105,16 +105,20 @@ def _check(start_lr, end_lr, num_it):
 class LRFinder(Callback):
     """The sweep as a callback on the learner's one loop (fastai's LRFinder): before each training batch the LR
     start_lr*(end_lr/start_lr)**(i/num_it) for batch i; after it, cancel the fit after num_it batches, or once the
-    smoothed loss exceeds 4x its best (stop_div) or a loss is not finite; no validation, no epoch table."""
+    smoothed loss exceeds 4x its best (stop_div) or a loss is not finite; no validation, no epoch table. Weights,
+    optimizer state, the fp16 scaler and train/eval mode are put back after the fit (fastai's LRFinder too)."""
 
     order, nonfinite = 60, True  # after the Recorder (its smoothed loss); NaN/inf losses come here as nan
 
     def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
-        self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
+        self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, max(num_it, 6), stop_div  # fastai's
 
     def before_fit(self, learn):
-        self.best = math.inf
+        self.best, self.snap = math.inf, _snapshot(learn)
         learn.recorder.table = False
+
+    def after_fit(self, learn):
+        _restore(learn, self.snap)
 
     def before_batch(self, learn):
         learn.set_hyper("lr", sched_exp(self.start_lr, self.end_lr, learn.train_iter / self.num_it))
@@ -132,18 +136,19 @@ class LRFinder(Callback):
 def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True, suggest_funcs=(valley,)):
     """Sweep the LR 10**(log10(start_lr) + i*log10(end_lr/start_lr)/num_it) for i = 0, 1, ... (LR-3), one training
     batch each (LR-4); stop when the smoothed loss > 4x its best (LR-6) or is not finite; restore weights and
-    optimizer (LR-5, IMPL-2). Snapshot, then the learner's own loop with an LRFinder callback, then restore.
-    Returns SuggestedLRs named after `suggest_funcs` (LR-8), or None without them."""
+    optimizer (LR-5, IMPL-2): the learner's own loop with an LRFinder callback, which restores them after the fit
+    (and lr_find when the fit raises). Returns SuggestedLRs named after `suggest_funcs` (LR-8), or None without them."""
     _check(start_lr, end_lr, num_it)
     num_it = max(num_it, 6)  # as fastai's LRFinder
     if learn.opt is None:
         learn.create_opt()
-    learn.model.to(learn.device)
-    snap = _snapshot(learn)
+    cb = LRFinder(start_lr, end_lr, num_it, stop_div)
     try:
-        learn.fit(num_it // len(learn.dls.train) + 1, cbs=[LRFinder(start_lr, end_lr, num_it, stop_div)])
-    finally:
-        _restore(learn, snap)
+        learn.fit(num_it // len(learn.dls.train) + 1, cbs=[cb])
+    except BaseException:
+        if getattr(cb, "snap", None) is not None:  # the sweep had begun: its after_fit did not run
+            _restore(learn, cb.snap)
+        raise
     rec = learn.recorder
     if not rec.losses:
         raise ValueError("lr_find: dls.train yielded no batches")

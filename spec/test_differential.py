@@ -1,4 +1,5 @@
-"""impl against fastai as the oracle: differential properties on drawn inputs, edge inputs included (IMPL-18..21).
+"""impl against fastai as the oracle: differential properties on drawn inputs, edge inputs included (IMPL-18..21,
+and IMPL-42: ParamScheduler and LRFinder in a fit of a tiny learner).
 
 Each test calls impl directly and fastai directly on the same drawn inputs (empty, single element, soft and integer
 targets, extreme logits, axis != -1, reduction 'sum'/'none', flatten off, thresh/sigmoid, pos 0 and near 1, lists
@@ -31,14 +32,17 @@ from fastai.optimizer import Optimizer, sgd_step  # noqa: E402
 from fastai.torch_core import one_hot as fa_one_hot  # noqa: E402
 from fastcore.basics import even_mults as fa_even_mults  # noqa: E402
 
+import impl.callback as CB  # noqa: E402
 import impl.collab as C  # noqa: E402
 import impl.interpret as I  # noqa: E402
 import impl.layers as L  # noqa: E402
 import impl.losses as LS  # noqa: E402
+import impl.lr_find as LF  # noqa: E402
 import impl.metrics as M  # noqa: E402
 import impl.schedule as S  # noqa: E402
+from spec.backends import get  # noqa: E402
 from spec.checks import equal  # noqa: E402
-from spec.tiny import plain  # noqa: E402
+from spec.tiny import make, one_thread, params, plain  # noqa: E402, F401
 
 
 def same(a, b, what, rtol=1.3e-6, atol=1e-5, dtype=True):
@@ -393,13 +397,13 @@ def test_sched_on_tensors_and_arrays_agree(data):
             )
 
 
-def phases(data):
+def phases(data, vals=POSITIVE):
     "pcts on a 1/8 grid (exact sums, exact float32 boundaries), zero-length phases but not the last, and schedules."
     w = data.draw(st.lists(st.integers(0, 4), min_size=1, max_size=4).filter(lambda w: w[-1] > 0), label="eighths")
     w[-1] += 8 - sum(w) if sum(w) < 8 else 0
     assume(sum(w) == 8)
     kinds = data.draw(st.lists(st.sampled_from(["Lin", "Cos", "No", "Exp"]), min_size=len(w), max_size=len(w)), "k")
-    ends = [(data.draw(POSITIVE, label="start"), data.draw(POSITIVE, label="end")) for _ in w]
+    ends = [(data.draw(vals, label="start"), data.draw(vals, label="end")) for _ in w]
     return [k / 8 for k in w], kinds, ends
 
 
@@ -498,3 +502,138 @@ def test_confusion_matrix_and_most_confused_agree(data):
         got = [(a, p, int(c)) for a, p, c in I.most_confused(cm, vocab, min_val)]
         ref = [(a, p, int(c)) for a, p, c in fa.most_confused(min_val)]
         assert got == ref, f"most_confused(min_val={min_val}): {got} vs fastai {ref}"
+
+
+# ---------------------------------------------------------------- callbacks: ParamScheduler, LRFinder (IMPL-42)
+IMPL, FASTAI = get("impl"), get("fastai")
+LR = st.floats(-6, -1).map(lambda e: 10.0**e)
+MOM = st.floats(0.5, 0.99)
+
+
+def sched_pair(data, vals, label):
+    "One drawn schedule as (impl's, fastai's), built from the same numbers by each library's own functions."
+    kind = data.draw(st.sampled_from(["Lin", "Cos", "No", "Exp", "Poly", "combined_cos", "combine"]), f"{label} kind")
+    if kind == "combine":
+        pcts, kinds, ends = phases(data, vals)
+        return tuple(lib.combine_scheds(pcts, [getattr(lib, f"Sched{k}")(*se) for k, se in zip(kinds, ends)])
+                     for lib in (S, fs))
+    v = [data.draw(vals, label=f"{label} {k}") for k in ("start", "end", "middle")]
+    if kind == "combined_cos":
+        a = (data.draw(st.floats(0.01, 0.99), label=f"{label} pct"), v[0], v[2], v[1])
+        return S.combined_cos(*a), fs.combined_cos(*a)
+    if kind == "Poly":
+        a = (v[0], v[1], data.draw(st.floats(0.1, 5), label=f"{label} power"))
+        return S.SchedPoly(*a), fs.SchedPoly(*a)
+    return getattr(S, f"Sched{kind}")(v[0], v[1]), getattr(fs, f"Sched{kind}")(v[0], v[1])
+
+
+def scheds(data, vals, label, n=3):
+    "({k: impl's}, {k: fastai's}) for one key: one schedule for every group, or one per group (a list on impl)."
+    if data.draw(st.booleans(), label=f"{label} per group"):
+        pairs = [sched_pair(data, vals, f"{label}[{i}]") for i in range(n)]
+        return [a for a, _ in pairs], lambda p: [b(p) for _, b in pairs]  # fastai's set_hyper takes a list
+    a, b = sched_pair(data, vals, label)
+    return (a if data.draw(st.booleans(), label=f"{label} one function") else [a] * n), b
+
+
+@pytest.mark.claim("IMPL-42")
+@pytest.mark.usefixtures("one_thread")
+@given(data=st.data())
+def test_param_scheduler_agrees(data):
+    "The same schedules for lr (and mom) in a fit of 1-3 epochs of 1-4 batches: the same values in every group."
+    n_epoch, k = data.draw(st.integers(1, 3), label="epochs"), data.draw(st.integers(1, 4), label="batches")
+    si, sf = {}, {}
+    si["lr"], sf["lr"] = scheds(data, LR, "lr")
+    if data.draw(st.booleans(), label="mom too"):
+        si["mom"], sf["mom"] = scheds(data, MOM, "mom")
+    li, *_ = make(IMPL, n=32 + 8 * k)
+    lf, *_ = make(FASTAI, n=32 + 8 * k)
+    li.fit(n_epoch, cbs=[CB.ParamScheduler(si)])
+    lf.fit(n_epoch, cbs=[fs.ParamScheduler(sf)])
+    a, b = IMPL.train_log(li), FASTAI.train_log(lf)
+    for h in ("lrs", "moms"):
+        assert a[h].shape == b[h].shape == (n_epoch * k, 3), f"{h}: {a[h].shape} vs fastai {b[h].shape}"
+        np.testing.assert_allclose(a[h], b[h], rtol=1e-5, atol=0, err_msg=f"{h} per batch and group, {si}")
+
+
+def stops_at(s, raw, stop_div, total, nan_stops):
+    "The number of batches a sweep runs by its rule: s smoothed, raw the batch losses, total the cap."
+    best = math.inf
+    for i, (v, r) in enumerate(zip(s, raw)):
+        best = min(best, v)  # a NaN never becomes the best, in either library
+        if (nan_stops and not math.isfinite(r)) or (stop_div and v > 4 * best) or i + 1 >= total:
+            return i + 1
+    return total
+
+
+@pytest.mark.claim("IMPL-42")
+@pytest.mark.usefixtures("one_thread")
+@given(data=st.data())
+def test_lr_finder_agrees(data):
+    """lr_find(start_lr, end_lr, num_it, stop_div), or a fit of n epochs with an LRFinder callback: the same LR in every
+    group at every batch, each stopping by its rule, the weights put back. num_it 1 to 40, end_lr up to 1e5."""
+    lo = 10.0 ** data.draw(st.floats(-8, -3), label="log10 start_lr")
+    hi = lo * 10.0 ** data.draw(st.floats(0.5, 8), label="decades")
+    num_it, stop_div = data.draw(st.integers(1, 40), label="num_it"), data.draw(st.booleans(), label="stop_div")
+    k, via = data.draw(st.integers(1, 8), label="batches"), data.draw(st.sampled_from(["lr_find", "LRFinder"]), "via")
+    n_epoch = data.draw(st.integers(1, 4), label="epochs")
+    n_it = max(num_it, 6)
+    out = {}
+    for be, fin in ((IMPL, LF.LRFinder), (FASTAI, fs.LRFinder)):
+        learn, *_ = make(be, n=32 + 8 * k)
+        w = params(learn.model)
+        if via == "lr_find":
+            be.lr_find(learn, start_lr=lo, end_lr=hi, num_it=num_it, stop_div=stop_div, suggest_funcs=None)
+            cap = n_it if be is IMPL else min(n_it, (num_it // k + 1) * k)  # fastai's epochs from the num_it given
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fastai's recorder: mean of empty slice (no validation)
+                learn.fit(n_epoch, cbs=[fin(lo, hi, num_it, stop_div)])
+            cap = min(n_it, n_epoch * k)
+        log, (lrs, s) = be.train_log(learn), be.finder_curve(learn)
+        want = stops_at(s, log["losses"], stop_div, cap, nan_stops=be is IMPL)
+        assert len(s) == len(log["lrs"]) == want, f"{be.name}: {len(s)} batches, its rule says {want} ({via})"
+        assert all(torch.equal(x, y) for x, y in zip(w, params(learn.model))), f"{be.name}: weights not put back"
+        out[be.name] = log["lrs"], lrs
+    (a, ra), (b, rb) = out["impl"], out["fastai"]
+    n = min(len(a), len(b))
+    assert n >= min(6, cap), f"a sweep stopped at once: impl {len(a)}, fastai {len(b)} batches"
+    np.testing.assert_allclose(a[:n], b[:n], rtol=1e-12, atol=0, err_msg="LR per batch and group")
+    np.testing.assert_allclose(ra[:n], rb[:n], rtol=1e-12, atol=0, err_msg="recorder.lrs (last group)")
+    np.testing.assert_allclose(a[:, 0], lo * (hi / lo) ** (np.arange(len(a)) / n_it), rtol=1e-9, err_msg="formula")
+
+
+class _NanAt:
+    "Cross-entropy, NaN at the k-th call (counting from 1)."
+
+    def __init__(self, k):
+        self.k, self.n = k, 0
+
+    def __call__(self, o, y):
+        self.n += 1
+        loss = torch.nn.functional.cross_entropy(o, y)
+        return loss * math.nan if self.n == self.k else loss
+
+
+@pytest.mark.claim("IMPL-42")
+@pytest.mark.usefixtures("one_thread")
+def test_lr_finder_deliberate_differences():
+    "impl stops at a NaN loss (fastai sweeps on); num_it < 6 runs 6 batches; lists and unknown keys raise."
+    for be, want in ((IMPL, 4), (FASTAI, 20)):
+        learn, *_ = make(be, loss_func=_NanAt(4))
+        be.lr_find(learn, num_it=20, stop_div=False, suggest_funcs=None)
+        raw = be.train_log(learn)["losses"]
+        assert len(raw) == want and math.isnan(raw[3]), f"{be.name}: {len(raw)} batches after a NaN at the 4th"
+    for be, want in ((IMPL, 6), (FASTAI, 4)):  # num_it=3 over 2 batches an epoch: fastai fits 3 // 2 + 1 epochs
+        learn, *_ = make(be, n=32 + 16)
+        be.lr_find(learn, num_it=3, stop_div=False, suggest_funcs=None)
+        assert len(be.finder_curve(learn)[0]) == want, f"{be.name}: num_it=3 with 2 batches an epoch"
+    learn, *_ = make(IMPL)
+    with pytest.raises(ValueError, match=r"start_lr must be a finite number > 0, got \[1e-07"):
+        IMPL.lr_find(learn, start_lr=[1e-7] * 3, end_lr=[10] * 3)  # fastai: one sweep per group
+    with pytest.raises(ValueError, match=r"optimizer has no hyper-parameter \['wd'\]; it has \['mom', 'lr'"):
+        learn.fit(1, cbs=[CB.ParamScheduler({"wd": S.SchedLin(0.1, 0.0)})])  # fastai's name; impl: weight_decay
+    with pytest.raises(TypeError, match=r"scheds\['lr'\] must be a function of p or a list of them, got 0.1"):
+        CB.ParamScheduler({"lr": 0.1})
+    learn.fit(1, cbs=[CB.ParamScheduler({"weight_decay": S.SchedLin(0.1, 0.05)})])
+    assert learn.hypers("weight_decay") == [pytest.approx(0.1 - 0.05 * 7 / 8)] * 3, "weight_decay not scheduled"

@@ -1,5 +1,5 @@
 """impl's data layer (data, transforms, datasets, readers) and impl.vision against fastai as the oracle:
-differential properties on drawn inputs (IMPL-27..29).
+differential properties on drawn inputs (IMPL-27..29; to_device: IMPL-42).
 
 Each test calls impl directly and fastai directly on the same drawn inputs, edge inputs included (empty and single
 lists, duplicates, NaN, pandas categoricals with their own order, items with no labels, images of modes 1, L, LA, P,
@@ -31,6 +31,7 @@ from fastai.data.core import Datasets as FDatasets  # noqa: E402
 from fastai.data.load import DataLoader as FDataLoader  # noqa: E402
 from fastai.layers import AdaptiveConcatPool2d as FConcatPool  # noqa: E402
 from fastai.torch_core import one_hot_decode as f_one_hot_decode  # noqa: E402
+from fastai.torch_core import to_device as f_to_device  # noqa: E402
 from fastai.vision import augment as fa  # noqa: E402
 from fastai.vision import core as fc  # noqa: E402
 from fastai.vision import learner as fl  # noqa: E402
@@ -315,6 +316,67 @@ def test_datasets_dataloaders_agree(n, k, bs):
     assert [len(b[0]) for b in dls.valid] == [bs] * ((n - k) // bs) + [(n - k) % bs] * ((n - k) % bs > 0), (
         "the validation loader keeps its uneven last batch"
     )
+
+
+@st.composite
+def tensors(draw):
+    "A small tensor: float, int or bool, 0-d to 2-d, empty included; sometimes fastai's TensorBase subclass."
+    shp, seed = draw(st.lists(st.integers(0, 3), max_size=2)), draw(st.integers(0, 2**16))
+    dt = draw(st.sampled_from([torch.float32, torch.float64, torch.long, torch.bool]))
+    t = (torch.randn(shp, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) * 5).to(dt)
+    return t.as_subclass(fc.TensorBase) if draw(st.booleans()) else t
+
+
+LEAVES = st.one_of(tensors(), st.integers(), st.text(max_size=3), st.none(), st.floats(allow_nan=False))
+BATCHES = st.recursive(LEAVES, lambda kids: st.one_of(st.lists(kids, max_size=3), st.tuples(kids, kids),
+                                                      st.dictionaries(st.text(max_size=2), kids, max_size=3)),
+                       max_leaves=8)
+
+
+def same_tree(a, b, dev, path="b"):
+    "Same types all the way down; tensors on `dev` with the same dtype, shape and (off the meta device) values."
+    assert type(a) is type(b), f"{path}: {type(a).__name__} vs fastai {type(b).__name__}"
+    if isinstance(a, torch.Tensor):
+        assert a.device == b.device == torch.device(dev) and a.dtype == b.dtype and a.shape == b.shape, (
+            f"{path}: {a.device} {a.dtype} {tuple(a.shape)} vs fastai {b.device} {b.dtype} {tuple(b.shape)}"
+        )
+        assert dev == "meta" or torch.equal(plain(a), plain(b)), f"{path}: values differ"
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f"{path}: keys {list(a)} vs fastai {list(b)}"
+        for k in a:
+            same_tree(a[k], b[k], dev, f"{path}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{path}: {len(a)} items vs fastai {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            same_tree(x, y, dev, f"{path}[{i}]")
+    else:
+        assert a is b or a == b, f"{path}: {a!r} vs fastai {b!r}"
+
+
+@pytest.mark.claim("IMPL-42")
+@given(b=BATCHES, dev=st.sampled_from(["cpu", "meta"]), as_obj=st.booleans(), non_blocking=st.booleans())
+def test_to_device_agrees(b, dev, as_obj, non_blocking):
+    "Nested tuples, lists and dicts of tensors and other items, to 'cpu' or the meta device: the same tree back."
+    d = torch.device(dev) if as_obj else dev
+    got, want = D.to_device(b, d, non_blocking=non_blocking), f_to_device(b, d, non_blocking=non_blocking)
+    same_tree(got, want, dev)
+    same_tree(D.to_device(b, d), want, dev)  # non_blocking defaults to True on impl (False on fastai): same values
+    if dev == "cpu":
+        same_tree(got, f_to_device(b, None), dev)  # fastai's default device on this CPU machine
+
+
+@pytest.mark.claim("IMPL-42")
+def test_to_device_deliberate_differences():
+    "A namedtuple stays one (fastai: TypeError); device None returns b itself (fastai: its default device)."
+    from collections import namedtuple
+
+    nt = namedtuple("XY", "x y")(torch.ones(2), [torch.zeros(1), "s"])
+    got = D.to_device(nt, "meta")
+    assert type(got) is type(nt) and got.x.is_meta and got.y[0].is_meta and got.y[1] == "s", f"{got!r}"
+    with pytest.raises(TypeError):
+        f_to_device(nt, "meta")
+    b = {"a": (torch.ones(1), 3)}
+    assert D.to_device(b, None) is b, "device None: b as it is"
 
 
 # ---------------------------------------------------------------- item transforms
