@@ -196,3 +196,22 @@ def test_quotes_occur_in_cited_lines(claims):
 def test_size(claims):
     n = len(claims)
     assert 121 + IMPL_REQUIRED <= n <= 200, f"ledger has {n} claims; expected the lesson and our contract (~125-200)"
+
+
+def _words(s):
+    "Lower-case words: quotes compared across line breaks, punctuation and case."
+    return " ".join(re.findall(r"[a-z0-9']+", s.lower()))
+
+
+def test_no_test_module_copies_a_ledger_quote():
+    """The ledger is the only claim text (the plugin shows a failing test's claim): no spec module holds a copy of a
+    quote, or of a fragment of one (a quote's parts between '...' of at least 5 words). Quotes of code (the book's
+    calls, such as `moms=(0.95,0.85,0.95)`) are left out: a test calls the same code."""
+    claims = tomllib.loads(LEDGER.read_text())["claim"]
+    quotes = {c["id"]: c["quote"] for c in claims if c.get("quote") and not re.search(r"[=()\[\]]", c["quote"])}
+    frags = {(i, f) for i, q in quotes.items() for f in map(_words, re.split(r"\.\.\.|…", q)) if len(f.split()) >= 5}
+    found = []
+    for p in sorted((ROOT / "spec").rglob("*.py")):
+        text = _words(p.read_text())
+        found += [f"{p.relative_to(ROOT)}: {i} '{f}'" for i, f in sorted(frags) if f in text]
+    assert not found, "ledger quotes copied into spec modules (cite the id instead):\n" + "\n".join(found)
