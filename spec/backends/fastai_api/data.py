@@ -25,7 +25,8 @@ from fastai.data.transforms import (  # noqa: F401
 )
 from fastai.torch_core import TensorImage as _TensorImage
 from fastai.torch_core import one_hot_decode  # noqa: F401
-from fastai.vision import augment, core
+from fastai.vision import augment as _aug
+from fastai.vision import core
 from fastai.vision import data as vdata
 from fastcore.basics import (
     first,  # noqa: F401
@@ -72,7 +73,7 @@ def image_shape(img):
 
 
 def random_resized_crop(img, size, min_scale=0.08, train=True):
-    return augment.RandomResizedCrop(size, min_scale=min_scale)(core.PILImage(img), split_idx=0 if train else 1)
+    return _aug.RandomResizedCrop(size, min_scale=min_scale)(core.PILImage(img), split_idx=0 if train else 1)
 
 
 def _blank(size):
@@ -93,22 +94,27 @@ def unscale_points(p, size):
 
 def flip_lr(x, y=None):
     "Flip(p=1) on a batch: the image mirrored, the points too."
-    f = augment.Flip(p=1.0)
+    f = _aug.Flip(p=1.0)
     if y is None:
         return f(_TensorImage(x), split_idx=0)
     return f((_TensorImage(x), core.TensorPoint(y)), split_idx=0)
 
 
 # ---------------------------------------------------------------- readers (the book's code)
-pet_label = using_attr(RegexLabeller(r"(.+)_\d+.jpg$"), "name")  # FB05
+_pet_label = using_attr(RegexLabeller(r"(.+)_\d+.jpg$"), "name")  # FB05
+
+
+def pet_label(f):
+    "FB05's using_attr(RegexLabeller(r'(.+)_\\d+.jpg$'), 'name') on f."
+    return _pet_label(f)
 
 
 def read_pascal(path):
     return pd.read_csv(_Path(path) / "train.csv")  # T:L655
 
 
-def img2pose(x):
-    return _Path(f"{str(x)[:-7]}pose.txt")  # T:L1343
+def img2pose(f):
+    return _Path(f"{str(f)[:-7]}pose.txt")  # T:L1343 (the book names the argument x)
 
 
 @_lru_cache(maxsize=64)
@@ -172,13 +178,13 @@ def pets_datasets(path, seed=42, valid_pct=0.2):
     return _pets_block(seed, valid_pct).datasets(_images(path))
 
 
-def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None):
+def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None, min_scale=0.75):
     "FB05: presize with Resize(460) for 224 (scaled for other sizes), then aug_transforms(size, min_scale=0.75)."
     blk = _pets_block(
         seed,
         valid_pct,
-        item_tfms=augment.Resize(round(size * 460 / 224)),
-        batch_tfms=augment.aug_transforms(size=size, min_scale=0.75),
+        item_tfms=_aug.Resize(round(size * 460 / 224)),
+        batch_tfms=_aug.aug_transforms(size=size, min_scale=min_scale),
     )
     return blk.dataloaders(_images(path), bs=bs, device=device)
 
@@ -198,9 +204,9 @@ def pascal_datasets(path):
     return _pascal_block(path).datasets(read_pascal(path))
 
 
-def pascal_dls(path, bs=64, size=128, device=None):
+def pascal_dls(path, bs=64, size=128, device=None, min_scale=0.35):
     "FB06: item_tfms=RandomResizedCrop(128, min_scale=0.35)."
-    blk = _pascal_block(path, item_tfms=augment.RandomResizedCrop(size, min_scale=0.35))
+    blk = _pascal_block(path, item_tfms=_aug.RandomResizedCrop(size, min_scale=min_scale))
     return blk.dataloaders(read_pascal(path), bs=bs, device=device)
 
 
@@ -218,18 +224,28 @@ def biwi_datasets(path, valid_person="13"):
     return _biwi_block(valid_person).datasets(_Path(path))
 
 
-def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None):
-    "FB06: batch_tfms=aug_transforms(size=(240,320))."
-    return _biwi_block(valid_person, batch_tfms=augment.aug_transforms(size=size)).dataloaders(
-        _Path(path), bs=bs, device=device
-    )
+def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augment=True):
+    "FB06: batch_tfms=aug_transforms(size=(240,320)); augment=False: item_tfms=Resize(size, method='squish') instead."
+    plain = {"item_tfms": _aug.Resize(size, method="squish")}
+    tfms = {"batch_tfms": _aug.aug_transforms(size=size)} if augment else plain
+    return _biwi_block(valid_person, **tfms).dataloaders(_Path(path), bs=bs, device=device)
 
 
-def collab_dls(ratings, bs=64, valid_pct=0.2, seed=None, item_name="title", device=None):
-    "FB08: CollabDataLoaders.from_df(ratings, item_name='title', bs=64); a folder is read and merged first."
+def collab_dls(
+    ratings, bs=64, valid_pct=0.2, seed=None, item_name="title", user_name=None, rating_name=None, device=None
+):
+    """FB08: CollabDataLoaders.from_df(ratings, item_name='title', bs=64); a folder is read and merged first. A column
+    name left None is the 1st (user), 2nd (item) or 3rd (rating) column, as from_df does."""
     df = read_movielens(ratings) if isinstance(ratings, (str, _Path)) else ratings
     return collab.CollabDataLoaders.from_df(
-        df, valid_pct=valid_pct, item_name=item_name, seed=seed, bs=bs, device=device
+        df,
+        valid_pct=valid_pct,
+        user_name=user_name,
+        item_name=item_name,
+        rating_name=rating_name,
+        seed=seed,
+        bs=bs,
+        device=device,
     )
 
 
@@ -245,7 +261,7 @@ def pascal_summary(path, bs=4, size=128):
     import contextlib
     import io
 
-    kw = {"item_tfms": augment.RandomResizedCrop(size, min_scale=0.35)} if size else {}
+    kw = {"item_tfms": _aug.RandomResizedCrop(size, min_scale=0.35)} if size else {}
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         _pascal_block(path, **kw).summary(read_pascal(path), bs=bs)

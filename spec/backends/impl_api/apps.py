@@ -17,7 +17,14 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (
     _vision.resnet101,
     _vision.resnet152,
 )
-tiny_resnet = _vision.tiny_resnet
+
+
+def tiny_resnet(weights=None, num_classes=1000):
+    "impl.vision.tiny_resnet at fixtures.pretrained's widths; registered in model_meta as a ResNet, as fastai's is."
+    return _vision.tiny_resnet(num_classes=num_classes, weights=weights)
+
+
+_vision.model_meta[tiny_resnet] = dict(_vision.model_meta[_vision.tiny_resnet])
 create_head, create_body, AdaptiveConcatPool2d = _vision.create_head, _vision.create_body, _vision.AdaptiveConcatPool2d
 DotProduct, DotProductBias, EmbeddingDotBias = _collab.DotProduct, _collab.DotProductBias, _collab.EmbeddingDotBias
 
