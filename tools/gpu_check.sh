@@ -160,8 +160,8 @@ import json, sys
 p, c, src = sys.argv[1:]
 d = json.load(open(p))
 env = d.setdefault("environment", {})
-if not env.get("commit"):  # no .git on the device machine: the commit its copy of the tree was made from
-    env["commit"], env["commit_from"] = c, src
+if env.get("commit") != c:  # the device's copy of the tree may carry no .git, or a stale one (c46643e's run said
+    env["commit_git"], env["commit"], env["commit_from"] = env.get("commit"), c, src  # a8c7bfd): the commit told
     json.dump(d, open(p, "w"), indent=1, default=str)
 print("claims-cuda.json:", "; ".join(f"{r['id']} {r.get('results')}" for r in d.get("claims", [])))
 EOF
