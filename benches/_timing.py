@@ -89,7 +89,11 @@ def record(benchmark, group: Group, arm, images=None, **extra):
     group's info on the arm and `extra` (a callable value is given the extra_info so far: figures from the median).
     Also one JSON line appended to $BENCH_JSONL (survives a kill)."""
     one = []
-    benchmark.pedantic(lambda: one.append(group.epoch(arm)), setup=lambda: sync(group.dev), rounds=1, iterations=1)
+    try:
+        benchmark.pedantic(lambda: one.append(group.epoch(arm)), setup=lambda: sync(group.dev), rounds=1, iterations=1)
+    except BaseException:  # SIGINT mid-epoch (a stage's timeout): pytest-benchmark marks only an Exception so, and
+        benchmark.has_error = True  # its JSON writer then raised on the empty round: now left out, the JSON written
+        raise
     ts = group.times[arm] = group.times[arm] + one
     med = statistics.median(ts)
     info = {"epoch_s": [round(t, 6) for t in ts], "median_s": med, "warmup_s": [round(t, 6) for t in group.warm[arm]],
