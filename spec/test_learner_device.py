@@ -20,7 +20,7 @@ from impl.callback import CancelEpochException
 from impl.learner import Diverged, Learner, NonFiniteLoss, NonFiniteStep
 from spec.backends import get
 from spec.checks import close
-from spec.tiny import BS, N_TRAIN_BATCHES, N_VALID_BATCHES, N, data, loaders, mlp, one_thread, split  # noqa: F401
+from spec.tiny import BS, N_TRAIN_BATCHES, N_VALID_BATCHES, EpochStarts, N, data, loaders, mlp, one_thread, split  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")
@@ -33,16 +33,6 @@ class _Eager:
 
     def after_batch(self, learn):
         pass
-
-
-class _Starts:
-    "The parameters, buffers and optimizer state at the start of each epoch (before_train: no after_batch)."
-
-    def __init__(self):
-        self.states = {}
-
-    def before_train(self, learn):
-        self.states[learn.epoch] = _state(learn)
 
 
 def _state(learn):
@@ -123,7 +113,7 @@ FAULTS = {  # name: (learner kwargs, callbacks, fit, the error, its batch in epo
 def _run(name, eager):
     "Fit with fault `name`: (the error, the state, the state at the start of its epoch, the learner)."
     kw, cbs, (n_epoch, lr), _, where = FAULTS[name]
-    learn, starts = learner(**kw()), _Starts()
+    learn, starts = learner(**kw()), EpochStarts(_state)
     if cbs is None:  # an infinite gradient at batch where[1] of epoch 1
         _InfGrad(learn.model[6].weight, N_TRAIN_BATCHES + where[1])
     cbs = [starts, *(cbs or list)()] + ([_Eager()] if eager else [])

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from impl import data as idata
 from impl.learner import Diverged, NonFiniteStep
 from spec.backends import get
-from spec.tiny import N_TRAIN_BATCHES, cnn, data, make, mlp, one_thread, split  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, EpochStarts, cnn, data, make, mlp, one_thread, split  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")
@@ -70,16 +70,6 @@ def unchanged(learn, before, claim, what, hypers=True):
 
 def finite(learn):
     return all(torch.isfinite(p).all() for p in learn.model.parameters())
-
-
-class _Starts:
-    "A callback keeping the whole state at the start of each epoch (before_train): `states[epoch]`."
-
-    def __init__(self):
-        self.states = {}
-
-    def before_train(self, learn):
-        self.states[learn.epoch] = state(learn)
 
 
 def as_at_start(learn, starts, epoch, claim, what):
@@ -258,7 +248,7 @@ def test_batch_of_one_through_batchnorm_is_a_clear_error():
 def test_last_batch_of_one_through_batchnorm_puts_back_the_epoch():
     """65 items, bs=8, no drop_last: the last batch has one item; the error names it and the learner is as at the
     start of that epoch (the 8 batches before it undone too: IMPL-36)."""
-    learn, starts = learner(*loaders()), _Starts()
+    learn, starts = learner(*loaders()), EpochStarts(state)
     learn.fit(1, 1e-3)
     learn.dls = IMPL.dls_from_loaders(*loaders(n_train=65))
     learn.model.eval()
@@ -365,7 +355,7 @@ def test_step_that_makes_a_weight_infinite_puts_back_the_epoch(opt, k):
     NonFiniteStep; parameters, buffers, optimizer state and hyper-parameters as at the start of epoch 1."""
     learn, *_ = make(IMPL, opt_func=OPTS[opt])
     learn.fit(1, 1e-2)
-    hook, starts = _InfGrad(learn.model[6].weight, N_TRAIN_BATCHES + k), _Starts()
+    hook, starts = _InfGrad(learn.model[6].weight, N_TRAIN_BATCHES + k), EpochStarts(state)
     hook.arm()
     with pytest.raises(NonFiniteStep, match=r"parameter NaN or infinite.*the weights are those at the start of "
                        r"epoch 1") as e:
@@ -457,7 +447,7 @@ def test_interrupted_fit_puts_back_the_epoch(where, exc, k, epoch):
     learn, *_ = make(IMPL)
     learn.fit(1, 1e-2) if epoch else learn.create_opt()  # epoch 0: an optimizer without state
     learn.model.eval()
-    boom, starts = _Boom(learn, where, exc, at=(epoch, k)), _Starts()
+    boom, starts = _Boom(learn, where, exc, at=(epoch, k)), EpochStarts(state)
     with pytest.raises(exc, match="injected") as e:
         learn.fit_one_cycle(2, 1e-2, cbs=[boom, starts])
     assert e.value.at == (epoch, 0), f"IMPL-36: e.at is {e.value.at}"

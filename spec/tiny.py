@@ -148,3 +148,13 @@ def seed_all(s):
 def plain(t):
     "A plain torch.Tensor (fastai returns TensorBase/TensorCategory subclasses)."
     return torch.as_tensor(t).as_subclass(torch.Tensor)
+
+
+class EpochStarts:
+    "A callback keeping `fn(learn)` at the start of each epoch (before_train; no after_batch): `states[epoch]`."
+
+    def __init__(self, fn):
+        self.fn, self.states = fn, {}
+
+    def before_train(self, learn):
+        self.states[learn.epoch] = self.fn(learn)
