@@ -285,3 +285,55 @@ def test_impl_flat_loss_shape_errors():
         LS.CrossEntropyLossFlat()(torch.zeros(2, 3), torch.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match=r"MSELossFlat needs tensors, got list"):
         LS.MSELossFlat()([1.0, 2.0], torch.zeros(2))
+
+
+@pytest.mark.claim("ML-6")
+def test_bce_takes_bool_int_and_float64_targets(backend):
+    "0/1 targets as bool, int64 or float64 give the float targets' loss, in the logits' dtype (float32)."
+    x, t = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 4.0]]), torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    ref = np_bce(x.double().numpy(), t.double().numpy())
+    for tt in (t.bool(), t.long(), t.double()):
+        got = plain(backend.binary_cross_entropy(x, tt))
+        assert got.dtype == torch.float32, f"{tt.dtype} targets: loss dtype {got.dtype}, want float32"
+        assert close(got, ref), f"{tt.dtype} targets: loss {float(got)}, want {ref}"
+
+
+@pytest.mark.claim("ML-8")
+def test_cross_entropy_loss_flat_takes_a_target_column(backend):
+    "(bs, C) logits with (bs, 1) targets: flattened like (bs,) targets, the same mean of -log softmax[target]."
+    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0], [2.0, 2.0, 0.0], [-1.0, 0.0, 1.0]])
+    t = torch.tensor([0, 2, 1, 1])
+    xd = x.double().numpy()
+    ref = -np.mean(xd[np.arange(4), t.numpy()] - np.logaddexp.reduce(xd, axis=1))
+    got = backend.CrossEntropyLossFlat()(x, t.view(4, 1))
+    assert close(got, ref), f"CrossEntropyLossFlat with a (4, 1) target column = {float(got)}, want {ref}"
+
+
+@pytest.mark.claim("IMPL-19")
+def test_impl_flat_loss_edge_inputs():
+    """One value (0-dim) has no axis to move, whatever `axis`; a float64 target makes a float64 loss, an integer one
+    counts as float32 (so half logits give a float32 loss, integer logits a loss at all); CrossEntropyLossFlat with
+    flatten=False takes one unbatched item, (C,) logits and a 0-dim class; FlatLoss flattens by default."""
+    equal(float(LS.MSELossFlat(axis=1)(torch.tensor(3.0), torch.tensor(1.0))), 4.0, "0-dim MSE with axis=1")
+    got = LS.MSELossFlat()(torch.tensor([0.5, 1.0]), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    equal((got.dtype, float(got)), (torch.float64, 0.125), "float32 input, float64 target: (dtype, mse)")
+    half = LS.BCEWithLogitsLossFlat()(torch.tensor([0.0, 0.0], dtype=torch.float16), torch.tensor([1, 0]))
+    equal(half.dtype, torch.float32, "float16 logits, int64 targets: loss dtype")
+    assert close(half, np.log(2)), f"BCE of logits 0 = {float(half)}, want log 2"
+    ints = LS.BCEWithLogitsLossFlat()(torch.tensor([0, 0]), torch.tensor([1, 0]))
+    assert ints.dtype == torch.float32 and close(ints, np.log(2)), f"int64 logits 0: {ints!r}, want float32 log 2"
+    x = torch.tensor([1.0, 2.0, 0.5])
+    ref = np.logaddexp.reduce(x.double().numpy()) - 2.0  # -log softmax(x)[1]
+    got = LS.CrossEntropyLossFlat(flatten=False)(x, torch.tensor(1))
+    assert close(got, ref), f"CrossEntropyLossFlat(flatten=False) on (3,) logits, class 1: {float(got)}, want {ref}"
+    got = LS.FlatLoss(nn.MSELoss())(torch.zeros(4, 2), torch.ones(4, 1, 2))
+    equal(float(got), 1.0, "FlatLoss(nn.MSELoss()) on (4, 2) input, (4, 1, 2) target")
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_flat_loss_errors_name_what_was_given():
+    "A 0-dim input to CrossEntropyLossFlat has no class axis: a ValueError; a non-tensor target is named by type."
+    with pytest.raises(ValueError, match=r"CrossEntropyLossFlat: input \(\.\.\., C\) needs one target per row"):
+        LS.CrossEntropyLossFlat()(torch.tensor(1.0), torch.tensor(0))
+    with pytest.raises(TypeError, match=r"^MSELossFlat needs tensors, got Tensor and list$"):
+        LS.MSELossFlat()(torch.zeros(2), [1.0, 2.0])
