@@ -24,7 +24,6 @@ with `after_batch` (it sees only checked batches, so the loop checks each before
 """
 
 import copy
-import functools
 import math
 import os
 import tempfile
@@ -34,7 +33,6 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .callback import (
@@ -208,25 +206,18 @@ def _restored(at):
     return "the weights are those " + ("before this batch" if at is None else f"at the start of epoch {at[0]}")
 
 
+def _noop(x):
+    return x
+
+
 def _default_act(loss_func):
-    "The activation that turns model outputs into predictions: the loss's own, else by the loss's type."
-    if hasattr(loss_func, "activation"):
-        return loss_func.activation
-    if isinstance(loss_func, nn.CrossEntropyLoss) or loss_func is F.cross_entropy:
-        return functools.partial(F.softmax, dim=-1)
-    if isinstance(loss_func, nn.BCEWithLogitsLoss) or loss_func is F.binary_cross_entropy_with_logits:
-        return torch.sigmoid
-    return lambda x: x
+    "The activation that turns outputs into predictions: the loss's own (a plain torch loss has none), as fastai."
+    return getattr(loss_func, "activation", _noop)
 
 
 def _default_decodes(loss_func):
-    if hasattr(loss_func, "decodes"):
-        return loss_func.decodes
-    if isinstance(loss_func, nn.CrossEntropyLoss) or loss_func is F.cross_entropy:
-        return lambda x: x.argmax(-1)
-    if isinstance(loss_func, nn.BCEWithLogitsLoss) or loss_func is F.binary_cross_entropy_with_logits:
-        return lambda x: x > 0.5
-    return lambda x: x
+    "The loss's decodes (argmax for CrossEntropyLossFlat, > thresh for BCEWithLogitsLossFlat), else none."
+    return getattr(loss_func, "decodes", _noop)
 
 
 class Recorder:

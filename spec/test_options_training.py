@@ -366,6 +366,25 @@ def test_get_preds_act_decoded_and_dl(backend):
     assert torch.equal(plain(y).cpu(), y2), "ML-13: dl=other: that loader's targets, in order"
 
 
+def _one_hot_targets(cls):
+    "A subclass of the torch loss `cls` that one-hot encodes the tiny task's class targets (it adds no activation)."
+    return type(cls.__name__, (cls,), {"forward": lambda self, o, y: cls.forward(self, o, F.one_hot(y, 3).float())})
+
+
+@pytest.mark.claim("ML-13")
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss"])
+def test_get_preds_of_a_plain_torch_loss_applies_nothing(backend, loss):
+    """A plain torch loss has no activation and no decodes (fastai's getcallable(loss_func, 'activation'): noop), so
+    get_preds(with_decoded=True) returns the model's raw outputs as preds and as decoded, whatever the loss."""
+    learn, tr, va = make(backend, loss_func=_one_hot_targets(getattr(nn, loss))() if loss != "CrossEntropyLoss"
+                         else nn.CrossEntropyLoss())
+    xv, _ = (torch.cat(t) for t in zip(*va.dl))
+    p, y, d = learn.get_preds(dl=va, with_decoded=True)
+    o = outputs(learn.model, xv)
+    close_rel(plain(p), o, rtol=1e-5, atol=1e-7, what=f"ML-13: nn.{loss}(): preds are the raw outputs")
+    assert torch.equal(plain(d), plain(p)), f"ML-13: nn.{loss}(): decoded = preds (no decodes)"
+
+
 @pytest.mark.claim("ML-14")
 def test_metrics_and_validate_dl(backend):
     """metrics=[accuracy, error_rate]: validate() = [valid_loss, accuracy, error_rate] computed by hand, one epoch
