@@ -10,7 +10,7 @@ from torch import nn
 
 import impl.losses as LS
 from spec.checks import equal
-from spec.tiny import plain
+from spec.tiny import plain, points
 
 
 def np_logsig(x):
@@ -152,11 +152,8 @@ def test_bce_with_logits_loss_flat(backend, data):
 @given(data=st.data())
 def test_mse_loss_flat_flattens_points(backend, data):
     "MSELossFlat compares (bs, 2) predictions with (bs, 1, 2) point targets: the mean of the squared differences."
-    bs = data.draw(st.integers(1, 16), label="bs")
-    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
-    p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
-    y = torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
-    loss, ref = backend.MSELossFlat()(p, y), ((p.double().numpy() - y.double().numpy().reshape(bs, 2)) ** 2).mean()
+    p, y = points(data)
+    loss, ref = backend.MSELossFlat()(p, y), ((p.double().numpy() - y.double().numpy().reshape(p.shape)) ** 2).mean()
     assert close(loss, ref), f"loss={float(loss)}, mean squared difference={ref}"
     assert repr(backend.MSELossFlat()) == "FlattenedLoss of MSELoss()", f"repr {backend.MSELossFlat()!r}"
 
@@ -208,13 +205,12 @@ def test_bce_with_logits_loss_flat_options(backend, data):
 @given(data=st.data())
 def test_mse_loss_flat_options(backend, data):
     "reduction 'sum' and 'none' (one squared error per element); flatten=False on equal shapes keeps them."
-    bs = data.draw(st.integers(1, 16), label="bs")
-    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
-    p, y = (torch.tensor(data.draw(v, label=k)).view(bs, 2) for k in ("preds", "targets"))
+    p, y3 = points(data)
+    bs, y = len(p), y3.view(p.shape)
     sq = (p.double().numpy() - y.double().numpy()) ** 2
-    s = backend.MSELossFlat(reduction="sum")(p, y.view(bs, 1, 2))
+    s = backend.MSELossFlat(reduction="sum")(p, y3)
     assert close(s, sq.sum(), rel=1e-5, abs=1e-5), f"reduction='sum' gives {float(s)}, not {sq.sum()}"
-    n = plain(backend.MSELossFlat(reduction="none")(p, y.view(bs, 1, 2)))
+    n = plain(backend.MSELossFlat(reduction="none")(p, y3))
     assert n.shape == (2 * bs,) and np.allclose(n.numpy(), sq.ravel(), atol=1e-6), f"'none' {n.shape}"
     nf = plain(backend.MSELossFlat(reduction="none", flatten=False)(p, y))
     assert nf.shape == (bs, 2) and np.allclose(nf.numpy(), sq, atol=1e-6), f"flatten=False {nf.shape}"

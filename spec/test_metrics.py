@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import impl.metrics as M
+from spec.tiny import points
 
 logit = st.floats(-20, 20, width=32)
 
@@ -116,10 +117,7 @@ def test_accuracy_multi_averages_every_item(backend):
 @given(data=st.data())
 def test_regression_metrics_formulas(backend, data):
     "(bs, 2) predictions against (bs, 1, 2) point targets: mean squared error, its root, mean absolute error."
-    bs = data.draw(st.integers(1, 16), label="bs")
-    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
-    p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
-    y = torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
+    p, y = points(data)
     d = p.double().numpy().ravel() - y.double().numpy().ravel()
     for name, ref in (("mse", np.mean(d**2)), ("rmse", np.sqrt(np.mean(d**2))), ("mae", np.mean(np.abs(d)))):
         got = float(getattr(backend, name)(p, y))

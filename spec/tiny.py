@@ -158,3 +158,14 @@ class EpochStarts:
 
     def before_train(self, learn):
         self.states[learn.epoch] = self.fn(learn)
+
+
+def points(data, max_bs=16):
+    """Drawn (preds, targets) of image regression: (bs, 2) predicted points and (bs, 1, 2) target points (one point
+    per image, as the book's BIWI DataBlock gives), coordinates in [-1, 1], float32."""
+    from hypothesis import strategies as st
+
+    bs = data.draw(st.integers(1, max_bs), label="bs")
+    v = st.lists(st.floats(-1, 1, width=32), min_size=2 * bs, max_size=2 * bs)
+    p = torch.tensor(data.draw(v, label="preds")).view(bs, 2)
+    return p, torch.tensor(data.draw(v, label="targets")).view(bs, 1, 2)
