@@ -265,6 +265,9 @@ def test_impl_layer_errors():
         L.sigmoid_range(torch.zeros(2), 0, "1")
     with pytest.raises(ValueError, match=r"n \(the number of classes\) must be >= 1, got 0"):
         L.one_hot(0, 0)
+    for n, shown in [(2.0, "2.0"), (True, "True"), ("3", "'3'")]:
+        with pytest.raises(TypeError, match=rf"^n must be an int, got {shown}$"):
+            L.one_hot(0, n)
     for i in (5, -1, [1, 7]):
         with pytest.raises(ValueError, match=r"i must lie in \[0, 5\)"):
             L.one_hot(i, 5)

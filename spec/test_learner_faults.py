@@ -8,7 +8,9 @@ IMPL claims: impl's own contract, so these tests use impl directly.
 import copy
 import math
 import tempfile
+import types
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -19,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from impl import data as idata
 from impl.learner import Diverged, NonFiniteStep
 from spec.backends import get
-from spec.tiny import N_TRAIN_BATCHES, EpochStarts, cnn, data, make, mlp, one_thread, split  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, EpochStarts, cnn, data, is_norm, make, mlp, one_thread, split  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")
@@ -160,6 +162,27 @@ def test_damaged_checkpoint_is_refused_naming_the_file(kind, frac):
             return
         unchanged(learn, before, "IMPL-31", f"loading a {kind} file")
 
+
+@pytest.mark.claim("IMPL-31")
+def test_load_interrupted_while_copying_puts_everything_back(tmp_path):
+    "A KeyboardInterrupt in the optimizer's load_state_dict (the model already copied): the model is put back too."
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-3)
+    learn.save("ck")
+    learn.fit(1, 1e-2)
+    before, real, calls = state(learn), learn.opt.load_state_dict, []
+
+    def load_state_dict(sd):
+        calls.append(sd)
+        if len(calls) == 1:
+            raise KeyboardInterrupt("injected")
+        return real(sd)
+
+    learn.opt.load_state_dict = load_state_dict
+    with pytest.raises(KeyboardInterrupt, match="injected"):
+        learn.load("ck")
+    assert len(calls) == 2, f"IMPL-31: the optimizer was loaded {len(calls)} times (the file's, then the old state)"
+    unchanged(learn, before, "IMPL-31", "a load interrupted after the model was copied")
 
 # ---------------------------------------------------------------- names stay inside the model folder
 @pytest.mark.claim("IMPL-32")
@@ -328,6 +351,114 @@ def test_the_issues_bad_arguments(how, kw, arg):
         getattr(learn, how)(1, **kw)
     unchanged(learn, before, "IMPL-34", f"{how}(1, **{kw})")
 
+# ---------------------------------------------------------------- bad learner arguments, empty loaders, missing files
+class _NoBatches:
+    "A loader that says it has batches (len 2) but yields none (a wrong __len__, e.g. over an IterableDataset)."
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        return iter(())
+
+
+def _torch_file(learn, name, obj):
+    "Write `obj` with torch.save as path/model_dir/name.pth (what learn.load(name) reads); returns the path."
+    f = learn.path / learn.model_dir / f"{name}.pth"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, f)
+    return f
+
+
+def _claimed(claim, *a, id):
+    return pytest.param(*a, id=id, marks=pytest.mark.claim(claim))
+
+
+def _new(l, loss_func=None, dls=None, **kw):
+    "Another learner on l's model (and data), in l's folder."
+    loss_func = nn.CrossEntropyLoss() if loss_func is None else loss_func
+    return IMPL.learner(l.dls if dls is None else dls, l.model, loss_func, path=l.path, **kw)
+
+
+# (how to fail on a trained learner `l`, the error's type, a regex its message must match), each citing its claim; the
+# test also checks that `l` is unchanged (the Learner(...) cases build another learner on l's model and data).
+LEARNER_FAULTS = [
+    _claimed("IMPL-4", lambda l: _new(l, dls=types.SimpleNamespace(train=[])), TypeError,
+             r"^dls must have \.train and \.valid, got SimpleNamespace without \.valid$", id="dls-no-valid"),
+    _claimed("IMPL-4", lambda l: _new(l, loss_func="mse"), TypeError, r"^loss_func must be callable, got 'mse'$",
+             id="loss-func-str"),
+    _claimed("IMPL-4", lambda l: _new(l, splitter=lambda m: [list(m[:3].parameters()), []]), ValueError,
+             r"^splitter gave an empty parameter group: sizes \[4, 0\]$", id="split-empty-group"),
+    _claimed("IMPL-4", lambda l: _new(l, splitter=lambda m: []), ValueError,
+             r"^splitter gave an empty parameter group: sizes \[\]$", id="split-no-group"),
+    _claimed("IMPL-4", lambda l: _new(l, splitter=lambda m: [list(m.parameters()), list(m[6].parameters())]),
+             ValueError, r"^splitter put a parameter in two groups$", id="split-twice"),
+    _claimed("IMPL-4", lambda l: l.set_hyper("mom", [0.9, 0.8]), ValueError,
+             r"^mom has 2 values but there are 3 parameter groups$", id="set-hyper-2-of-3"),
+    _claimed("IMPL-34", lambda l: l.fit(1, np.float32(0.0)), ValueError,
+             r"^lr: every LR must be > 0 .*got np\.float32\(0\.0\)$", id="lr-numpy-zero"),
+    _claimed("IMPL-34", lambda l: l.fit_one_cycle(1, [1e-3, np.float64(0), 1e-3]), ValueError,
+             r"^lr_max: every LR must be > 0 .*got \[0\.001, np\.float64\(0\.0\), 0\.001\]$", id="lr-list-zero"),
+    _claimed("IMPL-4", lambda l: _new(l).freeze(), ValueError,
+             r"^freeze needs at least 2 parameter groups, got 1; pass a splitter$", id="freeze-one-group"),
+    _claimed("IMPL-4", lambda l: _new(l).fine_tune(1), ValueError,
+             r"^freeze needs at least 2 parameter groups, got 1; pass a splitter$", id="fine-tune-one-group"),
+    _claimed("IMPL-33", lambda l: l.get_preds(dl=DataLoader(TensorDataset(torch.zeros(0, 8), torch.zeros(0)))),
+             ValueError, r"^get_preds: the DataLoader yielded no batches$", id="get-preds-empty"),
+    _claimed("IMPL-33", lambda l: (setattr(l, "dls", IMPL.dls_from_loaders(_NoBatches(), l.dls.valid)),
+                                   IMPL.lr_find(l)), ValueError, r"^lr_find: dls.train yielded no batches$",
+             id="lr-find-no-batches"),
+    _claimed("IMPL-31", lambda l: l.load("nothing-here"), FileNotFoundError,
+             r"^no saved model .*models/nothing-here\.pth$", id="load-missing"),
+    _claimed("IMPL-31", lambda l: l.load(_torch_file(l, "no-groups", {"model": l.model.state_dict(),
+                                                                       "opt": {"state": {}}}).stem),
+             ValueError, r"models/no-groups\.pth: 'opt' is not an optimizer state dict \(KeyError", id="opt-no-groups"),
+    _claimed("IMPL-31", lambda l: l.load(_torch_file(l, "opt-list", {"model": l.model.state_dict(),
+                                                                      "opt": [1, 2]}).stem),
+             ValueError, r"models/opt-list\.pth: 'opt' is not an optimizer state dict \(TypeError", id="opt-a-list"),
+]
+
+
+@pytest.mark.parametrize("call, exc, msg", LEARNER_FAULTS)
+def test_bad_learner_arguments_and_empty_inputs_raise_before_any_change(tmp_path, call, exc, msg):
+    """Learner(...) with a bad dls, loss_func or splitter; set_hyper with too few values; an LR of 0 as a numpy
+    number; freeze or fine_tune on one parameter group; get_preds or lr_find over a loader that yields nothing; load
+    of a missing file or of an 'opt' that is no optimizer state: the error and its message, and nothing changed."""
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, wd=0.1)  # at learn.lr: lr_find's fit sets the groups' LR to learn.lr before its snapshot, as fastai
+    learn.model.eval()
+    before, dls = state(learn), learn.dls
+    with pytest.raises(exc, match=msg):
+        call(learn)
+    learn.dls = dls
+    unchanged(learn, before, "IMPL-4/31/33/34", f"a call raising {exc.__name__}: {msg}")
+
+
+@pytest.mark.claim("IMPL-4")
+def test_freeze_to_past_the_last_group_warns_and_freezes_everything():
+    "freeze_to(5) on 3 groups: a warning saying so, and only the BatchNorms (train_bn) still train."
+    learn, *_ = make(IMPL)
+    with pytest.warns(UserWarning, match=r"^freezing 5 groups; model has 3; whole model is frozen$"):
+        learn.freeze_to(5)
+    got = [p.requires_grad for p in learn.model.parameters()]
+    assert got == is_norm(learn.model), f"IMPL-4: requires_grad after freeze_to(5): {got}"
+
+
+@pytest.mark.claim("IMPL-31")
+def test_load_of_a_bare_model_state_dict(tmp_path):
+    "A file holding only a model's state_dict (plain PyTorch's torch.save) loads as the weights; the optimizer stays."
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-2)
+    other = mlp(seed=5)
+    other.train()(data(16)[0])  # BatchNorm statistics other than the defaults
+    _torch_file(learn, "bare", other.state_dict())
+    opt = copy.deepcopy(learn.opt.state_dict())
+    assert diff(state(learn)["params"], [p.detach() for p in other.parameters()]), "the weights differ to begin with"
+    learn.load("bare")
+    want = {k: v.detach().clone() for k, v in other.state_dict().items()}
+    assert not diff(want, dict(learn.model.state_dict())), "IMPL-31: the bare state dict was not loaded"
+    assert not diff(opt, learn.opt.state_dict()), "IMPL-31: loading a file without 'opt' changed the optimizer"
+
 
 # ---------------------------------------------------------------- non-finite and diverging steps
 class _InfGrad:
@@ -439,7 +570,7 @@ class _Boom:
 
 @pytest.mark.claim("IMPL-36")
 @given(where=st.sampled_from(["forward", "loss", "backward", "step"]),
-       exc=st.sampled_from([KeyboardInterrupt, RuntimeError]), k=st.integers(0, 7), epoch=st.integers(0, 1))
+       exc=st.sampled_from([KeyboardInterrupt, RuntimeError, ValueError]), k=st.integers(0, 7), epoch=st.integers(0, 1))
 def test_interrupted_fit_puts_back_the_epoch(where, exc, k, epoch):
     """An exception anywhere in batch k of an epoch of a 1cycle fit (epoch 0 of a new learner: no optimizer state
     yet): it propagates, saying which state it left; no gradient; parameters, buffers, optimizer state and
@@ -459,7 +590,7 @@ def test_interrupted_fit_puts_back_the_epoch(where, exc, k, epoch):
 
 @pytest.mark.claim("IMPL-36")
 @given(where=st.sampled_from(["forward", "loss", "backward", "step"]),
-       exc=st.sampled_from([KeyboardInterrupt, RuntimeError]), before_steps=st.integers(0, 2))
+       exc=st.sampled_from([KeyboardInterrupt, RuntimeError, ValueError]), before_steps=st.integers(0, 2))
 def test_interrupted_batch_changes_nothing(where, exc, before_steps):
     "train_batch called alone (outside a fit): an exception anywhere leaves no gradient and the learner as before."
     learn, tr, _ = make(IMPL)

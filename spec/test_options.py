@@ -342,3 +342,90 @@ def test_vision_model_and_learner_options(data_dir):
     with pytest.raises(ValueError, match="n_out could not be inferred"):
         V.vision_learner(D.DataLoaders.from_dsets([0], [0], loss_func=nn.MSELoss()), V.tiny_resnet)
     equal(pickle.loads(pickle.dumps(T.RegexLabeller("(a)")))("xa"), "a", "a labeller pickles")
+
+
+# ---------------------------------------------------------------- error branches, reprs (branch coverage, issue 10)
+@pytest.mark.claim("IMPL-5")
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: V.create_head(8, 0), ValueError, r"^n_out must be a positive int, got 0$"),
+    (lambda: V.create_head(8, None), ValueError, r"^n_out must be a positive int, got None$"),
+    (lambda: V.load_body(V.tiny_resnet(), {**V.tiny_resnet().state_dict(), "extra.weight": torch.zeros(1)}),
+     ValueError, r"^pretrained state dict does not fit the arch: missing/unexpected \['extra\.weight'\]$"),
+    (lambda: V.load_body(V.tiny_resnet(), {k: v for k, v in V.tiny_resnet().state_dict().items()
+                                           if k != "conv1.weight"}),
+     ValueError, r"^pretrained state dict does not fit the arch: missing/unexpected \['conv1\.weight'\]$"),
+    (lambda: V.create_body(nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1)), n_in=2), ValueError,
+     r"^first conv has 1 input channels, expected 3$"),
+    (lambda: V.create_body(nn.Sequential(nn.Linear(8, 4), nn.AdaptiveAvgPool2d(1)), n_in=1), TypeError,
+     r"^n_in=1 needs a Conv2d first layer, got Linear$"),
+    (lambda: V.vision_learner(D.DataLoaders.from_dsets([0], [0]), V.tiny_resnet, n_out=2), ValueError,
+     r"^loss_func is None and dls has no loss_func; pass loss_func$"),
+], ids=["head-n-out-0", "head-n-out-none", "body-unexpected", "body-missing", "conv-1-channel", "no-conv",
+        "no-loss-func"])
+def test_vision_builders_name_what_is_wrong(call, exc, msg):
+    "create_head, load_body, create_body and vision_learner: the error's type and a message naming the argument."
+    with pytest.raises(exc, match=msg):
+        call()
+
+
+@pytest.mark.claim("IMPL-30")
+def test_default_split_reprs_and_the_identity_item_tfm():
+    """An arch without model_meta gets fastai's default_split (body, head); Pipeline, Datasets and Normalize reprs
+    show what they hold; ItemTfm itself returns the item as it is."""
+
+    def arch(weights=None):  # not in model_meta: cut before the last pooling child, default_split
+        return V.tiny_resnet(widths=(4, 4, 4, 4))
+
+    learn = V.vision_learner(D.DataLoaders.from_dsets([0], [0]), arch, n_out=2, loss_func=nn.MSELoss())
+    want = [[id(p) for p in learn.model[0].parameters()], [id(p) for p in learn.model[1].parameters()]]
+    assert [[id(p) for p in g] for g in learn.groups] == want, "default_split: [body, head]"
+    equal(repr(D.Pipeline([str.upper, str.strip])), "Pipeline(['upper', 'strip'])", "Pipeline repr")
+    ds = D.Datasets(letters(5), [[str.upper], [str.lower]], splits=[[0, 1, 2], [3, 4]])
+    equal([repr(ds), repr(ds.valid)], ["Datasets(5 items, 2 pipeline(s), split None)",
+                                       "Datasets(2 items, 2 pipeline(s), split 1)"], "Datasets repr")
+    equal(repr(V.Normalize([1.0, 2.0], [2.0, 4.0])), "Normalize(mean=[1.0, 2.0], std=[2.0, 4.0])", "Normalize repr")
+    t = ("a", 1)
+    assert T.ItemTfm()(t) is t and T.ItemTfm()(t, train=True) is t, "ItemTfm is the identity"
+
+
+def _pascal_csv(tmp_path, text):
+    d = tmp_path / "pascal"
+    d.mkdir()
+    (d / "train.csv").write_text(text)
+    return d
+
+
+def _pose(tmp_path, tz):
+    "A BIWI frame name whose pose file puts the head centre at depth tz (the image itself is not read)."
+    (tmp_path / "frame_00001_pose.txt").write_text(f"1 0 0 \n0 1 0 \n0 0 1 \n\n10 20 {tz} \n\n")
+    return tmp_path / "frame_00001_rgb.jpg"
+
+
+CAL = [[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]]
+
+
+@pytest.mark.claim("IMPL-6")
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda d: R.read_pascal(d), FileNotFoundError, r"^{d}/train\.csv: no such csv file$"),
+    (lambda d: R.read_cal(d / "rgb.cal"), FileNotFoundError, r"^{d}/rgb\.cal: no such calibration file$"),
+    (lambda d: R.read_pose(d / "frame_00001_pose.txt"), FileNotFoundError,
+     r"^{d}/frame_00001_pose\.txt: no such file$"),
+    (lambda d: R.read_ratings(d), FileNotFoundError, r"^{d}/u\.data: no such file$"),
+    (lambda d: R.read_movies(d / "u.item"), FileNotFoundError, r"^{d}/u\.item: no such file$"),
+    (lambda d: R.read_pascal(_pascal_csv(d, 'fname,labels,is_valid\na.jpg,dog,False\n"b.jpg"x,cat,True\n')),
+     ValueError, r"^{d}/pascal/train\.csv:3: not a readable csv \("),
+    (lambda d: R.read_pascal(_pascal_csv(d, "fname,labels,is_valid\na.jpg,dog,False\n,cat,False\n")), ValueError,
+     r"^{d}/pascal/train\.csv:3: empty fname$"),
+    (lambda d: R.get_ctr(_pose(d, 0), cal=CAL), ValueError,
+     r"^{d}/frame_00001_pose\.txt: head depth tz must be > 0, got 0\.0$"),
+    (lambda d: R.get_ctr(_pose(d, -800), cal=CAL), ValueError,
+     r"^{d}/frame_00001_pose\.txt: head depth tz must be > 0, got -800\.0$"),
+], ids=["no-train-csv", "no-rgb-cal", "no-pose", "no-u-data", "no-u-item", "csv-bad-quote", "empty-fname", "tz-0",
+        "tz-negative"])
+def test_readers_name_the_missing_or_bad_file(tmp_path, call, exc, msg):
+    "A missing file is a FileNotFoundError naming it; an unreadable csv line, an empty fname, tz <= 0: ValueError."
+    with pytest.raises(exc, match=msg.replace("{d}", re.escape(str(tmp_path)))):
+        call(tmp_path)
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    assert R.get_ctr(_pose(ok, 1000), cal=CAL).tolist() == [325.0, 250.0], "x = 10 * 500 / 1000 + 320, y = 20 * ..."

@@ -636,6 +636,38 @@ def test_lr_find_one_suggestion_function_alone():
 
 
 @pytest.mark.claim(OPT)
+def test_lr_find_show_plot_without_suggestions():
+    "lr_find(suggest_funcs=None, show_plot=True) draws the curve (less its last 5 points) with no mark; returns None."
+    plt.close("all")
+    learn, *_ = make(IMPL)
+    assert learn.lr_find(num_it=20, suggest_funcs=None, show_plot=True) is None, f"{OPT}: suggest_funcs=None"
+    lrs, s = IMPL.finder_curve(learn)
+    assert plt.get_fignums() != [], f"{OPT}: show_plot=True drew no figure"
+    ax, lines = _lines()
+    assert len(lines) == 1 and ax.get_legend() is None, f"{OPT}: {len(lines)} lines, legend {ax.get_legend()}"
+    close_rel(lines[0].get_xdata(), lrs[:-5], rtol=1e-7, what=f"{OPT}: x = the LRs but the last 5")
+    close_rel(lines[0].get_ydata(), s[:-5], rtol=1e-7, what=f"{OPT}: y = the smoothed losses but the last 5")
+    plt.close("all")
+
+
+@pytest.mark.claim("IMPL-37")
+def test_lr_find_puts_back_the_fp16_scaler():
+    """On an fp16 learner whose GradScaler doubles its scale after every step (growth_interval=1), the sweep's steps
+    change the scale; lr_find puts the scaler's state back with the weights and the optimizer."""
+    learn, *_ = make(IMPL)
+    learn.to_fp16(init_scale=8.0, growth_interval=1)
+    learn.fit(1, 1e-3)
+    scaler = learn.amp.scaler
+    before, w = copy.deepcopy(scaler.state_dict()), params(learn.model)
+    assert before["scale"] == 8.0 * 2 ** len(learn.amp.scales), f"the fit's steps doubled the scale: {before}"
+    n = len(learn.amp.scales)
+    IMPL.lr_find(learn, num_it=10, stop_div=False)
+    assert len(learn.amp.scales) == n + 10, f"IMPL-37: the sweep took {len(learn.amp.scales) - n} fp16 steps, not 10"
+    assert scaler.state_dict() == before, f"IMPL-37: the scaler after lr_find {scaler.state_dict()}, before {before}"
+    assert all(torch.equal(a, b) for a, b in zip(w, params(learn.model))), "IMPL-37: the weights were not put back"
+
+
+@pytest.mark.claim(OPT)
 @pytest.mark.parametrize("mode", ["fp16", "bf16"])
 def test_channels_last(mode):
     """to_fp16/to_bf16(channels_last=True): the model's 4-d weights and each training batch in channels_last memory
