@@ -157,10 +157,7 @@ def lr_find(learn, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plo
             rec.plot_lr_find()
         return None
     lrs = torch.tensor([g[-1] for g in rec.lrs[num_it // 10 : -5]])  # float32, last group, as fastai
-    losses = torch.tensor(rec.losses[num_it // 10 : -5])
-    nan = torch.nonzero(torch.isnan(losses.view(-1)))
-    if len(nan):
-        lrs, losses = lrs[: nan.min()], losses[: nan.min()]
+    losses = torch.tensor(rec.losses[num_it // 10 : -5])  # no NaN: the sweep stops at the first, which -5 drops
     funcs = tuple(suggest_funcs) if isinstance(suggest_funcs, (list, tuple)) else (suggest_funcs,)
     nms = [f.func.__name__ if isinstance(f, functools.partial) else f.__name__ for f in funcs]
     res = [f(lrs, losses, num_it) for f in funcs]
