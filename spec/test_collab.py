@@ -5,6 +5,9 @@ better, and with a long enough budget it overfits.
 """
 
 
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -323,3 +326,95 @@ def test_bias_model_overfits(backend, data_dir_medium, record_property):
         rows.append((np.round(tr, 3).tolist(), np.round(va, 3).tolist()))
         ok = (np.diff(tr) < 0).all() and va.argmin() < len(va) - 3 and va[-1] > 1.05 * va.min()
         assert ok, f"CF-19: seed {s}: train {rows[-1][0]}, valid {rows[-1][1]}"
+
+
+# ---------------------------------------------------------------- impl's collab models: sizes, y_range, x, dls
+@pytest.mark.claim("IMPL-18")
+def test_impl_collab_models_reject_bad_sizes():
+    "Every size of DotProduct, DotProductBias and EmbeddingDotBias is an int >= 1; the error names it; 1 is fine."
+    import impl.collab as C
+
+    makers = [(C.DotProduct, ("n_users", "n_movies", "n_factors")), (C.DotProductBias, ("n_users", "n_movies",
+              "n_factors")), (C.EmbeddingDotBias, ("n_factors", "n_users", "n_items"))]
+    for make, names in makers:
+        for k, name in enumerate(names):
+            for bad in (0, -1, True, 2.0, "3"):
+                args = [3, 4, 5]
+                args[k] = bad
+                with pytest.raises(ValueError, match=rf"^{name} must be an int >= 1, got {re.escape(repr(bad))}$"):
+                    make(*args)
+        m = make(1, 1, 1)
+        assert m(torch.zeros(2, 2, dtype=torch.long)).shape[0] == 2, f"{make.__name__}(1, 1, 1) works"
+
+
+@pytest.mark.claim("IMPL-18")
+def test_impl_collab_y_range_and_x_errors():
+    "y_range must be (lo, hi) with lo < hi (a list or a 2-element tensor too); x must be (bs, 2); errors say so."
+    import impl.collab as C
+
+    for make in (C.DotProduct, C.DotProductBias, lambda a, b, c, y_range: C.EmbeddingDotBias(c, a, b, y_range)):
+        for bad, msg in [((1,), r"^y_range must be \(lo, hi\), got \(1,\)$"),
+                         (5.5, r"^y_range must be \(lo, hi\), got 5.5$"),
+                         ([0, 1, 2], r"^y_range must be \(lo, hi\), got \[0, 1, 2\]$"),
+                         ((2, 1), r"^sigmoid_range needs lo < hi, got lo=2, hi=1$")]:
+            with pytest.raises(ValueError, match=msg):
+                make(3, 4, 5, y_range=bad)
+        for yr in ([1.0, 3.0], torch.tensor([1.0, 3.0])):
+            m = make(3, 4, 5, y_range=yr)
+            with torch.no_grad():
+                for p in m.parameters():
+                    p.fill_(1.0)  # dot = 5 factors * 1 * 1 = 5 (+ 2 biases of 1 where the model has them)
+            res = 7.0 if hasattr(m, "u_bias") or hasattr(m, "user_bias") else 5.0
+            o = m(torch.tensor([[0, 1], [2, 3]]))
+            want = 1 / (1 + math.exp(-res)) * 2 + 1  # sigmoid(res) * (3 - 1) + 1
+            assert torch.allclose(o.flatten(), torch.full((2,), want), rtol=1e-6), f"y_range={yr}: {o}, want {want}"
+        m = make(3, 4, 5, y_range=None)
+        for x in (torch.zeros(4, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long),
+                  torch.zeros(2, 2, 2, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long)):
+            with pytest.raises(ValueError, match=rf"^x must be \(bs, 2\) rows of \(user, item\), got shape "
+                                                 rf"{re.escape(str(tuple(x.shape)))}$"):
+                m(x)
+
+
+@pytest.mark.claim("IMPL-18")
+def test_impl_collab_model_values_without_y_range():
+    "With y_range=None the outputs are the raw dot products (plus biases): written out on weights we set."
+    import impl.collab as C
+
+    x = torch.tensor([[0, 1], [1, 0], [1, 1]])
+    uw, iw = torch.tensor([[1.0, 2.0], [3.0, -1.0]]), torch.tensor([[0.5, 0.5], [2.0, 1.0]])
+    ub, ib = torch.tensor([[0.25], [-1.0]]), torch.tensor([[10.0], [20.0]])
+    dot = [1 * 2 + 2 * 1, 3 * 0.5 - 1 * 0.5, 3 * 2 - 1 * 1]  # U[u] . I[i] for each row
+    bias = [0.25 + 20, -1 + 10, -1 + 20]
+    m = C.EmbeddingDotBias(2, 2, 2)
+    dp, dpb = C.DotProduct(2, 2, 2), C.DotProductBias(2, 2, 2, y_range=None)
+    with torch.no_grad():
+        for w, v in [(m.u_weight, uw), (m.i_weight, iw), (m.u_bias, ub), (m.i_bias, ib), (dp.user_factors, uw),
+                     (dp.movie_factors, iw), (dpb.user_factors, uw), (dpb.movie_factors, iw), (dpb.user_bias, ub),
+                     (dpb.movie_bias, ib)]:
+            w.weight.copy_(v)
+    want = [d + b for d, b in zip(dot, bias)]
+    assert m(x).tolist() == want and m.y_range is None, f"EmbeddingDotBias: {m(x).tolist()}, want {want}"
+    assert dpb(x).tolist() == [[v] for v in want], f"DotProductBias(y_range=None): {dpb(x).tolist()}"
+    assert dp(x).tolist() == dot and dp.y_range is None, f"DotProduct: {dp(x).tolist()}, want {dot}"
+
+
+@pytest.mark.claim("IMPL-18")
+def test_impl_collab_learner_sizes_from_dls_classes():
+    """collab_learner reads (n_users, n_items) from the first two vocabs of dls.classes; n_factors 50 by default (as
+    fastai); anything else as dls.classes is an error naming it."""
+    from types import SimpleNamespace
+
+    import impl.collab as C
+
+    vocabs = {"user": ["#na#", "a", "b"], "title": ["#na#", "x", "y", "z"], "extra": list("pqrstu")}
+    learn = C.collab_learner(SimpleNamespace(train=[], valid=[], classes=vocabs))
+    got = [tuple(e.weight.shape) for e in (learn.model.u_weight, learn.model.i_weight, learn.model.u_bias)]
+    assert got == [(3, 50), (4, 50), (3, 1)], f"from 3 users and 4 items, n_factors 50 by default: {got}"
+    assert learn.model.y_range is None, f"no y_range by default: {learn.model.y_range}"
+    for bad in (None, {"user": ["a"]}, [["a"], ["b"]]):
+        with pytest.raises(ValueError, match=rf"^dls.classes must map the user and item columns to their vocabs, "
+                                             rf"got {re.escape(repr(bad))}$"):
+            C.collab_learner(SimpleNamespace(train=[], valid=[], classes=bad))
+    with pytest.raises(ValueError, match=r"^dls.classes must map .* got None$"):
+        C.collab_learner(SimpleNamespace(train=[], valid=[]))

@@ -470,3 +470,54 @@ def test_corrupted_file_reads_right_or_names_itself(fmt, kind, pristine, scratch
         f"IMPL-26: {fmt.name} ({kind}) read without an error but wrong: {len(got)} rows, "
         f"first differing {next((g, w) for g, w in zip([*got, None], [*want, None]) if g != w)}"
     )
+
+
+# ---------------------------------------------------------------- the readers' own edges (impl)
+@pytest.mark.claim("IMPL-26")
+def test_pet_label_edges():
+    "The breed is everything before the final _<digits>.jpg of the file's name (not its folders); no match names it."
+    assert R.pet_label("images/great_pyrenees_173.jpg") == "great_pyrenees", "FB05 on a path"
+    assert R.pet_label(Path("x_1.jpg") / "Abyssinian_12.jpg") == "Abyssinian", "the name only, not the folders"
+    assert R.pet_label("a-b_01.png", pat=r"(.+)_\d+\.png$") == "a-b", "pat replaces the lesson's pattern"
+    with pytest.raises(ValueError, match=r"^dir/cat\.png: file name does not match '\(\.\+\)_\\\\d\+\.jpg\$', so it "
+                                         r"has no pet label$"):
+        R.pet_label("dir/cat.png")
+
+
+@pytest.mark.claim("IMPL-26")
+def test_u_data_and_u_item_edges(tmp_path):
+    "Ratings 1 and 5 are the ends of 1..5; empty files, wrong field counts and ids are errors naming file and line."
+    f, g = tmp_path / "u.data", tmp_path / "u.item"
+    f.write_text("1\t2\t1\t10\n3\t4\t5\t20\n")
+    assert rows(R.read_ratings(f)) == [(1, 2, 1, 10), (3, 4, 5, 20)], "the file itself (not its folder) reads too"
+    assert rows(R.read_ratings(tmp_path)) == [(1, 2, 1, 10), (3, 4, 5, 20)], "the folder reads u.data"
+    for bad, msg in [("1\t2\t0\t10\n", r"u\.data:1: rating must be in 1\.\.5, got 0$"),
+                     ("1\t2\t3\t10\n1\t2\t6\t10\n", r"u\.data:2: rating must be in 1\.\.5, got 6$"),
+                     ("1\t2\t3\n", r"u\.data:1: expected 4 tab-separated fields, got 3: '1\\t2\\t3'$"),
+                     ("", r"u\.data: no ratings$")]:
+        f.write_text(bad)
+        with pytest.raises(ValueError, match=msg):
+            R.read_ratings(f)
+    line = "|".join(["7", "Toy Story (1995)"] + ["0"] * 22)
+    g.write_text(line + "\n")
+    assert rows(R.read_movies(g)) == [(7, "Toy Story (1995)")], "one movie"
+    g.write_text("7|A|x\n8|B|y")
+    assert rows(R.read_movies(g, n_fields=3)) == [(7, "A"), (8, "B")], "n_fields=3; a last line without its end"
+    for bad, msg in [("", r"u\.item: no movies$"), (line[2:] + "\n", r"u\.item:1: expected 24 '\|'-separated "
+                                                                      r"fields, got 23$"),
+                     ("x" + line[1:] + "\n", r"u\.item:1: movie id must be an integer, got 'x'$")]:
+        g.write_text(bad)
+        with pytest.raises(ValueError, match=msg):
+            R.read_movies(g)
+    with pytest.raises(FileNotFoundError, match=r"u\.item: no such file$"):
+        R.read_movies(tmp_path / "u.item.missing" / "u.item")
+
+
+@pytest.mark.claim("IMPL-22")
+def test_pose_block_after_the_centre_is_an_error(biwi):
+    "A pose file holds two blocks; a third one is named by its first line."
+    f = _biwi_file(biwi, "pose")
+    rewrite(f, lambda ls: ls + ["\n", "1 2 3\n"])
+    n = len(f.read_text().splitlines())
+    with pytest.raises(ValueError, match=rf"pose\.txt:{n}: unexpected lines after the head centre block$"):
+        R.read_pose(f)

@@ -1,6 +1,7 @@
 """Schedules: per-group LRs from a slice (discriminative LRs), the cosine (1cycle) and exponential (LR finder) ones."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -255,3 +256,187 @@ def test_impl_schedule_argument_errors():
             S.combined_cos(pct, 1, 2, 3)
     with pytest.raises(ValueError, match=r"middle must be finite, got inf"):
         S.combined_cos(0.3, 1, math.inf, 3)
+
+
+# ---------------------------------------------------------------- impl's schedules on arrays, tensors and edge inputs
+@pytest.mark.claim("IMPL-20")
+@pytest.mark.parametrize("kind", [np.array, lambda v: torch.tensor(v, dtype=torch.float64)], ids=["numpy", "torch"])
+def test_impl_schedules_take_arrays_and_tensors(kind):
+    "A numpy array or torch tensor of positions gives the schedule at each element, as the same kind of object."
+    ps = [0.0, 0.125, 0.25, 0.5, 1.0]
+    p = kind(ps)
+    cases = [
+        ("sched_lin", S.sched_lin(1, 3, p), [1 + 2 * q for q in ps]),
+        ("sched_cos", S.sched_cos(1, 3, p), [cos_ref(1, 3, q) for q in ps]),
+        ("SchedCos", S.SchedCos(3, 1)(p), [cos_ref(3, 1, q) for q in ps]),
+        ("sched_exp", S.sched_exp(1, 16, p), [16**q for q in ps]),
+        ("SchedPoly", S.SchedPoly(1, 3, 2)(p), [1 + 2 * q**2 for q in ps]),
+        ("combined_cos", S.combined_cos(0.25, 1, 5, 2)(p), [1, 3, 5, cos_ref(5, 2, 1 / 3), 2]),
+    ]
+    for name, got, ref in cases:
+        assert type(got) is type(p), f"{name} of a {type(p).__name__} returned a {type(got).__name__}"
+        assert np.allclose(np.asarray(got), ref, rtol=1e-12, atol=0), f"{name} at {ps}: {got}, expected {ref}"
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_pos_errors_name_the_bad_value():
+    "pos outside [0, 1] (or nan) is named in the error, the first bad element of an array or tensor; a bool is no pos."
+    for bad, shown in [(torch.tensor([0.5, -0.25, 2.0]), "-0.25"), (np.array([[0.5], [1.5]]), "1.5"),
+                       (np.array([0.0, np.nan]), "nan"), (1.5, "1.5"), (-0.5, "-0.5")]:
+        with pytest.raises(ValueError, match=rf"^pos must lie in \[0, 1\], got {shown}$"):
+            S.sched_lin(0, 1, bad)
+    with pytest.raises(TypeError, match=r"^pos must be a real number, got True$"):
+        S.sched_cos(0, 1, True)
+    with pytest.raises(ValueError, match=r"^pos must be finite, got inf$"):
+        S.sched_no(0, 1, math.inf)
+    assert S.sched_lin(0, 1, torch.tensor([0.0, 1.0])).tolist() == [0.0, 1.0], "0 and 1 are inside"
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_schedule_number_errors():
+    "start, end and power: a bool or a string is a TypeError, inf a ValueError, each naming the argument."
+    with pytest.raises(TypeError, match=r"^start must be a real number, got True$"):
+        S.sched_lin(True, 1, 0.5)
+    with pytest.raises(TypeError, match=r"^end must be a real number, got 'x'$"):
+        S.sched_no(1, "x", 0.5)
+    with pytest.raises(TypeError, match=r"^start must be a real number, got None$"):
+        S.sched_no(None, 1, 0.5)
+    with pytest.raises(ValueError, match=r"^end must be finite, got inf$"):
+        S.sched_cos(0, math.inf, 0.5)
+    with pytest.raises(ValueError, match=r"^pos must lie in \[0, 1\], got 2.0$"):
+        S.sched_no(1, 2, 2)
+    assert S.sched_no(np.float32(2), 5, 0.5) == 2.0 and S.sched_lin(0, 4, np.float64(0.25)) == 1.0, "numpy reals"
+    with pytest.raises(ValueError, match=r"^power must be > 0, got 0.0$"):
+        S.SchedPoly(1, 2, 0)
+    with pytest.raises(TypeError, match=r"^power must be a real number, got 'x'$"):
+        S.SchedPoly(1, 2, "x")
+    with pytest.raises(TypeError, match=r"^end must be a real number, got 'x'$"):
+        S.SchedPoly(1, "x", 2)
+    with pytest.raises(TypeError, match=r"^start must be a real number, got 'x'$"):
+        S.SchedPoly("x", 1, 2)
+    assert S.SchedPoly(1, 3, 0.5)(0.25) == pytest.approx(2.0, rel=1e-15), "1 + 2 * 0.25**0.5"
+    assert S.sched_exp(2, 2, 0.7) == pytest.approx(2.0, rel=1e-15), "start == end: constant"
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_sched_constructors_check_their_arguments_at_once():
+    "SchedLin/Cos/No/Exp(start, end) reject bad start or end when made, not at the first pos."
+    for make in (S.SchedLin, S.SchedCos, S.SchedNo, S.SchedExp):
+        with pytest.raises(TypeError, match=r"^start must be a real number, got 'a'$"):
+            make("a", 1)
+        with pytest.raises(ValueError, match=r"^end must be finite, got nan$"):
+            make(1, math.nan)
+    with pytest.raises(ValueError, match=r"^start must be > 0 for an exponential schedule, got -1.0$"):
+        S.SchedExp(-1, 1)
+    f = S.SchedExp(1e-3, 1e-1)
+    assert [f(0), f(0.5), f(1)] == pytest.approx([1e-3, 1e-2, 1e-1], rel=1e-12), "SchedExp(1e-3, 1e-1)"
+
+
+@pytest.mark.claim("IMPL-20")
+def test_impl_combine_scheds_errors():
+    "combine_scheds rejects mismatched, negative or not-summing pcts, non-functions and a multi-element pos."
+    lin = S.SchedLin(0, 1)
+    with pytest.raises(ValueError, match=r"^combine_scheds needs one pct per schedule, got 0 pcts and 0 schedules$"):
+        S.combine_scheds([], [])
+    with pytest.raises(ValueError, match=r"^combine_scheds needs one pct per schedule, got 2 pcts and 1 schedules$"):
+        S.combine_scheds((0.5, 0.5), (lin,))
+    with pytest.raises(TypeError, match=r"^pcts\[1\] must be a real number, got 'x'$"):
+        S.combine_scheds([0.5, "x"], [lin, lin])
+    with pytest.raises(ValueError, match=r"^pcts must be >= 0 and add up to 1, got \[1.5, -0.5\]$"):
+        S.combine_scheds([1.5, -0.5], [lin, lin])
+    for pcts in ([0.5, 0.4], [0.5, 0.5 + 1e-8], [0.5, 0.5 - 1e-8]):
+        with pytest.raises(ValueError, match=r"^pcts must be >= 0 and add up to 1, got"):
+            S.combine_scheds(pcts, [lin, lin])
+    f = S.combine_scheds([0.5, 0.5 + 1e-10], [lin, S.SchedLin(2, 3)])  # within 1e-9 of 1
+    assert f(0.75) == pytest.approx(2.5, rel=1e-8) and f(1.0) == 3.0, f"{f(0.75)}, {f(1.0)}"
+    with pytest.raises(TypeError, match=r"^scheds must be functions of pos, got \[3\]$"):
+        S.combine_scheds([1.0], [3])
+    with pytest.raises(TypeError, match=r"^combine_scheds' schedule takes one pos at a time, got shape \(2,\)$"):
+        S.combine_scheds([1.0], [lin])(torch.tensor([0.25, 0.5]))
+    with pytest.raises(TypeError, match=r"^combine_scheds' schedule takes one pos at a time, got shape \(1, 2\)$"):
+        S.combine_scheds([1.0], [lin])(np.array([[0.25, 0.5]]))
+    with pytest.raises(ValueError, match=r"^pos must lie in \[0, 1\], got 1.5$"):
+        S.combine_scheds([1.0], [lin])(1.5)
+
+
+@pytest.mark.claim("IMPL-20")
+def test_impl_combine_scheds_one_element_pos_and_zero_length_phases():
+    "A one-element tensor or array is a pos; zero-length phases never apply; float rounding never passes a phase's end."
+    f = S.combine_scheds([0.25, 0.75], [S.SchedLin(0, 1), S.SchedLin(10, 13)])
+    assert f(torch.tensor([0.5])) == pytest.approx(11.0, rel=1e-12) and f(np.array(0.125)) == 0.5, "one element"
+    g = S.combine_scheds([0, 0.5, 0, 0.5, 0], [S.SchedLin(-9, -9)] + [S.SchedLin(0, 1), S.SchedLin(-9, -9)] * 2)
+    assert [g(p) for p in (0.0, 0.25, 0.5, 0.75, 1.0)] == [0.0, 0.5, 0.0, 0.5, 1.0], "zero-length phases skipped"
+    h = S.combine_scheds([1.0], [S.SchedLin(2, 6)])
+    assert [h(0.0), h(0.25), h(1.0)] == [2.0, 3.0, 6.0], "one phase: the schedule itself"
+    # np.cumsum of ten 0.1s ends at 0.9999999999999999, so at pos 1 the tenth phase's position is a hair above 1
+    k = S.combine_scheds([0.1] * 10 + [0], [S.SchedLin(0, 1)] * 11)
+    assert k(1.0) == 1.0, "pos 1 is the end (position 1) of the last phase of positive length"
+    assert k(0.95) == pytest.approx(0.5, rel=1e-9), "the middle of the tenth phase"
+
+
+@pytest.mark.claim("IMPL-20")
+def test_impl_even_mults_and_lrs_for_edges():
+    "even_mults and lrs_for on one group, a tuple, zero LRs and wrongly typed arguments."
+    assert S.even_mults(1e-4, 1e-2, 3) == pytest.approx([1e-4, 1e-3, 1e-2], rel=1e-12), "even_mults(1e-4, 1e-2, 3)"
+    assert S.even_mults(1, 8, 4) == pytest.approx([1, 2, 4, 8], rel=1e-12), "even_mults(1, 8, 4)"
+    assert S.lrs_for(slice(1e-5, 1e-3), 1) == [1e-3] and S.lrs_for(slice(1e-3), 1) == [1e-3], "one group: [hi]"
+    assert S.lrs_for(slice(None, 2e-3), 2) == pytest.approx([2e-4, 2e-3], rel=1e-15), "slice(None, b)"
+    assert S.lrs_for((1e-3, 0), 2) == [1e-3, 0.0] and S.lrs_for(0, 2) == [0.0, 0.0], "an LR of 0 is allowed"
+    with pytest.raises(ValueError, match=r"^lr must be >= 0, got -0.001$"):
+        S.lrs_for(-1e-3, 2)
+    with pytest.raises(TypeError, match=r"^lr.start must be a real number, got 'a'$"):
+        S.lrs_for(slice("a", 1e-3), 3)
+    with pytest.raises(TypeError, match=r"^lr.stop must be a real number, got 'b'$"):
+        S.lrs_for(slice(1e-5, "b"), 3)
+    with pytest.raises(TypeError, match=r"^lr.stop must be a real number, got 'b'$"):
+        S.lrs_for(slice("b"), 3)
+    with pytest.raises(ValueError, match=r"^lr slice must not have a step, got slice\(None, 0.001, 1\)$"):
+        S.lrs_for(slice(None, 1e-3, 1), 3)
+    with pytest.raises(ValueError, match=r"^lr slice needs a stop \(the last group's LR\), got slice\(0.1, None, No"):
+        S.lrs_for(slice(0.1, None), 3)
+    with pytest.raises(ValueError, match=r"^lr has 1 values but there are 2 parameter groups$"):
+        S.lrs_for((1e-3,), 2)
+    for n in (True, 2.0, "2"):
+        with pytest.raises(TypeError, match=rf"^n must be an int, got {re.escape(repr(n))}$"):
+            S.lrs_for(1e-3, n)
+        with pytest.raises(TypeError, match=rf"^n must be an int, got {re.escape(repr(n))}$"):
+            S.even_mults(1e-3, 1e-2, n)
+    with pytest.raises(ValueError, match=r"^n \(the number of parameter groups\) must be >= 1, got -1$"):
+        S.lrs_for(1e-3, -1)
+    for a, b in ((1e-3, 0), (-1e-3, 1e-2)):
+        msg = rf"^start and stop must be > 0, got start={float(a)!r}, stop={float(b)!r}$"
+        with pytest.raises(ValueError, match=msg):
+            S.even_mults(a, b, 3)
+    with pytest.raises(TypeError, match=r"^stop must be a real number, got None$"):
+        S.even_mults(1e-3, None, 3)
+    with pytest.raises(TypeError, match=r"^start must be a real number, got None$"):
+        S.even_mults(None, 1e-3, 3)
+    with pytest.raises(ValueError, match=r"^pct must be finite, got nan$"):
+        S.combined_cos(math.nan, 1, 2, 3)
+    with pytest.raises(TypeError, match=r"^end must be a real number, got 'e'$"):
+        S.combined_cos(0.5, 1, 2, "e")
+    with pytest.raises(TypeError, match=r"^start must be a real number, got 's'$"):
+        S.combined_cos(0.5, "s", 2, 3)
+
+
+@pytest.mark.claim("IMPL-20")
+@pytest.mark.parametrize("kind", [float, np.array, lambda v: torch.tensor(v, dtype=torch.float64)],
+                         ids=["float", "numpy", "torch"])
+def test_impl_combined_cos_at_pct_is_the_second_phase_start(kind):
+    """At pos == pct the second phase applies (as in combine_scheds and fastai): exactly `middle`. The first phase's
+    end would be 0.7 + (1 + cos 0) * (0.1 - 0.7) / 2 = 0.09999999999999998 in floats, not 0.1."""
+    assert 0.7 + (1 + math.cos(0.0)) * (0.1 - 0.7) / 2 != 0.1, "the two phases' values at pct differ in floats"
+    got = S.combined_cos(0.5, 0.7, 0.1, 0.5)(kind([0.5]) if kind is not float else 0.5)
+    assert float(np.asarray(got).ravel()[0]) == 0.1, f"at pos == pct: {got!r}, expected exactly 0.1 (middle)"
+
+
+@pytest.mark.claim("IMPL-20")
+def test_impl_sched_cos_is_fastais_formula_bit_for_bit():
+    """sched_cos computes fastai's expression start + (1 + cos(pi * (1 - pos))) * (end - start) / 2 as written: at
+    pos 0.5, cos(pi/2) = 6e-17 vanishes in 1 + cos, so the value is exactly 1.0 from 0 to 2 (cos(3 pi/2) = -1.8e-16,
+    a mathematically equal cos(pi * (1 + pos)), would give 0.9999999999999998)."""
+    for p in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
+        want = 0 + (1 + math.cos(math.pi * (1 - p))) * (2 - 0) / 2
+        assert S.sched_cos(0, 2, p) == want and S.SchedCos(0, 2)(p) == want, f"at {p}: {S.sched_cos(0, 2, p)!r}"
+    assert S.sched_cos(0, 2, 0.5) == 1.0, f"the midpoint: {S.sched_cos(0, 2, 0.5)!r}"
+    assert S.combined_cos(0.5, 0, 2, 0)(0.25) == 1.0, "the first phase's midpoint"
