@@ -521,3 +521,14 @@ def test_pose_block_after_the_centre_is_an_error(biwi):
     n = len(f.read_text().splitlines())
     with pytest.raises(ValueError, match=rf"pose\.txt:{n}: unexpected lines after the head centre block$"):
         R.read_pose(f)
+
+
+@pytest.mark.claim("IMPL-22")
+def test_read_cal_result_is_the_callers_and_follows_the_file(biwi):
+    "Changing the returned K changes no later read; rewriting rgb.cal (new focal length) is read anew."
+    f = biwi / "01/rgb.cal"
+    k = R.read_cal(f)
+    k[0, 0] = -1.0
+    assert R.read_cal(f)[0, 0] == 517.679, "the caller's copy changed what the next read_cal returns"
+    rewrite(f, lambda ls: [ls[0].replace("517.679", "600.5"), *ls[1:]])
+    assert R.read_cal(f)[0].tolist() == [600.5, 0, 320], "a rewritten rgb.cal is read again"
