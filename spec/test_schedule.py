@@ -328,6 +328,8 @@ def test_impl_sched_constructors_check_their_arguments_at_once():
             make(1, math.nan)
     with pytest.raises(ValueError, match=r"^start must be > 0 for an exponential schedule, got -1.0$"):
         S.SchedExp(-1, 1)
+    with pytest.raises(ValueError, match=r"^end must be > 0 for an exponential schedule, got 0.0$"):
+        S.SchedExp(1, 0)
     f = S.SchedExp(1e-3, 1e-1)
     assert [f(0), f(0.5), f(1)] == pytest.approx([1e-3, 1e-2, 1e-1], rel=1e-12), "SchedExp(1e-3, 1e-1)"
 
