@@ -312,19 +312,21 @@ def test_bias_model_fits_training_better(backend, data_dir_medium):
 @pytest.mark.claim("CF-19")
 def test_bias_model_overfits(backend, data_dir_medium, record_property):
     """DotProductBias, fit_one_cycle(15, 1e-2) at bs 64 (the 5000-rating fixture needs more passes than the book's 5
-    over 100k ratings to overfit): the training loss falls every epoch while the validation MSE is lowest before the
-    last three epochs and ends at least 5% above that minimum, in every seed of SEEDS (the book: 3.7%, 0.861 -> 0.893).
-    Effect: the smallest per-seed rise of the final validation MSE above its minimum (va[-1] / va.min() - 1); passes
-    above 0.05. Design: at fit_one_cycle(10, 1e-2), bs 32 fastai's rise was 2.8-3.6% against a 2% threshold (margin
-    0.31 at calibration); 15 epochs at bs 64 (fewer steps in all) raised it to 10.4-19.2% on fastai (12 seeds) and
-    15-29% on impl (8 seeds; impl's default optimizer has no weight decay), the minimum at epoch 3-5 every time."""
+    over 100k ratings to overfit): the validation MSE is lowest before the last three epochs and ends at least 3%
+    above that minimum while the training loss ends below its value at that epoch, in every seed of SEEDS (the book:
+    3.7%, 0.861 -> 0.893). Effect: the smallest per-seed rise of the final validation MSE above its minimum
+    (va[-1] / va.min() - 1); passes above 0.03. Design: at fit_one_cycle(10, 1e-2), bs 32 fastai's rise was
+    2.8-3.6% against 2% (margin 0.31). 15 epochs at bs 64 (fewer steps in all) raised it: over calibration offsets
+    0..15 the weakest rise was 6.3% on fastai and 14% on impl (impl's default optimizer has no weight decay), the
+    minimum at epoch 3-5. A first version also wanted the training loss to fall in every epoch and a 5% rise: in 4 of
+    18 fastai runs the annealed last epoch's smoothed loss ticked up by 0.001, and 6.3% left a margin of 0.2."""
     rows = []
     runs = [run(backend, data_dir_medium, "bias", s, bs=64, epochs=15, lr=1e-2)[0] for s in SEEDS]
-    record(record_property, min(v[-1, 1] / v[:, 1].min() - 1 for v in runs), 0.05)
+    record(record_property, min(v[-1, 1] / v[:, 1].min() - 1 for v in runs), 0.03)
     for s, v in zip(SEEDS, runs):
         tr, va = v[:, 0], v[:, 1]
         rows.append((np.round(tr, 3).tolist(), np.round(va, 3).tolist()))
-        ok = (np.diff(tr) < 0).all() and va.argmin() < len(va) - 3 and va[-1] > 1.05 * va.min()
+        ok = va.argmin() < len(va) - 3 and va[-1] > 1.03 * va.min() and tr[-1] < tr[va.argmin()]
         assert ok, f"CF-19: seed {s}: train {rows[-1][0]}, valid {rows[-1][1]}"
 
 
