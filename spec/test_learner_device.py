@@ -24,7 +24,6 @@ from spec.tiny import BS, N_TRAIN_BATCHES, N_VALID_BATCHES, EpochStarts, N, data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")
-SYNC, COMPILE = "IMPL-40", "IMPL-41"
 IMPL_DIR = os.path.dirname(sys.modules[Learner.__module__].__file__)
 
 
@@ -122,7 +121,7 @@ def _run(name, eager):
     return e.value, _state(learn), starts.states[e.value.at[0]], learn
 
 
-@pytest.mark.claim(SYNC, "IMPL-3", "IMPL-35")
+@pytest.mark.claim("IMPL-40", "IMPL-3", "IMPL-35")
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_checked_once_per_epoch_raises_what_a_per_batch_check_raises(name):
     """A NaN/inf loss, a non-finite step or a diverging loss found at the epoch's end (no callback needs each batch)
@@ -132,13 +131,13 @@ def test_checked_once_per_epoch_raises_what_a_per_batch_check_raises(name):
     e, st, start, learn = _run(name, eager=False)
     e2, st2, *_ = _run(name, eager=True)
     want, where = FAULTS[name][3], FAULTS[name][4]
-    assert type(e) is want and type(e2) is want, f"{SYNC}: {name}: got {type(e).__name__} / {type(e2).__name__}"
-    assert str(e) == str(e2) and e.at == e2.at, f"{SYNC}: {name}: once per epoch: {e} (at {e.at}); per batch: {e2}"
+    assert type(e) is want and type(e2) is want, f"IMPL-40: {name}: got {type(e).__name__} / {type(e2).__name__}"
+    assert str(e) == str(e2) and e.at == e2.at, f"IMPL-40: {name}: once per epoch: {e} (at {e.at}); per batch: {e2}"
     if where is not None:
-        assert f"found at epoch {where[0]}, batch {where[1]}:" in str(e), f"{SYNC}: {name}: {e}"
+        assert f"found at epoch {where[0]}, batch {where[1]}:" in str(e), f"IMPL-40: {name}: {e}"
     assert f"the weights are those at the start of epoch {e.at[0]}" in str(e), f"IMPL-35: {name}: {e}"
     assert _same(st, start), f"IMPL-35: {name}: the learner is not as at the start of epoch {e.at[0]}"
-    assert _same(st, st2), f"{SYNC}: {name}: the state differs from the per-batch-checked twin's"
+    assert _same(st, st2), f"IMPL-40: {name}: the state differs from the per-batch-checked twin's"
     assert all(torch.isfinite(p).all() for p in learn.model.parameters()), f"IMPL-3: {name}: a non-finite weight"
 
 
@@ -168,7 +167,7 @@ class _Reads:
             setattr(torch.Tensor, k, f)
 
 
-@pytest.mark.claim(SYNC)
+@pytest.mark.claim("IMPL-40")
 def test_no_host_read_per_training_batch():
     """impl reads the same number of tensor values to the host in a fit of 8 and of 16 training batches (the losses
     and step flags once per epoch, validation once); a callback with after_batch makes it read per batch."""
@@ -181,23 +180,23 @@ def test_no_host_read_per_training_batch():
                 learn.fit(2, 1e-3, cbs=[_Eager()] if eager else [])
             reads[eager, len(learn.dls.train)] = r.n
     few, many = N_TRAIN_BATCHES, N_TRAIN_BATCHES + 8
-    assert reads[False, few] == reads[False, many], f"{SYNC}: host reads grow with the batches: {reads}"
-    assert reads[True, many] > reads[True, few], f"{SYNC}: the counter missed the per-batch reads: {reads}"
+    assert reads[False, few] == reads[False, many], f"IMPL-40: host reads grow with the batches: {reads}"
+    assert reads[True, many] > reads[True, few], f"IMPL-40: the counter missed the per-batch reads: {reads}"
 
 
-@pytest.mark.claim(SYNC)
+@pytest.mark.claim("IMPL-40")
 def test_loss_kept_on_the_device_records_what_a_per_batch_read_records():
     """learn.loss is the batch's loss as a 0-d tensor; the Recorder's batch_losses, smoothed losses and epoch values of
     a fit checked once per epoch are bit-identical to a per-batch-checked twin's."""
     a, b, seen = learner(), learner(), []
     a.fit(2, 1e-2, cbs=[type("Spy", (), {"deferred": True, "after_batch": lambda s, l: seen.append(l.loss)})()])
     b.fit(2, 1e-2, cbs=[_Eager()])
-    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in seen), f"{SYNC}: learn.loss {seen[:2]}"
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in seen), f"IMPL-40: learn.loss {seen[:2]}"
     ra, rb = a.recorder, b.recorder
     assert ra.batch_losses == rb.batch_losses and len(ra.batch_losses) == 2 * N_TRAIN_BATCHES, (
-        f"{SYNC}: batch losses {ra.batch_losses[:3]} vs {rb.batch_losses[:3]}")
-    assert [float(v) for v in seen] == ra.batch_losses, f"{SYNC}: learn.loss is not the recorded loss"
-    assert ra.losses == rb.losses and ra.values == rb.values, f"{SYNC}: {ra.values} vs {rb.values}"
+        f"IMPL-40: batch losses {ra.batch_losses[:3]} vs {rb.batch_losses[:3]}")
+    assert [float(v) for v in seen] == ra.batch_losses, "IMPL-40: learn.loss is not the recorded loss"
+    assert ra.losses == rb.losses and ra.values == rb.values, f"IMPL-40: {ra.values} vs {rb.values}"
 
 
 # ---------------------------------------------------------------- learn.compile
@@ -233,7 +232,7 @@ def _outputs(learn, x):
         return learn._net()(x)
 
 
-@pytest.mark.claim(COMPILE)
+@pytest.mark.claim("IMPL-41")
 def test_compile_keeps_the_module_for_save_and_load(tmp_path, monkeypatch):
     """Learner(compile=...) compiles the model once (torch.compile with the mode and options given, here the 'eager'
     backend: dynamo's graph capture without code generation, fast): it trains to the plain learner's losses, the
@@ -244,25 +243,25 @@ def test_compile_keeps_the_module_for_save_and_load(tmp_path, monkeypatch):
     a, b = _twins(tmp_path)
     a.compile("default", backend="eager")
     assert len(calls) == 1 and calls[0][0] is a.model and calls[0][1] == dict(mode="default", backend="eager"), (
-        f"{COMPILE}: torch.compile calls {calls}")
-    assert a._net() is not a.model, f"{COMPILE}: the forward does not run compiled"
+        f"IMPL-41: torch.compile calls {calls}")
+    assert a._net() is not a.model, "IMPL-41: the forward does not run compiled"
     a.fit_one_cycle(2, 1e-2), b.fit_one_cycle(2, 1e-2)
-    close(a.recorder.batch_losses, b.recorder.batch_losses, rtol=1e-5, atol=1e-7, what=f"{COMPILE}: batch losses")
+    close(a.recorder.batch_losses, b.recorder.batch_losses, rtol=1e-5, atol=1e-7, what="IMPL-41: batch losses")
     a.save("m")
     assert list(torch.load(a.path / "models" / "m.pth", weights_only=True)["model"]) == list(b.model.state_dict())
     b.path = a.path
     b.load("m")
-    assert _same(b.model.state_dict(), a.model.state_dict()), f"{COMPILE}: compiled -> plain load"
+    assert _same(b.model.state_dict(), a.model.state_dict()), "IMPL-41: compiled -> plain load"
     torch.manual_seed(1)
     b.model[0].weight.data.normal_()
     b.save("p")
     a.load("p")
     x = data(16, seed=3)[0]
-    close(_outputs(a, x), _outputs(b, x), rtol=1e-5, atol=1e-6, what=f"{COMPILE}: compiled outputs after a load")
-    assert a.compile(False)._net() is a.model, f"{COMPILE}: compile(False) did not go back to the module"
+    close(_outputs(a, x), _outputs(b, x), rtol=1e-5, atol=1e-6, what="IMPL-41: compiled outputs after a load")
+    assert a.compile(False)._net() is a.model, "IMPL-41: compile(False) did not go back to the module"
 
 
-@pytest.mark.claim(COMPILE)
+@pytest.mark.claim("IMPL-41")
 def test_bad_compile_argument_raises_before_anything():
     "Learner(compile=3): TypeError naming compile; an unknown mode: torch.compile's error, the learner unchanged."
     with pytest.raises(TypeError, match="compile"):
@@ -270,11 +269,11 @@ def test_bad_compile_argument_raises_before_anything():
     learn = learner()
     with pytest.raises(RuntimeError, match="mode"):
         learn.compile("fastest")
-    assert learn._net() is learn.model, f"{COMPILE}: a failed compile left {learn._net()!r}"
+    assert learn._net() is learn.model, f"IMPL-41: a failed compile left {learn._net()!r}"
 
 
 @pytest.mark.slow
-@pytest.mark.claim(COMPILE)
+@pytest.mark.claim("IMPL-41")
 def test_compiled_with_inductor_trains_as_plain(tmp_path):
     """torch.compile's default backend (inductor: generated C++ on a CPU, tens of seconds): the compiled learner's
     batch and validation losses over a 2-epoch 1cycle fit match the plain learner's within 1e-4, and a save/load
@@ -282,11 +281,11 @@ def test_compiled_with_inductor_trains_as_plain(tmp_path):
     need_compile("inductor")
     a, b = _twins(tmp_path, compile=True)
     a.fit_one_cycle(2, 1e-2), b.fit_one_cycle(2, 1e-2)
-    close(a.recorder.batch_losses, b.recorder.batch_losses, rtol=1e-4, atol=1e-6, what=f"{COMPILE}: batch losses")
+    close(a.recorder.batch_losses, b.recorder.batch_losses, rtol=1e-4, atol=1e-6, what="IMPL-41: batch losses")
     close([v[1] for v in a.recorder.values], [v[1] for v in b.recorder.values], rtol=1e-4, atol=1e-6,
-          what=f"{COMPILE}: valid losses")
+          what="IMPL-41: valid losses")
     a.save("m")
     b.path = a.path
     b.load("m")
     x = data(16, seed=3)[0]
-    close(_outputs(a, x), _outputs(b, x), rtol=1e-4, atol=1e-5, what=f"{COMPILE}: outputs after a load")
+    close(_outputs(a, x), _outputs(b, x), rtol=1e-4, atol=1e-5, what="IMPL-41: outputs after a load")

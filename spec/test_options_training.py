@@ -44,7 +44,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
-OPT = "IMPL-39"  # every public option of impl's Learner, lr_find and fp16 has its documented effect
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -326,7 +325,7 @@ def test_plot_loss_options(backend):
     plt.close("all")
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_plot_loss_skip_start_drops_early_valid_points():
     """plot_loss(skip_start=10) after 2 epochs of 8 batches: training points from batch 10, and validation points
     only from then on (batch 16; batch 8 is skipped with the training points before it), as fastai 2.8.12's
@@ -336,9 +335,9 @@ def test_plot_loss_skip_start_drops_early_valid_points():
     plt.close("all")
     learn.recorder.plot_loss(skip_start=10)
     _, (train, valid) = _lines()
-    assert list(train.get_xdata()) == list(range(10, 16)), f"{OPT}: train x {list(train.get_xdata())}"
-    assert list(valid.get_xdata()) == [16], f"{OPT}: skip_start=10 plots valid points at {list(valid.get_xdata())}, " \
-                                            "expected only batch 16 (batch 8 is before skip_start, fastai drops it)"
+    assert list(train.get_xdata()) == list(range(10, 16)), f"IMPL-39: train x {list(train.get_xdata())}"
+    assert list(valid.get_xdata()) == [16], (f"IMPL-39: skip_start=10 plots valid points at {list(valid.get_xdata())}, "
+                                             "expected only batch 16 (batch 8 is before skip_start, fastai drops it)")
     plt.close("all")
 
 
@@ -451,19 +450,19 @@ def _grads(model, x, y):
     return [p.grad.clone() for p in model.parameters()]
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_opt_func_sgd():
     """opt_func=torch.optim.SGD: one fit batch is p - lr * grad exactly (grad computed by hand); fit_one_cycle then
     schedules SGD's `momentum` as it would Adam's beta1."""
     learn, (x, y), m0 = _one_batch(opt_func=torch.optim.SGD)
     learn.fit(1, 0.1)
-    assert isinstance(learn.opt, torch.optim.SGD), f"{OPT}: opt_func=SGD built {type(learn.opt).__name__}"
+    assert isinstance(learn.opt, torch.optim.SGD), f"IMPL-39: opt_func=SGD built {type(learn.opt).__name__}"
     want = [p - 0.1 * g for p, g in zip(m0.parameters(), _grads(m0, x, y))]
     for i, (a, b) in enumerate(zip(params(learn.model), want)):
-        close_rel(a, b.detach(), rtol=1e-5, atol=1e-7, what=f"{OPT}: SGD step of parameter {i}")
+        close_rel(a, b.detach(), rtol=1e-5, atol=1e-7, what=f"IMPL-39: SGD step of parameter {i}")
     learn, *_ = make(IMPL, opt_func=functools.partial(torch.optim.SGD, momentum=0.5))
     learn.fit_one_cycle(1, 1e-2, moms=(0.9, 0.7, 0.9))
-    close_rel(IMPL.train_log(learn)["moms"], mom_cycle(8, 3, (0.9, 0.7, 0.9)), what=f"{OPT}: SGD momentum cycle")
+    close_rel(IMPL.train_log(learn)["moms"], mom_cycle(8, 3, (0.9, 0.7, 0.9)), what="IMPL-39: SGD momentum cycle")
     assert [g["momentum"] for g in learn.opt.param_groups] == IMPL.train_log(learn)["moms"][-1].tolist()
 
 
@@ -483,7 +482,7 @@ WD = {  # how wd is given -> (learner kwargs, fit call, the first batch's LR, ev
 }
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 @pytest.mark.parametrize("where", list(WD))
 def test_weight_decay_is_decoupled(where):
     """wd (fit(wd=0.1), Learner(wd=0.1), one per group [0, 0, 0.5], fit_one_cycle(wd=0.1), fine_tune(wd=0.1)): the
@@ -492,7 +491,7 @@ def test_weight_decay_is_decoupled(where):
     learn, (x, y), m0 = _one_batch(**kw)
     run(learn)
     got = [g["weight_decay"] for g in learn.opt.param_groups]
-    assert got == wds, f"{OPT}: {where}: weight decay per group {got}, expected {wds}"
+    assert got == wds, f"IMPL-39: {where}: weight decay per group {got}, expected {wds}"
     lrs = lr if isinstance(lr, list) else [lr] * 3
     n, gs = 0, _grads(m0, x, y)
     for i, (a, p, g, k) in enumerate(zip(params(learn.model), m0.parameters(), gs, group_of(m0))):
@@ -500,24 +499,24 @@ def test_weight_decay_is_decoupled(where):
         ok = g.abs() > 1e-5  # a bias before BatchNorm has a zero gradient up to rounding: Adam's step there is noise
         n += int(ok.sum())
         want = _adamw(p.detach(), g, lr, wd)
-        close_rel(a[ok], want[ok], rtol=1e-5, atol=lr * 1e-4, what=f"{OPT}: {where}: parameter {i}")
-    assert n > 0.9 * sum(p.numel() for p in m0.parameters()), f"{OPT}: only {n} elements have a usable gradient"
+        close_rel(a[ok], want[ok], rtol=1e-5, atol=lr * 1e-4, what=f"IMPL-39: {where}: parameter {i}")
+    assert n > 0.9 * sum(p.numel() for p in m0.parameters()), f"IMPL-39: only {n} elements have a usable gradient"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_learner_lr_and_no_splitter():
     """Learner(lr=2e-3): fit(1) trains every group at 2e-3; without a splitter the model is one group, a slice gives
     it the slice's top, and freeze() is refused."""
     learn, *_ = make(IMPL, lr=2e-3)
     learn.fit(1)
-    close_rel(IMPL.train_log(learn)["lrs"], np.full((8, 3), 2e-3), rtol=0, what=f"{OPT}: fit() at Learner(lr=2e-3)")
+    close_rel(IMPL.train_log(learn)["lrs"], np.full((8, 3), 2e-3), rtol=0, what="IMPL-39: fit() at Learner(lr=2e-3)")
     learn, *_ = make(IMPL, splitter=None)
-    assert IMPL.set_lr(learn, slice(1e-4, 1e-2)) == [1e-2], f"{OPT}: no splitter: one group at the slice's top"
+    assert IMPL.set_lr(learn, slice(1e-4, 1e-2)) == [1e-2], "IMPL-39: no splitter: one group at the slice's top"
     with pytest.raises(ValueError, match="2 parameter groups"):
         learn.freeze()
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_path_model_dir_and_save_with_opt(tmp_path):
     """Learner(path, model_dir): save('a') writes path/model_dir/a.pth; with_opt=False leaves the optimizer state out
     (loading it leaves the optimizer as it was), with_opt=True puts it in (load restores it bit for bit) unless
@@ -525,21 +524,21 @@ def test_path_model_dir_and_save_with_opt(tmp_path):
     learn, *_ = make(IMPL, path=tmp_path, model_dir="ck")
     learn.fit(1, 1e-2)
     f = learn.save("a", with_opt=False)
-    assert f == tmp_path / "ck" / "a.pth" and f.is_file(), f"{OPT}: save wrote {f}"
-    assert set(torch.load(f, weights_only=True)) == {"model"}, f"{OPT}: with_opt=False saved optimizer state"
+    assert f == tmp_path / "ck" / "a.pth" and f.is_file(), f"IMPL-39: save wrote {f}"
+    assert set(torch.load(f, weights_only=True)) == {"model"}, "IMPL-39: with_opt=False saved optimizer state"
     learn.save("b")
-    assert "opt" in torch.load(tmp_path / "ck" / "b.pth", weights_only=True), f"{OPT}: with_opt=True: no opt"
+    assert "opt" in torch.load(tmp_path / "ck" / "b.pth", weights_only=True), "IMPL-39: with_opt=True: no opt"
     want = IMPL.opt_tensors(learn)
     for name, with_opt, opt_after in (("a", True, []), ("b", False, []), ("b", True, want)):
         fresh, *_ = make(IMPL, path=tmp_path, model_dir="ck", seed=1)
         fresh.load(name, with_opt=with_opt)
-        assert all(torch.equal(a, b) for a, b in zip(params(fresh.model), params(learn.model))), f"{OPT}: weights"
+        assert all(torch.equal(a, b) for a, b in zip(params(fresh.model), params(learn.model))), "IMPL-39: weights"
         got = IMPL.opt_tensors(fresh)
         assert len(got) == len(opt_after) and all(torch.equal(a, b) for a, b in zip(got, opt_after)), (
-            f"{OPT}: load({name!r}, with_opt={with_opt}): {len(got)} optimizer tensors, expected {len(opt_after)}")
+            f"IMPL-39: load({name!r}, with_opt={with_opt}): {len(got)} optimizer tensors, expected {len(opt_after)}")
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_load_strict_false(tmp_path):
     """load(strict=False) with a key missing from the file (and one the model lacks) loads every common tensor and
     leaves the missing one as it was; strict=True refuses the same file naming the key."""
@@ -553,11 +552,11 @@ def test_load_strict_false(tmp_path):
     before = {k: v.clone() for k, v in other.model.state_dict().items()}
     with pytest.raises(ValueError, match="only_in_model"):
         other.load("m")
-    assert all(torch.equal(v, other.model.state_dict()[k]) for k, v in before.items()), f"{OPT}: strict load changed"
+    assert all(torch.equal(v, other.model.state_dict()[k]) for k, v in before.items()), "IMPL-39: strict load changed"
     other.load("m", strict=False)
     sd, src = other.model.state_dict(), learn.model.state_dict()
-    assert all(torch.equal(sd[k], v) for k, v in src.items()), f"{OPT}: strict=False did not load the common keys"
-    assert torch.equal(sd["only_in_model"], torch.full((3,), 7.0)), f"{OPT}: strict=False changed the missing key"
+    assert all(torch.equal(sd[k], v) for k, v in src.items()), "IMPL-39: strict=False did not load the common keys"
+    assert torch.equal(sd["only_in_model"], torch.full((3,), 7.0)), "IMPL-39: strict=False changed the missing key"
 
 
 class _Spy:
@@ -576,7 +575,7 @@ class _Spy:
         self.seen.append((self.name, "after_epoch"))
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_learner_cbs_and_fit_cbs():
     """Learner(cbs=[...]) callbacks see every fit's events (after every training batch and epoch); fit(cbs=[...])
     ones only that fit's; callbacks run sorted by `order`."""
@@ -587,15 +586,15 @@ def test_learner_cbs_and_fit_cbs():
                     progress=False)
     learn.fit(1, 1e-3, cbs=[_Spy("early", seen, order=-5)])
     n = len(tr)
-    assert seen.count(("late", "after_batch")) == n and seen.count(("early", "after_batch")) == n, f"{OPT}: {seen}"
-    assert seen[:2] == [("early", "before_fit"), ("late", "before_fit")], f"{OPT}: order -5 before 10: {seen[:2]}"
-    assert seen[-2:] == [("early", "after_epoch"), ("late", "after_epoch")], f"{OPT}: {seen[-2:]}"
+    assert seen.count(("late", "after_batch")) == n and seen.count(("early", "after_batch")) == n, f"IMPL-39: {seen}"
+    assert seen[:2] == [("early", "before_fit"), ("late", "before_fit")], f"IMPL-39: order -5 before 10: {seen[:2]}"
+    assert seen[-2:] == [("early", "after_epoch"), ("late", "after_epoch")], f"IMPL-39: {seen[-2:]}"
     seen.clear()
     learn.fit(2, 1e-3)
-    assert {s for s, _ in seen} == {"late"} and seen.count(("late", "after_epoch")) == 2, f"{OPT}: second fit {seen}"
+    assert {s for s, _ in seen} == {"late"} and seen.count(("late", "after_epoch")) == 2, f"IMPL-39: second fit {seen}"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_recorder_beta():
     "Recorder(beta=0.9): recorder.losses is the debiased EMA with beta 0.9 of the raw batch losses."
     from impl.learner import Recorder
@@ -604,12 +603,12 @@ def test_recorder_beta():
     learn.recorder = Recorder(beta=0.9)
     learn.fit(1, 1e-2)
     raw = IMPL.train_log(learn)["losses"]
-    close_rel(learn.recorder.losses, ema(raw, 0.9), rtol=1e-6, what=f"{OPT}: Recorder(beta=0.9) smoothing")
-    assert not np.allclose(ema(raw, 0.9), ema(raw), rtol=1e-6), f"{OPT}: beta 0.9 and 0.98 should differ here"
-    assert math.isclose(learn.recorder.values[-1][0], ema(raw, 0.9)[-1], rel_tol=1e-6), f"{OPT}: epoch train_loss"
+    close_rel(learn.recorder.losses, ema(raw, 0.9), rtol=1e-6, what="IMPL-39: Recorder(beta=0.9) smoothing")
+    assert not np.allclose(ema(raw, 0.9), ema(raw), rtol=1e-6), "IMPL-39: beta 0.9 and 0.98 should differ here"
+    assert math.isclose(learn.recorder.values[-1][0], ema(raw, 0.9)[-1], rel_tol=1e-6), "IMPL-39: epoch train_loss"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_plot_sched_draws_every_group():
     "recorder.plot_sched(): one LR line and one momentum line per group, their points the schedule's values."
     learn, *_ = make(IMPL)
@@ -619,34 +618,34 @@ def test_plot_sched_draws_every_group():
     fig = learn.recorder.plot_sched()
     for ax, k in zip(fig.axes, ("lrs", "moms")):
         lines = ax.get_lines()
-        assert len(lines) == 3, f"{OPT}: plot_sched drew {len(lines)} {k} lines, expected one per group"
-        close_rel(np.array([ln.get_ydata() for ln in lines]).T, log[k], rtol=1e-12, what=f"{OPT}: plot_sched {k}")
+        assert len(lines) == 3, f"IMPL-39: plot_sched drew {len(lines)} {k} lines, expected one per group"
+        close_rel(np.array([ln.get_ydata() for ln in lines]).T, log[k], rtol=1e-12, what=f"IMPL-39: plot_sched {k}")
     plt.close("all")
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_lr_find_one_suggestion_function_alone():
     "suggest_funcs may be a single function (not in a tuple): SuggestedLRs with that one name."
     learn, *_ = make(IMPL)
     r = IMPL.lr_find(learn, suggest_funcs=IMPL.minimum)
     lrs, s = IMPL.finder_curve(learn)
-    assert r._fields == ("minimum",), f"{OPT}: {r!r}"
+    assert r._fields == ("minimum",), f"IMPL-39: {r!r}"
     lrs, s = np.float32(lrs[10:-5]), np.float32(s[10:-5])
-    assert math.isclose(r.minimum, lrs[np.argmin(s)] / 10, rel_tol=1e-6), f"{OPT}: minimum {r.minimum}"
+    assert math.isclose(r.minimum, lrs[np.argmin(s)] / 10, rel_tol=1e-6), f"IMPL-39: minimum {r.minimum}"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_lr_find_show_plot_without_suggestions():
     "lr_find(suggest_funcs=None, show_plot=True) draws the curve (less its last 5 points) with no mark; returns None."
     plt.close("all")
     learn, *_ = make(IMPL)
-    assert learn.lr_find(num_it=20, suggest_funcs=None, show_plot=True) is None, f"{OPT}: suggest_funcs=None"
+    assert learn.lr_find(num_it=20, suggest_funcs=None, show_plot=True) is None, "IMPL-39: suggest_funcs=None"
     lrs, s = IMPL.finder_curve(learn)
-    assert plt.get_fignums() != [], f"{OPT}: show_plot=True drew no figure"
+    assert plt.get_fignums() != [], "IMPL-39: show_plot=True drew no figure"
     ax, lines = _lines()
-    assert len(lines) == 1 and ax.get_legend() is None, f"{OPT}: {len(lines)} lines, legend {ax.get_legend()}"
-    close_rel(lines[0].get_xdata(), lrs[:-5], rtol=1e-7, what=f"{OPT}: x = the LRs but the last 5")
-    close_rel(lines[0].get_ydata(), s[:-5], rtol=1e-7, what=f"{OPT}: y = the smoothed losses but the last 5")
+    assert len(lines) == 1 and ax.get_legend() is None, f"IMPL-39: {len(lines)} lines, legend {ax.get_legend()}"
+    close_rel(lines[0].get_xdata(), lrs[:-5], rtol=1e-7, what="IMPL-39: x = the LRs but the last 5")
+    close_rel(lines[0].get_ydata(), s[:-5], rtol=1e-7, what="IMPL-39: y = the smoothed losses but the last 5")
     plt.close("all")
 
 
@@ -667,7 +666,7 @@ def test_lr_find_puts_back_the_fp16_scaler():
     assert all(torch.equal(a, b) for a, b in zip(w, params(learn.model))), "IMPL-37: the weights were not put back"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 @pytest.mark.parametrize("mode", ["fp16", "bf16"])
 def test_channels_last(mode):
     """to_fp16/to_bf16(channels_last=True): the model's 4-d weights and each training batch in channels_last memory
@@ -678,36 +677,36 @@ def test_channels_last(mode):
         lambda m, i, o: seen.append((i[0].is_contiguous(memory_format=torch.channels_last), o.dtype)) and None)
     getattr(learn, f"to_{mode}")(channels_last=True)
     w = learn.model[0].weight
-    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous(), f"{OPT}: weights not NHWC"
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous(), "IMPL-39: weights not NHWC"
     learn.fit(1, 1e-3)
     dt = {"fp16": torch.float16, "bf16": torch.bfloat16}[mode]
-    assert seen and all(s == (True, dt) for s in seen), f"{OPT}: {mode} channels_last batches: {set(seen)}"
+    assert seen and all(s == (True, dt) for s in seen), f"IMPL-39: {mode} channels_last batches: {set(seen)}"
     learn.to_fp32()
-    assert learn.model[0].weight.is_contiguous(), f"{OPT}: to_fp32() leaves the weights channels_last"
+    assert learn.model[0].weight.is_contiguous(), "IMPL-39: to_fp32() leaves the weights channels_last"
     seen.clear()
     learn.fit(1, 1e-3)
-    assert all(s == (False, torch.float32) for s in seen), f"{OPT}: after to_fp32: {set(seen)}"
+    assert all(s == (False, torch.float32) for s in seen), f"IMPL-39: after to_fp32: {set(seen)}"
 
 
-@pytest.mark.claim(OPT)
+@pytest.mark.claim("IMPL-39")
 def test_amp_object_options():
     """impl.fp16.Amp(dtype, device_type, channels_last, **scaler_kw): fp16 has a GradScaler at init_scale, bf16 none;
     abort() forgets a half-done unscale, so the next step unscales its own gradients (p - lr * true grad)."""
     from impl.fp16 import Amp
 
     a = Amp(torch.bfloat16, "cpu")
-    assert a.scaler is None and a.scales == [] and a.skipped == [], f"{OPT}: bf16 Amp has a scaler"
+    assert a.scaler is None and a.scales == [] and a.skipped == [], "IMPL-39: bf16 Amp has a scaler"
     with a.autocast():
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16, f"{OPT}: bf16 autocast"
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16, "IMPL-39: bf16 autocast"
     a = Amp(torch.float16, "cpu", init_scale=4.0)
     p = nn.Parameter(torch.tensor([1.0, 2.0]))
     opt = torch.optim.SGD([p], lr=0.1)
     a.backward((p * 3).sum())
-    assert torch.equal(p.grad, torch.tensor([12.0, 12.0])), f"{OPT}: init_scale=4: scaled grad {p.grad}"
+    assert torch.equal(p.grad, torch.tensor([12.0, 12.0])), f"IMPL-39: init_scale=4: scaled grad {p.grad}"
     a.scaler.unscale_(opt)  # ... and the batch is interrupted here, before the step
     opt.zero_grad()
     a.abort()
     a.backward((p * 3).sum())
     a.step(opt)
-    assert torch.allclose(p.detach(), torch.tensor([0.7, 1.7])), f"{OPT}: after abort, the step is p - 0.1*3: {p}"
-    assert a.scales == [4.0] and a.skipped == [False], f"{OPT}: scales {a.scales}, skipped {a.skipped}"
+    assert torch.allclose(p.detach(), torch.tensor([0.7, 1.7])), f"IMPL-39: after abort, the step is p - 0.1*3: {p}"
+    assert a.scales == [4.0] and a.skipped == [False], f"IMPL-39: scales {a.scales}, skipped {a.skipped}"
