@@ -14,8 +14,7 @@ from benches import _timing
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("IMPL_QUIET", "1")  # impl's fits print no epoch table or progress bar while timed
-pytest_plugins = ["spec.plugin"]  # the claims plugin (benchmark claims' verdicts); `pytest benches` reads this
-# conftest before configuring, as pytest requires of one that declares pytest_plugins
+# the claims plugin (benchmark claims' verdicts) comes from the root conftest.py
 
 
 def pytest_configure(config):

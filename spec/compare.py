@@ -1,6 +1,6 @@
 """`--claims-compare BASELINE.json`: after the run, list every claim whose result changed since a saved claims JSON
 (per backend), and fail the run when a claim that passed there fails now. A pytest plugin beside spec.plugin, whose
-state it reads: spec/conftest.py loads both with `pytest_plugins`."""
+state it reads: the root conftest.py loads both with `pytest_plugins`."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,7 @@
 """The claims plugin: ledger-checked `claim` markers, backends, need-based skips, the claims table and JSON.
 
-Loaded the pytest way: `pytest_plugins = ["spec.plugin"]` in spec/conftest.py and benches/conftest.py (both are
-initial conftests of the runs that use them: `pytest spec...`, `pytest benches...`). Its state (the ledger, the
+Loaded the pytest way: `pytest_plugins = ["spec.plugin", "spec.compare"]` in the root conftest.py (the top-level
+conftest of every run: `pytest spec...`, `pytest benches...`, `pytest .`). Its state (the ledger, the
 selection, the results) lives in `config.stash[STATE]` (`state(config)`). Options:
   --backend impl|fastai|all   which implementation(s) the spec drives (env SPEC_BACKEND, default all)
   --claims PATTERN            only tests citing matching claims (globs on id or section, comma separated)

@@ -246,7 +246,7 @@ needs = []
 @pytest.fixture
 def toy(pytester, monkeypatch, tmp_path):
     pytester.makefile(".toml", claims=LEDGER)
-    pytester.makeconftest((ROOT / "spec" / "conftest.py").read_text())
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makeini("[pytest]\nmarkers =\n  claim: c\n  cuda: c\n  real_data: r\n  pretrained: p\n  slow: s\n")
     pytester.makepyfile(test_toy='import pytest\n@pytest.mark.claim("T-1")\n'
                                  'def test_a(backend):\n    assert 1 + 1 == 2\n')

@@ -451,7 +451,7 @@ def test_other(backend):
 
 def test_claims_compare_option_fails_on_regression(pytester, monkeypatch):
     pytester.makefile(".toml", claims=LEDGER)
-    pytester.makeconftest((ROOT / "spec" / "conftest.py").read_text())  # the real conftest: plugin + compare
+    pytester.makeconftest((ROOT / "conftest.py").read_text())  # the real conftest: plugin + compare
     pytester.makeini("[pytest]\nmarkers =\n  claim: c\n  cuda: c\n  real_data: r\n  pretrained: p\n  slow: s\n")
     pytester.makepyfile(test_toy=PROJECT_TESTS)
     args = ("--claims-ledger", str(pytester.path / "claims.toml"), "--backend", "impl", "-p", "no:cacheprovider")
