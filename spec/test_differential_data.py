@@ -577,3 +577,27 @@ def test_collab_vocab_and_codes_agree(case):
     )
     (x, y), (fx, fy) = got.valid.one_batch(), want.valid.one_batch()
     assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), f"{case}: valid batch"
+
+
+@pytest.mark.claim("IMPL-27")
+def test_collab_columns_in_any_order():
+    """A DataFrame whose item column comes before its user column (a user's own export): impl's collab_dls gives what
+    fastai gives for the same columns in the lesson's order. fastai 2.8.12 (with pandas 3.1) raises ValueError on the
+    columns as given (a negative-strided array from its column reordering), the deliberate difference IMPL-27 states."""
+    from fastai.collab import CollabDataLoaders
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"movie": rng.choice(["z", "b", "m"], 24), "rating": rng.integers(1, 6, 24).astype(float),
+                       "user": rng.choice([30, 4, 17, 9], 24)})
+    kw = dict(bs=5, seed=1, user_name="user", item_name="movie", rating_name="rating")
+    got = DS.collab_dls(df, **kw)
+    want = CollabDataLoaders.from_df(df[["user", "movie", "rating"]].copy(), **kw)
+    assert {k: list(v) for k, v in got.classes.items()} == {k: list(v) for k, v in want.classes.items()}
+    (x, y), (fx, fy) = got.valid.one_batch(), want.valid.one_batch()
+    assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), "valid batch"
+    try:  # fastai 2.8.12 with pandas 3.1 raises here; a fastai that does not must agree with impl
+        fx, fy = CollabDataLoaders.from_df(df.copy(), **kw).valid.one_batch()
+    except ValueError as e:
+        assert "negative" in str(e), f"fastai failed otherwise than IMPL-27 states: {e}"
+    else:
+        assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), "valid batch, as given"
