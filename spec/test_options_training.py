@@ -710,3 +710,24 @@ def test_amp_object_options():
     a.step(opt)
     assert torch.allclose(p.detach(), torch.tensor([0.7, 1.7])), f"IMPL-39: after abort, the step is p - 0.1*3: {p}"
     assert a.scales == [4.0] and a.skipped == [False], f"IMPL-39: scales {a.scales}, skipped {a.skipped}"
+
+
+@pytest.mark.claim("IMPL-39")
+def test_default_weight_decay_differs_from_fastai_as_stated():
+    """The deliberate difference IMPL-39 states: impl's default optimizer decays nothing (every group's weight_decay
+    0.0 after a fit), while fastai's default Learner (its Adam, wd_bn_bias=False) has wd 0.01 and turns decay off for
+    biases and BatchNorm parameters only, here a Linear -> BatchNorm1d -> Linear model."""
+    from fastai.data.core import DataLoaders as FDataLoaders
+    from fastai.data.load import DataLoader as FDataLoader
+    from fastai.learner import Learner as FLearner
+
+    learn, *_ = make(IMPL)
+    learn.fit(1, 1e-2)
+    assert {g["weight_decay"] for g in learn.opt.param_groups} == {0.0}, "IMPL-39: impl's default decays"
+    ds = [(torch.randn(4), torch.tensor(0)) for _ in range(8)]
+    m = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
+    fl = FLearner(FDataLoaders(FDataLoader(ds, bs=4), FDataLoader(ds, bs=4)), m, loss_func=nn.CrossEntropyLoss())
+    fl.create_opt()
+    assert [h["wd"] for h in fl.opt.hypers] == [0.01], f"fastai's default wd: {fl.opt.hypers}"
+    do_wd = [fl.opt.state[p].get("do_wd", True) for p in m.parameters()]
+    assert do_wd == [True, False, False, False, True, False], f"fastai decays (weights, biases, BN): {do_wd}"
