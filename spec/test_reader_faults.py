@@ -9,6 +9,7 @@ the file (and line). A new reader joins by adding a Format to FORMATS: it inheri
 Corruptions that turn valid data into other valid data (a digit changed) are out of scope: no reader can see them.
 """
 
+import io
 import re
 import shutil
 import tempfile
@@ -532,3 +533,100 @@ def test_read_cal_result_is_the_callers_and_follows_the_file(biwi):
     assert R.read_cal(f)[0, 0] == 517.679, "the caller's copy changed what the next read_cal returns"
     rewrite(f, lambda ls: [ls[0].replace("517.679", "600.5"), *ls[1:]])
     assert R.read_cal(f)[0].tolist() == [600.5, 0, 320], "a rewritten rgb.cal is read again"
+
+
+# ---------------------------------------------------- edges the mutation run found untested (results/mutation.md)
+@pytest.mark.claim("IMPL-24")
+def test_train_csv_line_ends_inside_quotes_and_cr_only_read_as_pandas(data_dir, pascal):
+    """A quoted field holding CR LF keeps it, and a file with old-Mac CR line ends reads, both as pd.read_csv (the
+    lesson's reader) reads them."""
+    text = (pascal / "train.csv").read_text().replace("000012.jpg,", '"0000\r\n12.jpg",', 1)
+    for name, body in [("CR LF inside quotes", text), ("CR line ends", text.replace("\r\n", "").replace("\n", "\r"))]:
+        (pascal / "train.csv").write_bytes(body.encode())
+        want = pd.read_csv(io.BytesIO(body.encode()))
+        pd.testing.assert_frame_equal(R.read_pascal(pascal), want, obj=f"IMPL-24: {name}")
+
+
+@pytest.mark.claim("IMPL-24")
+def test_train_csv_messages_in_full(pascal):
+    "The double-space message says why; a validation-only label lists its first 5 lines."
+    rewrite(pascal / "train.csv", put(5, "000012.jpg,car  bus,False"))
+    with pytest.raises(ValueError, match=r"expected labels separated by single spaces \(a double, leading or trailing "
+                                         r"space would make an empty label a class\)$"):
+        R.read_pascal(pascal)
+    (pascal / "train.csv").write_text("fname,labels,is_valid\na.jpg,dog,False\n"
+                                      + "".join(f"v{i}.jpg,zebra,True\n" for i in range(7)))
+    with pytest.raises(ValueError, match=r"train\.csv:3: label 'zebra' occurs only in validation rows "
+                                         r"\(line\(s\) \[3, 4, 5, 6, 7\]\), so no training row teaches it"):
+        R.read_pascal(pascal)
+
+
+@pytest.mark.claim("IMPL-26")
+def test_nul_byte_line_and_separators(tmp_path):
+    """A NUL as the very first byte is caught (UTF-16-BE text starts with one) and its line counts a line end at byte
+    0; u.data fields are tab-separated only (spaces are not a separator)."""
+    f = tmp_path / "u.data"
+    for data, line in [("1\t2\t3\t4\n".encode("utf-16-be"), 1), (b"\n1\t2\t3\t4\0\n", 2), (b"\n\n\0", 3)]:
+        f.write_bytes(data)
+        with pytest.raises(ValueError, match=rf"u\.data:{line}: NUL byte"):
+            R.read_ratings(f)
+    f.write_text("1 2 3 10\n")
+    with pytest.raises(ValueError, match=r"u\.data:1: expected 4 tab-separated fields, got 1"):
+        R.read_ratings(f)
+
+
+@pytest.mark.claim("IMPL-26")
+def test_crlf_last_field_and_messages(tmp_path):
+    """CR LF line ends: the CR never stays in a value (u.item with n_fields=2 has the title last); a u.data movie
+    missing from u.item: the first 5 missing ids and the u.item path; a mojibake warning points at the caller."""
+    g = tmp_path / "u.item"
+    g.write_bytes(b"7|A\r\n8|B\r\n")
+    assert rows(R.read_movies(g, n_fields=2)) == [(7, "A"), (8, "B")], "CR LF: a CR left in the title"
+    (tmp_path / "u.data").write_text("".join(f"1\t{m}\t3\t10\n" for m in [7, 20, 19, 18, 17, 16, 15]))
+    g.write_text("|".join(["7", "A"] + ["0"] * 22) + "\n")
+    with pytest.raises(ValueError, match=rf"u\.data: movie id\(s\) \[15, 16, 17, 18, 19\] not in "
+                                         rf"{re.escape(str(tmp_path / 'u.item'))}$"):
+        R.read_movielens(tmp_path)
+    g.write_bytes("".join("|".join([i, t] + ["0"] * 22) + "\n" for i, t in [("7", "CafÃ©"), ("8", "Ã©t\xe9")]).encode(
+        "latin-1"))  # the lone \xe9 byte is not UTF-8: the file reads as latin-1, and line 1 holds mojibake
+    with pytest.warns(UserWarning, match="UTF-8 read as latin-1") as w:
+        R.read_movies(g)
+    assert w[0].filename == __file__, f"the warning points at {w[0].filename}, not the caller"
+
+
+@pytest.mark.claim("IMPL-22")
+def test_cal_without_final_line_end_and_shallow_head(biwi):
+    """rgb.cal needs no final line end (only pose files must end with one); a head 1 mm deep is projected, not
+    refused (only tz <= 0 is)."""
+    f = biwi / "01/rgb.cal"
+    want = R.read_cal(f).tolist()
+    f.write_bytes(f.read_bytes().rstrip(b"\n"))
+    assert R.read_cal(f).tolist() == want, "rgb.cal without its last line end"
+    pose = _biwi_file(biwi, "pose")
+    rewrite(pose, lambda ls: [*ls[:4], "30 -20 1\n", *ls[5:]])  # line 5: the head centre tx ty tz
+    k = np.array(want)
+    got = R.get_ctr(biwi / "01" / FRAME).tolist()
+    assert got == pytest.approx([30 * k[0, 0] + k[0, 2], -20 * k[1, 1] + k[1, 2]]), f"tz = 1 mm: {got}"
+
+
+@pytest.mark.claim("IMPL-26")
+def test_no_image_files_message_lists_six_extensions(tmp_path):
+    with pytest.raises(ValueError, match=r"no image files found \(extensions \[(.*)\]\.\.\.\)$") as e:
+        R.image_files(tmp_path)
+    exts = re.search(r"\[(.*)\]", str(e.value))[1].replace("'", "").split(", ")
+    assert len(exts) == 6 and exts == sorted(exts) and all(x.startswith(".") for x in exts), exts
+
+
+@pytest.mark.claim("CF-1")
+def test_top_crosstab_defaults_and_order():
+    """top_crosstab's defaults keep 15 users and 15 movies; rows run from the most active user down and columns from
+    the most rated movie down (not crosstab's sorted order); a cell is the rating of that user for that movie."""
+    rng = np.random.default_rng(0)
+    users, movies = np.arange(40, 0, -1), np.arange(100, 140)  # ids in the opposite order of their activity below
+    df = pd.DataFrame([(u, m, int(rng.integers(1, 6))) for k, u in enumerate(users) for m in movies[: 40 - k]],
+                      columns=["user", "movie", "rating"])
+    ct = R.top_crosstab(df)
+    assert ct.shape == (15, 15), f"default shape {ct.shape}"
+    assert list(ct.index) == list(users[:15]) and list(ct.columns) == list(movies[:15]), (list(ct.index), ct.columns)
+    cell = df[(df.user == users[3]) & (df.movie == movies[5])].rating.item()
+    assert ct.loc[users[3], movies[5]] == cell
