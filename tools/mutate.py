@@ -1,6 +1,7 @@
 """Mutation testing of impl by the spec: mutmut over impl/ with the impl backend, results in results/mutation.md.
 
-    python tools/mutate.py [impl/MODULE.py ...] [--fresh] [--max-children N] [--allow-failing] [--report-only]
+    python tools/mutate.py [impl/MODULE.py ...] [--together] [--fresh] [--max-children N] [--allow-failing]
+                           [--report-only]
     nox -s mutate [-- impl/metrics.py ...]          (no module: every impl module; hours on two cores)
 
 The configuration is pyproject's [tool.mutmut]: mutmut copies impl/ (mutated), spec/, fixtures/ and tools/ into
@@ -35,6 +36,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -169,14 +171,24 @@ def main(argv=None) -> int:
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
-    for m in mods:
+    if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
+        together = f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)"
+        run = dict(run, note=f"{run['note']}; {together}" if run["note"] else together)
+    for batch in [mods] if a.together else [[m] for m in mods]:
+        m = ", ".join(batch)
         print(f"\n=== mutmut: {m} ({n} worker(s)) ===", flush=True)
         _drop_half_written()
         seen = FAILURES.read_text().split() if FAILURES.exists() else []
         started, t = time.time(), time.monotonic()
-        rc = subprocess.run([mutmut, "run", "--max-children", str(n), f"impl.{Path(m).stem}.*"],
-                            env=dict(env, MUTATE_FAILURES=str(FAILURES), MUTATE_TIMES=str(TIMES),
-                                              MUTATE_DOCSTRINGS=str(DOCSTRINGS))).returncode
+        proc = subprocess.Popen([mutmut, "run", "--max-children", str(n), *(f"impl.{Path(x).stem}.*" for x in batch)],
+                                env=dict(env, MUTATE_FAILURES=str(FAILURES), MUTATE_TIMES=str(TIMES),
+                                         MUTATE_DOCSTRINGS=str(DOCSTRINGS)), start_new_session=True)
+        try:
+            rc = proc.wait(timeout=a.time_limit)
+        except subprocess.TimeoutExpired:  # stop mutmut and its workers; what it checked is kept, the rest listed
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            rc, run = 0, dict(run, note=f"{run['note']}; stopped by --time-limit {a.time_limit:.0f} s".lstrip("; "))
         wall = time.monotonic() - t
         if rc:
             new = sorted(set(FAILURES.read_text().split()) - set(seen)) if FAILURES.exists() else []
@@ -185,13 +197,14 @@ def main(argv=None) -> int:
                 print("Tests that failed on unmutated code in mutants/ (fix them, or pass --deselect NODEID):"
                       + "".join(f"\n  {x}" for x in new), file=sys.stderr)
             return rc
-        rec = collect(m, wall, run, started)
-        store = _load_store()
-        store[m] = rec
-        STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
-        c = rec["counts"]
-        print(f"{m}: {rec['total']} mutants, killed {c.get('killed', 0)}, survived {c.get('survived', 0)}, "
-              f"score {_pct(rec)}, {wall:.0f} s", flush=True)
+        for m in batch:
+            rec = collect(m, wall, run, started)
+            store = _load_store()
+            store[m] = rec
+            STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
+            c = rec["counts"]
+            print(f"{m}: {rec['total']} mutants, killed {c.get('killed', 0)}, survived {c.get('survived', 0)}, "
+                  f"score {_pct(rec)}, {wall:.0f} s", flush=True)
         render()
     print(f"\nwrote {REPORT.relative_to(ROOT)} and {STORE.relative_to(ROOT)}")
     return 0
@@ -215,6 +228,11 @@ def _args(argv):
                    help="run the selected tests once unmutated and deselect the failing ones (listed in the report)")
     p.add_argument("--deselect", action="append", default=[], metavar="NODEID",
                    help="deselect this test (node id prefix) in every run; listed in the report")
+    p.add_argument("--together", action="store_true",
+                   help="one mutmut run for all the modules given (saves each module's clean and forced-fail runs of "
+                        "the suite; the wall time is then the whole run's)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="stop each mutmut run after S seconds and record what it checked (the rest as not checked)")
     p.add_argument("--note", default="", help="one line recorded with the run (e.g. why it was made, what was odd)")
     p.add_argument("--report-only", action="store_true",
                    help="only re-render results/mutation.md (after editing the triage file)")
@@ -337,7 +355,7 @@ def collect(m: str, wall: float, run: dict, started: float) -> dict:
     doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started}
     counts, rest = {}, []
     for key, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
-        s = "docstring" if key in doc and code == 0 else status_by_exit_code[code]
+        s = "docstring" if key in doc and code == 0 else status_by_exit_code.get(code, f"exit {code}")
         counts[s] = counts.get(s, 0) + 1
         if s not in ("killed", "docstring"):
             fn = _function(key)
