@@ -58,17 +58,10 @@ def truth(data_dir_medium):
 
 
 # ---------------------------------------------------------------- CF-4, CF-13: the spreadsheet, Python classes
-@pytest.mark.claim("CF-4")
-def test_matrix_product_of_factors_fits_observed_cells(record_property):
-    """(U @ M)[i, j] == U[i] @ M[:, j]; SGD on the MSE over observed cells only lowers that loss and predicts held-out
-    cells of a rank-3 ratings matrix better than the mean rating (T:L1787 spreadsheet: 15 x 15; the fit uses 30 x 30,
-    70% observed, 1000 steps: on 15 x 15 at 600 steps the effect fell to 0.05 in 1 of 60 seeds). Effect: 1 - held-out
-    MSE / the mean rating's held-out MSE; passes above 0.5 (100 seeds: min 0.79, median 0.998; the observed-cell MSE
-    falls 34x or more, 20x required). Matrix and init from spec.tiny.seeds(1)."""
-    g = torch.Generator().manual_seed(seeds(1)[0])
-    u, m = torch.randn(15, 5, generator=g), torch.randn(5, 15, generator=g)
-    i, j = 3, 7
-    assert torch.isclose((u @ m)[i, j], u[i] @ m[:, j]), "CF-4: (U@M)[3,7] != U[3] @ M[:,7]"
+def _factor_fit(seed):
+    """SGD (lr 0.02, momentum 0.9, 1000 steps) of 30 x 3 and 3 x 30 factors plus a bias on the observed 70 % of a
+    rank-3 ratings matrix: (1 - held-out MSE / the mean rating's held-out MSE, observed-cell MSE first / last)."""
+    g = torch.Generator().manual_seed(seed)
     true = torch.randn(30, 3, generator=g) @ torch.randn(3, 30, generator=g) + 3
     seen = torch.rand(30, 30, generator=g) < 0.7
     uu = (0.1 * torch.randn(30, 3, generator=g)).requires_grad_()
@@ -84,9 +77,28 @@ def test_matrix_product_of_factors_fits_observed_cells(record_property):
         losses.append(loss.item())
     pred = (uu @ mm + bias).detach()
     held, base = ((pred - true)[~seen] ** 2).mean().item(), ((true[seen].mean() - true)[~seen] ** 2).mean().item()
-    record(record_property, 1 - held / base, 0.5)
-    assert losses[-1] < 0.05 * losses[0], f"CF-4: observed-cell MSE {losses[0]:.3f} -> {losses[-1]:.3f}"
-    assert held < 0.5 * base, f"CF-4: held-out MSE {held:.3f} vs the mean rating's {base:.3f}"
+    return 1 - held / base, losses[0] / losses[-1]
+
+
+@pytest.mark.claim("CF-4")
+def test_matrix_product_of_factors_fits_observed_cells(record_property):
+    """(U @ M)[i, j] == U[i] @ M[:, j]; SGD on the MSE over observed cells only lowers that loss and predicts held-out
+    cells of a rank-3 ratings matrix better than the mean rating (T:L1787 spreadsheet: 15 x 15; the fit uses 30 x 30,
+    70 % observed, 1000 steps: _factor_fit). Effect: the median over 5 seeds (spec.tiny.seeds(5)) of 1 - held-out
+    MSE / the mean rating's held-out MSE; passes above 0.5 (the mean rating scores 0). Why the median of 5: single
+    seeds are bimodal, 0.997 typically but 0.36-0.75 in 4 of 400 seeds (SGD from a small init sometimes has not left
+    the saddle near zero in 1000 steps), so one seed a run gave a margin of 0.33 at calibration offset 14 (stop 18);
+    the median of 5 was >= 0.98 in all 80 blocks of those 400 seeds. The observed-cell MSE must fall 20x or more in
+    the median seed (>= 1500x in those 80 blocks; 22.5x in the worst single seed)."""
+    g = torch.Generator().manual_seed(seeds(1)[0])
+    u, m = torch.randn(15, 5, generator=g), torch.randn(5, 15, generator=g)
+    i, j = 3, 7
+    assert torch.isclose((u @ m)[i, j], u[i] @ m[:, j]), "CF-4: (U@M)[3,7] != U[3] @ M[:,7]"
+    runs = np.array([_factor_fit(s) for s in seeds(5)])
+    effect, fall = np.median(runs, 0)
+    record(record_property, effect, 0.5)
+    assert fall > 20, f"CF-4: observed-cell MSE falls (first / last) per seed {runs[:, 1].round(1)}"
+    assert effect > 0.5, f"CF-4: 1 - held-out MSE / the mean rating's, per seed {runs[:, 0].round(3)}"
 
 
 @pytest.mark.claim("CF-13")
