@@ -185,3 +185,23 @@ def test_overflowing_step_is_skipped_and_scale_halved():
     assert not torch.equal(p[4], p[3]), "IMPL-8: training goes on after the skipped step"
     assert all(torch.isfinite(q).all() for q in p), "IMPL-8: weights stay finite"
     assert learn.amp.skipped == [False] * 3 + [True] + [False] * 4, f"IMPL-8: skipped steps {learn.amp.skipped}"
+
+
+@pytest.mark.claim("IMPL-39")
+def test_impl_precision_defaults_keep_the_memory_format():
+    """to_fp16(), to_bf16() and Amp(dtype, device_type) default to channels_last=False: the conv weights stay in
+    the contiguous format (channels_last=True turns them channels-last); to_fp32() on a learner never switched is a
+    no-op that returns it."""
+    from impl import fp16
+
+    assert fp16.Amp(torch.bfloat16, "cpu").channels_last is False, "Amp's default channels_last"
+    for to in (fp16.to_fp16, fp16.to_bf16):
+        for cl in (False, True):
+            learn, *_ = make(IMPL, cnn())
+            assert (to(learn, channels_last=True) if cl else to(learn)) is learn
+            w = next(p for p in learn.model.parameters() if p.ndim == 4)
+            assert learn.amp.channels_last is cl, f"{to.__name__}: amp.channels_last {learn.amp.channels_last}"
+            assert w.is_contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format), (
+                f"{to.__name__}(channels_last={cl}): conv weight strides {w.stride()}")
+    learn, *_ = make(IMPL, cnn())
+    assert fp16.to_fp32(learn) is learn and learn.amp is None, "to_fp32 on a float32 learner"
