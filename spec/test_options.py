@@ -344,6 +344,30 @@ def test_vision_model_and_learner_options(data_dir):
     equal(pickle.loads(pickle.dumps(T.RegexLabeller("(a)")))("xa"), "a", "a labeller pickles")
 
 
+@pytest.mark.claim("IMPL-30")
+def test_vision_learner_defaults_and_pass_through(data_dir):
+    """vision_learner's defaults: random weights, nothing frozen, a 3-channel first conv; n_out=1 is allowed; metrics,
+    cut, lin_first and Learner keywords reach the learner and the model; the default tiny_resnet has one block per
+    stage and a 1000-way fc on its last width; lin_bn_drop's defaults are BatchNorm then a bias-free Linear."""
+    dls = DS.pets_dls(data_dir / "oxford-iiit-pet", bs=4, size=32)
+    learn = V.vision_learner(dls, V.tiny_resnet)
+    assert all(p.requires_grad for p in learn.model.parameters()), "not pretrained: nothing frozen"
+    assert learn.model[0][0].in_channels == 3, "n_in default 3"
+    acc = lambda o, y: (o.argmax(1) == y).float().mean()  # noqa: E731
+    learn = V.vision_learner(dls, V.tiny_resnet, n_out=1, loss_func=nn.MSELoss(), metrics=[acc], cut=-3,
+                             lin_first=True, wd=0.25)
+    assert learn.metrics == [acc] and learn.wd == 0.25, "metrics and Learner keywords pass through"
+    assert len(learn.model[0]) == 7 and learn.model[1][-1].out_features == 1, "cut=-3, n_out=1"
+    kinds = [type(m).__name__ for m in learn.model[1] if isinstance(m, (nn.Linear, nn.BatchNorm1d))]
+    assert kinds[:2] == ["Linear", "BatchNorm1d"], f"lin_first=True: the head's layers {kinds}"
+    m = V.tiny_resnet()
+    equal([len(getattr(m, f"layer{i}")) for i in range(1, 5)] + [m.fc.in_features, m.fc.out_features],
+          [1, 1, 1, 1, 128, 1000], "tiny_resnet defaults")
+    equal([getattr(m, f"layer{i}")[0].conv1.stride[0] for i in range(1, 5)], [1, 2, 2, 2], "stage strides")
+    equal([type(x).__name__ for x in V.lin_bn_drop(4, 2)], ["BatchNorm1d", "Linear"], "lin_bn_drop(4, 2)")
+    assert V.lin_bn_drop(4, 2)[1].bias is None, "no bias after a BatchNorm"
+
+
 # ---------------------------------------------------------------- error branches, reprs (branch coverage, issue 10)
 @pytest.mark.claim("IMPL-5")
 @pytest.mark.parametrize("call, exc, msg", [
