@@ -176,6 +176,9 @@ def curve(data):
     n = data.draw(st.integers(20, 90), label="points")
     start = data.draw(st.integers(0, 10), label="first grid index")
     lrs = torch.tensor(GRID[start:start + n], dtype=torch.float32)
+    if data.draw(st.booleans(), label="uneven LR steps"):  # the functions take any increasing lrs, not only a sweep's
+        logs = np.log(1e-7) + np.cumsum(data.draw(st.lists(st.floats(0.02, 0.3), min_size=n, max_size=n)))
+        lrs = torch.tensor(np.exp(logs), dtype=torch.float32)
     steps = data.draw(st.lists(st.floats(-0.25, 0.25, width=32), min_size=n, max_size=n), label="loss steps")
     losses = torch.tensor(2 + np.cumsum(steps), dtype=torch.float32)
     return lrs, losses
@@ -191,6 +194,11 @@ def test_suggestion_functions(backend, name, data):
     want = REFS[name](lrs.numpy(), losses.numpy(), **({"all_ties": True} if name == "steep" else {}))
     assert np.isclose(lr, want, rtol=1e-6, atol=0).any(), f"LR-10: {name} suggests {lr}, the rule gives {want}"
     assert lrs.numpy().min() / 10 <= x <= lrs.numpy().max() and math.isfinite(float(y)), f"LR-10: {name} point {x}, {y}"
+    if name == "slide":  # the point is on the curve: interpolated in log10(lr), or the loss at that LR
+        there = np.interp(np.log10(x), np.log10(lrs.numpy().astype(np.float64)), losses.numpy())
+    else:
+        there = losses.numpy()[np.abs(lrs.numpy() - x).argmin()]
+    assert math.isclose(y, there, rel_tol=1e-5, abs_tol=1e-6), f"LR-10: {name} point ({x}, {y}), the curve has {there}"
 
 
 @pytest.mark.claim("LR-10")
