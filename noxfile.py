@@ -133,7 +133,9 @@ def bench_compare(session):
 def mutate(session):
     """mutmut over impl, each mutant checked by the not-slow spec tests on the impl backend; updates
     results/mutation.md (tools/mutate.py). `-- impl/metrics.py` runs one module, no posargs all of impl (hours on two
-    cores: on demand, not CI); `-- --allow-failing` deselects tests failing unmutated; `-- --report-only` re-renders."""
+    cores: on demand, not CI); `-- --together --time-limit 3600 impl/a.py impl/b.py` checks several modules in one
+    mutmut run and stops it after an hour, keeping what it checked; `-- --allow-failing` deselects tests failing
+    unmutated; `-- --report-only` re-renders."""
     install(session, "mutate")
     session.run("python", "tools/mutate.py", *session.posargs)
 
