@@ -237,3 +237,13 @@ def test_pretrained_cache_trains_once_under_concurrent_workers(tmp_path, monkeyp
     assert torch.equal(got[0]["w"], got[1]["w"]) and torch.equal(got[0]["w"], torch.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == sorted(
         [pretrained.path(3, tmp_path).name, pretrained.path(3, tmp_path).with_suffix(".json").name])
+
+
+def test_serial_run_without_xdist_loaded_gives_the_same_json(project):
+    """`-p no:xdist` (nox -s spec_changed runs testmon that way) with --strict-markers: the xdist_group marks the
+    plugin adds are declared by the plugin too, so the run works and gives the serial run's claims."""
+    serial, js, _ = run(project, "serial")
+    r, jn, _ = run(project, "no-xdist", "-p", "no:xdist", "--strict-markers")
+    assert "INTERNALERROR" not in r.stdout.str() + r.stderr.str(), r.stdout.str()[-2000:]
+    r.assert_outcomes(passed=12, failed=1, xfailed=1, skipped=1, errors=1)
+    assert jn["claims"] == js["claims"]
