@@ -629,7 +629,7 @@ def test_top_crosstab_defaults_and_order():
     """top_crosstab's defaults keep 15 users and 15 movies; rows run from the most active user down and columns from
     the most rated movie down (not crosstab's sorted order); a cell is the rating of that user for that movie."""
     rng = np.random.default_rng(0)
-    users, movies = np.arange(40, 0, -1), np.arange(100, 140)  # ids in the opposite order of their activity below
+    users, movies = np.arange(40, 0, -1), np.arange(140, 100, -1)  # ids in the opposite order of their activity
     df = pd.DataFrame([(u, m, int(rng.integers(1, 6))) for k, u in enumerate(users) for m in movies[: 40 - k]],
                       columns=["user", "movie", "rating"])
     ct = R.top_crosstab(df)
