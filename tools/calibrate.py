@@ -63,12 +63,10 @@ def test_claims():
 
 def run_one(args, offset, threads, xml):
     "One pytest process: the statistical tests at this seed offset and thread count; JUnit XML to `xml`."
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "SPEC_SEED_OFFSET": str(offset)}
-    env["SPEC_TORCH_THREADS"] = str(threads)
-    # PASSIVE: OpenMP threads sleep instead of spinning while they wait: scheduling only (the work is split by thread
-    # count, not by timing), so no result changes, and a 2-thread process
-    # sharing the cores with others took 192 s instead of 862 s here (stop 18: offsets 0 and 1, with one 1-thread
-    # calibration process and a mutmut worker beside it).
+    # OMP_WAIT_POLICY=PASSIVE: waiting OpenMP threads sleep instead of spinning. Scheduling only (work is split by
+    # thread count, not timing), so no result changes; a 2-thread run beside other processes took 192 s, not 862 s.
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "SPEC_SEED_OFFSET": str(offset),
+           "SPEC_TORCH_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "pytest", "spec", "--ignore=spec/meta", "-q", "-p", "no:cacheprovider",
            "--no-claims-table", f"--claims={args.claims}", f"--backend={args.backend}", f"--junitxml={xml}",
            f"--hypothesis-seed={offset}", *(["-k", args.k] if args.k else [])]

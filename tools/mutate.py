@@ -1,13 +1,14 @@
 """Mutation testing of impl by the spec: mutmut over impl/ with the impl backend, results in results/mutation.md.
 
     python tools/mutate.py [impl/MODULE.py ...] [--together] [--fresh] [--max-children N] [--allow-failing]
-                           [--report-only]
+                           [--time-limit S] [--report-only]
     nox -s mutate [-- impl/metrics.py ...]          (no module: every impl module; hours on two cores)
 
 The configuration is pyproject's [tool.mutmut]: mutmut copies impl/ (mutated), spec/, fixtures/ and tools/ into
 mutants/, records once which not-slow spec tests (`--backend=impl`) reach each impl function (its stats run: the
 selected suite once; the fixtures are made once under mutants/.cache/), then runs, for each mutant, only the tests
-that reach its function. This driver runs one `mutmut run` per module (each module gets its own wall time), reads
+that reach its function. This driver runs one `mutmut run` per module (each module gets its own wall time; with
+--together one for all of them, and --time-limit stops a run and keeps what it checked), reads
 mutmut's verdicts from mutants/impl/MODULE.py.meta, keeps each module's latest run in results/mutation.json and
 renders results/mutation.md from it. A survivor listed in results/mutation-equivalent.toml (same function, same
 changed line before and after) counts as equivalent: score = killed / (mutants - equivalent).
@@ -172,8 +173,7 @@ def main(argv=None) -> int:
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
     if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
-        together = f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)"
-        run = dict(run, note=f"{run['note']}; {together}" if run["note"] else together)
+        run = _noted(run, f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)")
     for batch in [mods] if a.together else [[m] for m in mods]:
         m = ", ".join(batch)
         print(f"\n=== mutmut: {m} ({n} worker(s)) ===", flush=True)
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:  # stop mutmut and its workers; what it checked is kept, the rest listed
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
-            rc, run = 0, dict(run, note=f"{run['note']}; stopped by --time-limit {a.time_limit:.0f} s".lstrip("; "))
+            rc, run = 0, _noted(run, f"stopped by --time-limit {a.time_limit:.0f} s")
         wall = time.monotonic() - t
         if rc:
             new = sorted(set(FAILURES.read_text().split()) - set(seen)) if FAILURES.exists() else []
@@ -197,17 +197,21 @@ def main(argv=None) -> int:
                 print("Tests that failed on unmutated code in mutants/ (fix them, or pass --deselect NODEID):"
                       + "".join(f"\n  {x}" for x in new), file=sys.stderr)
             return rc
+        store = _load_store()
         for m in batch:
-            rec = collect(m, wall, run, started)
-            store = _load_store()
-            store[m] = rec
-            STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
+            store[m] = rec = collect(m, wall, run, started)
             c = rec["counts"]
             print(f"{m}: {rec['total']} mutants, killed {c.get('killed', 0)}, survived {c.get('survived', 0)}, "
                   f"score {_pct(rec)}, {wall:.0f} s", flush=True)
+        STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
         render()
     print(f"\nwrote {REPORT.relative_to(ROOT)} and {STORE.relative_to(ROOT)}")
     return 0
+
+
+def _noted(run: dict, text: str) -> dict:
+    "The run's record with `text` appended to its note."
+    return dict(run, note=f"{run['note']}; {text}" if run["note"] else text)
 
 
 def _drop_half_written() -> None:
@@ -412,7 +416,7 @@ def _pct(rec, triage=(), checked=False) -> str:
 
 
 def _per_mutant(r) -> str:
-    tested = r["total"] - r["counts"].get("no tests", 0) - r["counts"].get("docstring", 0)
+    tested = r["total"] - sum(r["counts"].get(k, 0) for k in ("no tests", "docstring", "not checked"))
     if not tested:
         return "-"
     return f"{r['phase_s'] / tested:.1f}" if r.get("phase_s") else f"<= {r['wall_s'] / tested:.1f}"
