@@ -176,6 +176,38 @@ def _backend_of(item) -> str | None:
     return getattr(item, "callspec", None) and item.callspec.params.get("backend")
 
 
+def group_name(nodeid: str, backend: str | None) -> str:
+    """The xdist group of a test: its module and backend, "spec/test_vision.py:impl". No "]" in it: xdist renames a
+    grouped test "nodeid@group" and takes the group only when the "@" comes after the id's last "]" (a parameter
+    value may hold an "@"), so a name like "test_vision.py[impl]" left every test a group of its own."""
+    return f"{nodeid.split('::')[0]}:{backend or '-'}"
+
+
+def group_of(nodeid: str) -> str:
+    """The group of a node id as the xdist controller sees it: an explicit `@group` suffix, else group_name from the id
+    (the backend is the parameter id part naming one: "test_x[fastai-resnet18]" -> "spec/test_x.py:fastai")."""
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        return nodeid.split("@")[-1]
+    params = nodeid[nodeid.find("[") + 1 : -1].split("-") if nodeid.endswith("]") else []
+    return group_name(nodeid, next((p for p in params if p in _backends.NAMES), None))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` by group_of. xdist's own loadgroup reads the group from the "@group" it appends to node ids
+    on the workers, which pytest 9.2's structured node ids ignore (pytest-xdist#1386): every test was then its own
+    group, and a module's trained runs were made again on the other worker."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleBackendScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid)
+
+    return ModuleBackendScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     st = state(config)
@@ -195,7 +227,7 @@ def pytest_collection_modifyitems(session, config, items):
         keep.append(item)
         b = _backend_of(item)
         if not item.get_closest_marker("xdist_group"):  # `--dist loadgroup`: a module's tests on one backend per worker
-            item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}[{b or '-'}]"))
+            item.add_marker(pytest.mark.xdist_group(group_name(item.nodeid, b)))
         for m, reasons in (("cuda", missing_needs(["cuda"])), ("real_data", missing_needs(["real-data"])),
                            ("pretrained", missing_needs(["pretrained"]))):
             if item.get_closest_marker(m) and reasons:

@@ -247,3 +247,36 @@ def test_serial_run_without_xdist_loaded_gives_the_same_json(project):
     assert "INTERNALERROR" not in r.stdout.str() + r.stderr.str(), r.stdout.str()[-2000:]
     r.assert_outcomes(passed=12, failed=1, xfailed=1, skipped=1, errors=1)
     assert jn["claims"] == js["claims"]
+
+
+GROUPED = '''
+import os
+import pytest
+
+@pytest.mark.parametrize("k", range(12))
+@pytest.mark.claim("T-1")
+def test_where(backend, k):
+    with open(f"where-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.txt", "a") as f:
+        f.write(f"{k}\\n")
+'''
+
+
+def test_loadgroup_keeps_a_modules_tests_of_a_backend_on_one_worker(project):
+    """Under `-n 2 --dist loadgroup` the 12 tests of one module and backend run on one worker, so its module-scoped
+    runs are made once (with one group per test, as when the group name ended in "]", both workers took some)."""
+    project.makepyfile(test_g=GROUPED)
+    r = project.runpytest_subprocess("--claims-ledger", str(project.path / "claims.toml"), "--backend", "impl",
+                                     "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup", "test_g.py")
+    r.assert_outcomes(passed=12)
+    ran = {f.name: sorted(map(int, f.read_text().split())) for f in project.path.glob("where-*.txt")}
+    assert list(ran.values()) == [list(range(12))], f"tests per worker: {ran}"
+
+
+def test_group_of_names_module_and_backend():
+    from spec.plugin import group_of
+
+    assert group_of("spec/test_v.py::test_a[impl]") == "spec/test_v.py:impl"
+    assert group_of("spec/test_v.py::test_a[3-fastai-resnet18]") == "spec/test_v.py:fastai"
+    assert group_of("spec/test_v.py::test_a[a@b]") == "spec/test_v.py:-", "an @ inside the parameters is no group"
+    assert group_of("spec/test_v.py::test_a") == "spec/test_v.py:-"
+    assert group_of("spec/test_v.py::test_a[impl]@gpu") == "gpu", "an explicit group (pytest < 9.2 appends it)"

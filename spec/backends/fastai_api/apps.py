@@ -194,7 +194,7 @@ def lookup_learner(actual, predicted, vocab, bs=4):
         return vocab[actual[i]]
 
     dsets = _Datasets(idx, [[_as_tensor], [label, _Categorize(vocab, sort=False)]], splits=(idx, idx))
-    dls = dsets.dataloaders(bs=bs)
+    dls = dsets.dataloaders(bs=bs, num_workers=0)  # no worker processes (forked per pass) for 4 items
     return _quiet(
         _Learner(dls, _Lookup(predicted, len(vocab)), loss_func=_CE(), path=_tempfile.mkdtemp(prefix="l6spec-"))
     )

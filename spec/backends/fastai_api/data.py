@@ -35,6 +35,14 @@ from fastcore.basics import (
 
 
 # ---------------------------------------------------------------- generic pipeline
+def _workers(device):
+    """DataLoader processes for the image loaders: none on the CPU (the fixtures' runs), fastai's default (one per core,
+    up to 16) on a GPU (real data). fastai seeds each worker apart and deals batches to workers in turn, so with workers
+    the random item transforms (Resize's training crop, RandomResizedCrop) depend on the machine's core count; in the
+    test's process they draw from its one seeded stream, and cost 22% less CPU (Pets fixture runs, 2 cores)."""
+    return 0 if device is None or torch.device(device).type == "cpu" else None
+
+
 def datablock_datasets(source, get_x=None, get_y=None, splitter=None):
     "DataBlock(get_x=..., get_y=..., splitter=...).datasets(source) (T:L840-915)."
     return block.DataBlock(get_x=get_x, get_y=get_y, splitter=splitter).datasets(source)
@@ -186,7 +194,7 @@ def pets_dls(path, bs=64, size=224, seed=42, valid_pct=0.2, device=None, min_sca
         item_tfms=_aug.Resize(round(size * 460 / 224)),
         batch_tfms=_aug.aug_transforms(size=size, min_scale=min_scale),
     )
-    return blk.dataloaders(_images(path), bs=bs, device=device)
+    return blk.dataloaders(_images(path), bs=bs, device=device, num_workers=_workers(device))
 
 
 def _pascal_block(path, **kw):
@@ -207,7 +215,7 @@ def pascal_datasets(path):
 def pascal_dls(path, bs=64, size=128, device=None, min_scale=0.35):
     "FB06: item_tfms=RandomResizedCrop(128, min_scale=0.35)."
     blk = _pascal_block(path, item_tfms=_aug.RandomResizedCrop(size, min_scale=min_scale))
-    return blk.dataloaders(read_pascal(path), bs=bs, device=device)
+    return blk.dataloaders(read_pascal(path), bs=bs, device=device, num_workers=_workers(device))
 
 
 def _biwi_block(valid_person, **kw):
@@ -228,7 +236,7 @@ def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augme
     "FB06: batch_tfms=aug_transforms(size=(240,320)); augment=False: item_tfms=Resize(size, method='squish') instead."
     plain = {"item_tfms": _aug.Resize(size, method="squish")}
     tfms = {"batch_tfms": _aug.aug_transforms(size=size)} if augment else plain
-    return _biwi_block(valid_person, **tfms).dataloaders(_Path(path), bs=bs, device=device)
+    return _biwi_block(valid_person, **tfms).dataloaders(_Path(path), bs=bs, device=device, num_workers=_workers(device))
 
 
 def collab_dls(
