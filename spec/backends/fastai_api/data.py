@@ -236,7 +236,8 @@ def biwi_dls(path, bs=64, size=(240, 320), valid_person="13", device=None, augme
     "FB06: batch_tfms=aug_transforms(size=(240,320)); augment=False: item_tfms=Resize(size, method='squish') instead."
     plain = {"item_tfms": _aug.Resize(size, method="squish")}
     tfms = {"batch_tfms": _aug.aug_transforms(size=size)} if augment else plain
-    return _biwi_block(valid_person, **tfms).dataloaders(_Path(path), bs=bs, device=device, num_workers=_workers(device))
+    blk = _biwi_block(valid_person, **tfms)
+    return blk.dataloaders(_Path(path), bs=bs, device=device, num_workers=_workers(device))
 
 
 def collab_dls(
