@@ -63,6 +63,8 @@ def pytest_configure(config):
     # the plugin marks every test with an xdist group; declared here too, so that --strict-markers runs without xdist
     # (`-p no:xdist`, as nox -s spec_changed runs testmon) accept it
     config.addinivalue_line("markers", "xdist_group(name): the xdist group this test runs in under --dist loadgroup")
+    config.addinivalue_line("markers", "statistical: its verdict rests on seeded training or sampling; tools/calibrate.py "
+                            "reruns it under many seeds (added to every test citing a statistical claim)")
     try:
         claims = _ledger.load(config.getoption("--claims-ledger"))
     except _ledger.LedgerError as e:
@@ -226,6 +228,8 @@ def pytest_collection_modifyitems(session, config, items):
             continue
         keep.append(item)
         b = _backend_of(item)
+        if any(st.claims[i].kind == "statistical" for i in ids):
+            item.add_marker(pytest.mark.statistical)
         if not item.get_closest_marker("xdist_group"):  # `--dist loadgroup`: a module's tests on one backend per worker
             item.add_marker(pytest.mark.xdist_group(group_name(item.nodeid, b)))
         for m, reasons in (("cuda", missing_needs(["cuda"])), ("real_data", missing_needs(["real-data"])),

@@ -390,11 +390,14 @@ def pets_run(backend, root, body, seed, pretrained=True):
 
 
 @pytest.mark.slow
+@pytest.mark.statistical
 @pytest.mark.claim("FT-1")
-def test_pretrained_body_beats_random_init(backend, data_dir_medium, body):
+def test_pretrained_body_beats_random_init(backend, data_dir_medium, body, record_property):
     """Keeping the pretrained body and replacing only the head is what makes transfer learning work: with the same
     budget (fit_one_cycle(3, 3e-3) on the new learner), the error from the pretrained body is below 0.5 and at most
-    0.6x the random-init error in every seed (37 breeds: chance 0.97; measured about 0.15-0.35 vs 0.9)."""
+    0.6x the random-init error in every seed (37 breeds: chance 0.97; measured about 0.15-0.35 vs 0.9). Effect: the
+    smallest factor by which a seed's pretrained error is under its bound, min(0.5, 0.6 x random) / pretrained; passes
+    above 1."""
     rows = [
         (
             pets_run(backend, data_dir_medium, body, s)["errors"][-1],
@@ -402,6 +405,7 @@ def test_pretrained_body_beats_random_init(backend, data_dir_medium, body):
         )
         for s in SEEDS
     ]
+    record(record_property, min(min(0.5, 0.6 * r) / max(p, 1e-9) for p, r in rows), 1)
     ok = all(p < 0.5 and p <= 0.6 * r for p, r in rows)
     assert ok, f"FT-1: final error (pretrained, random init) per seed {np.round(rows, 3).tolist()}"
 

@@ -1,5 +1,7 @@
 """Calibrate the spec's statistical tests: rerun them under many seed offsets and torch thread counts, and write
-results/calibration.md (per test: passes / runs, observed effect min and median, threshold, margin, verdict).
+results/calibration.md (per test: passes / runs, observed effect min and median, threshold, margin, verdict). The tests
+are those marked `statistical`: every test citing a statistical claim (spec/plugin.py marks them) and the seeded
+training tests of other claims (marked by hand, e.g. FT-1's pretrained-versus-random runs).
 
 Each statistical test records its effect and threshold as JUnit properties (spec.tiny.record; effect oriented so
 that the test passes when effect > threshold). The margin is (weakest effect - threshold) / weakest effect: a test
@@ -68,7 +70,8 @@ def run_one(args, offset, threads, xml):
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "SPEC_SEED_OFFSET": str(offset),
            "SPEC_TORCH_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "pytest", "spec", "--ignore=spec/meta", "-q", "-p", "no:cacheprovider",
-           "--no-claims-table", f"--claims={args.claims}", f"--backend={args.backend}", f"--junitxml={xml}",
+           "--no-claims-table", "-m", "statistical", *([f"--claims={args.claims}"] if args.claims else []),
+           f"--backend={args.backend}", f"--junitxml={xml}",
            f"--hypothesis-seed={offset}", *(["-k", args.k] if args.k else [])]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -202,7 +205,7 @@ def report(args, files, wall):
 
 
 def _ledger_select(pattern, cid):
-    return any(fnmatch.fnmatch(cid, p.strip()) for p in pattern.split(","))
+    return pattern is None or any(fnmatch.fnmatch(cid, p.strip()) for p in pattern.split(","))
 
 
 def _ranges(xs):
@@ -215,8 +218,9 @@ def main(argv=None):
     p.add_argument("--first", type=int, default=0, help="first offset (default 0)")
     p.add_argument("--threads", default="1,2", help="torch thread counts (default 1,2)")
     p.add_argument("--backend", default="all", choices=("impl", "fastai", "all"))
-    p.add_argument("--claims", default=",".join(statistical_claims()), help="claims whose tests run (default: all "
-                   "statistical claims of the ledger)")
+    p.add_argument("--claims", default=None, help="only the tests of these claims (default: every test marked "
+                   "statistical: those citing a statistical claim, which the plugin marks, and seeded tests marked so "
+                   "by hand)")
     p.add_argument("--jobs", type=int, default=1, help="pytest processes at a time (default 1; on a machine with "
                    "many idle cores up to cores / 2)")
     p.add_argument("-k", default=None, help="pytest -k expression, to calibrate some tests only")
