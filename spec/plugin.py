@@ -63,8 +63,9 @@ def pytest_configure(config):
     # the plugin marks every test with an xdist group; declared here too, so that --strict-markers runs without xdist
     # (`-p no:xdist`, as nox -s spec_changed runs testmon) accept it
     config.addinivalue_line("markers", "xdist_group(name): the xdist group this test runs in under --dist loadgroup")
-    config.addinivalue_line("markers", "statistical: its verdict rests on seeded training or sampling; tools/calibrate.py "
-                            "reruns it under many seeds (added to every test citing a statistical claim)")
+    config.addinivalue_line("markers", "statistical: its verdict rests on seeded training or sampling; "
+                            "tools/calibrate.py reruns it under many seeds (added to every test citing a statistical "
+                            "claim)")
     try:
         claims = _ledger.load(config.getoption("--claims-ledger"))
     except _ledger.LedgerError as e:
