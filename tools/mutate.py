@@ -172,6 +172,9 @@ def main(argv=None) -> int:
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
+    if a.survivors:
+        run = _noted(run, "survivors of the previous run only (" + ", ".join(
+            f"{Path(x).stem} {len(survivors([x]))}" for x in mods) + ")")
     if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
         run = _noted(run, f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)")
     for batch in [mods] if a.together else [[m] for m in mods]:
@@ -180,7 +183,11 @@ def main(argv=None) -> int:
         _drop_half_written()
         seen = FAILURES.read_text().split() if FAILURES.exists() else []
         started, t = time.time(), time.monotonic()
-        proc = subprocess.Popen([mutmut, "run", "--max-children", str(n), *(f"impl.{Path(x).stem}.*" for x in batch)],
+        names = survivors(batch) if a.survivors else [f"impl.{Path(x).stem}.*" for x in batch]
+        if not names:
+            print(f"{m}: no survivors to rerun")
+            continue
+        proc = subprocess.Popen([mutmut, "run", "--max-children", str(n), *names],
                                 env=dict(env, MUTATE_FAILURES=str(FAILURES), MUTATE_TIMES=str(TIMES),
                                          MUTATE_DOCSTRINGS=str(DOCSTRINGS)), start_new_session=True)
         try:
@@ -207,6 +214,12 @@ def main(argv=None) -> int:
         render()
     print(f"\nwrote {REPORT.relative_to(ROOT)} and {STORE.relative_to(ROOT)}")
     return 0
+
+
+def survivors(mods) -> list[str]:
+    "Names of the mutants of `mods` that their last recorded run left survived."
+    store = _load_store()
+    return [x["mutant"] for m in mods for x in store.get(m, {}).get("not_killed", []) if x["status"] == "survived"]
 
 
 def _noted(run: dict, text: str) -> dict:
@@ -237,6 +250,9 @@ def _args(argv):
                         "the suite; the wall time is then the whole run's)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop each mutmut run after S seconds and record what it checked (the rest as not checked)")
+    p.add_argument("--survivors", action="store_true",
+                   help="rerun only the mutants the module's last run left survived (after new tests; the others keep "
+                        "their verdicts, and the module's row shows this run)")
     p.add_argument("--note", default="", help="one line recorded with the run (e.g. why it was made, what was odd)")
     p.add_argument("--report-only", action="store_true",
                    help="only re-render results/mutation.md (after editing the triage file)")
