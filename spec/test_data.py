@@ -688,6 +688,15 @@ def test_split_by_column_position_and_index(backend, pascal):
     assert got == ([0, 2, 4, 6, 7], [5, 1, 3]), f"DATA-18: IndexSplitter([5, 1, 3]) on 8 items gave {got}"
 
 
+@pytest.mark.claim("DATA-18")
+def test_col_splitter_reads_any_column_as_bools(backend):
+    "fastai reads the column's values as bools (values.astype(bool)): 0 and '' are training rows, the rest valid."
+    df = pd.DataFrame({"fname": list("abcd"), "tag": ["", "val", "", "x"], "n": [0, 2, 0, 1]})
+    for col in ("tag", "n"):
+        got = tuple(ints(s) for s in backend.ColSplitter(col)(df))
+        assert got == ([0, 2], [1, 3]), f"DATA-18: ColSplitter({col!r}) on {df[col].tolist()} gave {got}"
+
+
 @pytest.mark.claim("DATA-19")
 def test_col_reader_options(backend, pascal):
     r = pd.Series({"fname": "000005", "labels": ""})

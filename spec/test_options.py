@@ -16,6 +16,7 @@ The rest is here, impl only (our contract).
 
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,10 +144,15 @@ def test_splitter_arguments_are_checked():
     with pytest.raises(ValueError, match="no column 5"):
         D.ColSplitter(5)(df)
     equal(ints(D.ColSplitter(-1)(df)[1]), [0], "a negative position counts from the end")
-    with pytest.raises(TypeError, match="ColSplitter needs a DataFrame"):
+    equal(ints(D.ColSplitter(-2)(df.iloc[:, ::-1])[1]), [0], "-(number of columns) is the first column")
+    with pytest.raises(ValueError, match="no column 2"):
+        D.ColSplitter(2)(df)  # one past the last column
+    with pytest.raises(TypeError, match="ColSplitter needs a DataFrame, got list"):
         D.ColSplitter()([1, 2])
     with pytest.raises(ValueError, match="IndexSplitter: index 4 out of range for 3 items"):
         D.IndexSplitter([4])(letters(3))
+    with pytest.raises(ValueError, match="IndexSplitter: index 3 out of range for 3 items"):
+        D.IndexSplitter([0, 3])(letters(3))
     rows = D.FuncSplitter(lambda r: r["a"] > 1)(df)  # deliberate: a DataFrame's rows (fastai: its column names)
     assert ints(rows[1]) == [1], f"FuncSplitter on a DataFrame sees rows: {rows}"
 
@@ -453,3 +459,178 @@ def test_readers_name_the_missing_or_bad_file(tmp_path, call, exc, msg):
     ok = tmp_path / "ok"
     ok.mkdir()
     assert R.get_ctr(_pose(ok, 1000), cal=CAL).tolist() == [325.0, 250.0], "x = 10 * 500 / 1000 + 320, y = 20 * ..."
+
+
+# ---------------------------------------------------------------- summary's text, reprs, the builders' defaults
+class Tag:
+    "A callable object without a __name__: summary and Pipeline's repr name it by its class or repr."
+
+    def __call__(self, o):
+        return o.upper()
+
+    def __repr__(self):
+        return "Tag()"
+
+
+class TrainFlag(T.ItemTfm):
+    "Appends the train flag the item transform was called with."
+
+    def __call__(self, t, train=False):
+        return (*t, train)
+
+
+def _small_image(o):
+    return Image.new("L", (3, 2))  # 3 wide, 2 high
+
+
+@pytest.mark.claim("IMPL-43")
+def test_summary_text_names_each_step():
+    "Every line of summary: the first training item, each pipeline function, each item transform, the batch."
+    ds = D.Datasets(letters(8), [[_small_image], [Tag(), str.lower]], splits=[[2, 3, 4, 5, 6, 7], [0, 1]],
+                    item_tfms=[T.ToTensor(), TrainFlag()])
+    lines = []
+    b = D.summary(ds, out=lines.append)
+    img = "Tensor of shape (1, 2, 3) torch.float32"
+    equal(lines, ["8 items; splits [6, 2]; first training item: 'c'",
+                  "  pipeline 0: _small_image -> PIL image mode=L size=3x2",
+                  "  pipeline 1: Tag -> 'C'",
+                  "  pipeline 1: lower -> 'c'",
+                  f"  item tfm ToTensor -> ({img}, 'c')",
+                  f"  item tfm TrainFlag -> ({img}, 'c', True)",
+                  "collated 4 items -> (Tensor of shape (4, 1, 2, 3) torch.float32, ('c', 'd', 'e', 'f'), "
+                  "Tensor of shape (4,) torch.bool)"], "summary's lines (bs=4 by default)")
+    equal(b[2].tolist(), [True] * 4, "the training items' item transforms run in training mode")
+    unsplit = D.Datasets(letters(5), [[str.upper]], item_tfms=[TrainFlag()])
+    lines = []
+    b = D.summary(unsplit, bs=3, out=lines.append)
+    equal(lines[0], "5 items; splits [5]; first training item: 'a'", "one split: item 0 of the whole set")
+    equal((b[0], b[1].tolist()), (("A", "B", "C"), [True, False, False]),
+          "one split: the walked item in training mode, the others as the set gives them (ds[i]: not training)")
+
+
+@pytest.mark.claim("IMPL-43")
+def test_dataloaders_and_pipeline_reprs():
+    dls = D.DataLoaders.from_dsets(list(range(6)), list(range(6, 10)), bs=4)
+    equal(repr(dls), "DataLoaders(DataLoader(6 items, bs=4, shuffle=True), DataLoader(4 items, bs=4, shuffle=False))",
+          "DataLoaders repr")
+    equal(repr(D.Pipeline([str.upper, Tag()])), "Pipeline(['upper', Tag()])", "an object without __name__ as itself")
+
+
+def _randperm_valid(n, seed, pct=0.2):
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()[: int(pct * n)]
+
+
+@pytest.mark.claim("IMPL-44")
+def test_from_dsets_and_splitter_defaults():
+    torch.manual_seed(0)
+    dls = D.DataLoaders.from_dsets(list(range(100)), list(range(100, 150)))
+    train, valid = [b.tolist() for b in dls.train], [x for b in dls.valid for x in b.tolist()]
+    equal([len(b) for b in train], [64], "from_dsets: bs 64, the first loader drops the last partial batch")
+    assert train[0] != list(range(64)) and set(train[0]) <= set(range(100)), "from_dsets: the first loader shuffles"
+    equal(valid, list(range(100, 150)), "from_dsets: the second loader in order and complete")
+    items = [Path("01/frame_00001_rgb.jpg"), Path("13/frame_00002_rgb.jpg"), Path("13/frame_00003_rgb.jpg")]
+    equal(tuple(D.PersonSplitter()(items)), ([0], [1, 2]), "PersonSplitter(): person '13' is validation")
+
+
+@pytest.mark.claim("IMPL-44")
+def test_pets_defaults(data_dir, tmp_path):
+    pets = data_dir / "oxford-iiit-pet"
+    n = fixtures.truth(data_dir, "oxford-iiit-pet")["n_images"]
+    equal(DS.pets_datasets(pets).splits[1], _randperm_valid(n, 42), "pets_datasets: seed 42, valid_pct 0.2")
+    dls = DS.pets_dls(pets)
+    equal(dls.valid.dataset.idxs, _randperm_valid(n, 42), "pets_dls: seed 42, valid_pct 0.2")
+    equal((dls.bs, tuple(dls.valid.dataset[0][0].shape)), (64, (3, 224, 224)), "pets_dls: bs 64, size 224")
+    equal(DS.pets_dls(pets, bs=4, seed=7).valid.dataset.idxs, _randperm_valid(n, 7), "pets_dls(seed=7)")
+    root = tmp_path / "pets"  # the real layout: images/ and annotations/trimaps/*.png (not items)
+    (root / "images").mkdir(parents=True)
+    names = sorted(f.name for f in (pets / "images").iterdir() if f.suffix == ".jpg")[:6]
+    for f in names:
+        (root / "images" / f).write_bytes((pets / "images" / f).read_bytes())
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    Image.new("L", (4, 4)).save(root / "annotations" / "trimaps" / names[0].replace(".jpg", ".png"))
+    equal(sorted(f.name for f in DS.pets_datasets(root).items), names, "pets_datasets(root): the images/ folder")
+
+
+def _tag(b):
+    return (*b, "after_batch")
+
+
+@pytest.mark.claim("IMPL-44")
+def test_pascal_defaults_and_keywords(data_dir):
+    pascal = data_dir / "pascal_2007"
+    dls = DS.pascal_dls(pascal)
+    equal((dls.bs, tuple(dls.valid.dataset[0][0].shape)), (64, (3, 128, 128)), "pascal_dls: bs 64, size 128")
+    b = DS.pascal_dls(pascal, bs=2, after_batch=[_tag]).valid.one_batch()
+    equal((len(b[0]), b[-1]), (2, "after_batch"), "pascal_dls(after_batch=...) reaches the DataLoaders")
+
+
+@pytest.mark.claim("IMPL-44")
+def test_collab_defaults_and_keywords():
+    df = pd.DataFrame({"user": [1, 2, 3, 4, 5] * 4, "movie": [10, 10, 20, 20, 30] * 4,
+                       "rating": [1.0, 2, 3, 4, 5] * 4, "title": ["Up (2009)", "Up (2009)", "Heat (1995)",
+                                                                  "Heat (1995)", "Big (1988)"] * 4})
+    dls = DS.collab_dls(df)
+    equal(dls.classes, {"user": ["#na#", 1, 2, 3, 4, 5], "title": ["#na#", "Big (1988)", "Heat (1995)", "Up (2009)"]},
+          "collab_dls: the item column is 'title' by default")
+    equal((dls.bs, dls.c, repr(dls.loss_func)), (64, 1, "FlattenedLoss of MSELoss()"), "collab_dls: bs, c, loss")
+    b = DS.collab_dls(df, bs=2, after_batch=[_tag]).train.one_batch()
+    equal((tuple(b[0].shape), tuple(b[1].shape), b[-1]), ((2, 2), (2, 1), "after_batch"), "collab_dls(bs=2, **kw)")
+
+
+def _gradient_biwi(data_dir, tmp_path):
+    "The BIWI fixture with every frame replaced by a gradient: red = x / (w - 1), green = y / (h - 1)."
+    root = tmp_path / "biwi"
+    for f in (data_dir / "biwi_head_pose").rglob("*"):
+        dst = root / f.relative_to(data_dir / "biwi_head_pose")
+        if f.is_dir():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if f.name.endswith("_rgb.jpg"):
+            w, h = Image.open(f).size
+            xs, ys = np.meshgrid(np.arange(w) * 255 / (w - 1), np.arange(h) * 255 / (h - 1))
+            Image.fromarray(np.stack([xs, ys, 0 * xs], -1).round().astype(np.uint8)).save(dst, quality=95)
+        else:
+            dst.write_bytes(f.read_bytes())
+    return root, (w, h)
+
+
+def _crop_box(x, frame, k=10):
+    """(crop width, crop height) in frame pixels and whether it is mirrored, read from a gradient frame's item x
+    (3, H, W): the red difference between columns k and W-1-k spans (W-1-2k) output pixels (edges left out)."""
+    (w, h), (H, W) = frame, x.shape[1:]
+    sx = (x[0, :, W - 1 - k] - x[0, :, k]).mean().item() * (w - 1) / (W - 1 - 2 * k)  # frame pixels per column
+    sy = (x[1, H - 1 - k] - x[1, k]).mean().item() * (h - 1) / (H - 1 - 2 * k)
+    return abs(sx) * W, sy * H, sx < 0
+
+
+@pytest.mark.claim("IMPL-44", "IMPL-45")
+def test_biwi_defaults_and_augmentation(data_dir, tmp_path):
+    """Default biwi_dls on frames whose colours give the position: training items are random crops of >= 80% of
+    the frame with the (240, 320) target's aspect ratio +-5%, half of them mirrored; validation items are the whole
+    frame (person 13); an int size crops squares; device and other keywords reach the DataLoaders."""
+    root, frame = _gradient_biwi(data_dir, tmp_path)
+    torch.manual_seed(0)
+    dls = DS.biwi_dls(root)
+    equal(dls.bs, 64, "biwi_dls: bs 64")
+    equal({dls.valid.dataset.items[i].parent.name for i in dls.valid.dataset.idxs}, {"13"}, "valid_person '13'")
+    d = dls.train.dataset
+    boxes = [_crop_box(d[i][0], frame) for _ in range(4) for i in range(len(d))]
+    ratios, areas = [cw / ch for cw, ch, _ in boxes], [cw * ch / (frame[0] * frame[1]) for cw, ch, _ in boxes]
+    r = 320 / 240
+    assert min(areas) > 0.78 and max(areas) < 1.01, f"crop areas {min(areas):.3f}..{max(areas):.3f}, want 0.8..1"
+    assert r * 0.95 - 0.01 < min(ratios) and max(ratios) < r * 1.05 + 0.01, (
+        f"crop ratios {min(ratios):.3f}..{max(ratios):.3f}, want {r * 0.95:.3f}..{r * 1.05:.3f}")
+    assert min(ratios) < r * 0.975 and max(ratios) > r * 1.025, f"ratios {sorted(ratios)} do not spread over the range"
+    flips = sum(f for *_, f in boxes)
+    assert 0.2 < flips / len(boxes) < 0.8, f"{flips} of {len(boxes)} training items mirrored, want about half"
+    for i in range(2):
+        x, _ = dls.valid.dataset[i]
+        cw, ch, flip = _crop_box(x, frame)
+        assert tuple(x.shape) == (3, 240, 320) and abs(cw / frame[0] - 1) < 0.01 and abs(ch / frame[1] - 1) < 0.01, (
+            f"validation item {i}: a {cw:.1f} x {ch:.1f} crop of the {frame} frame, want all of it")
+        assert not flip, "a validation item was mirrored"
+    dls = DS.biwi_dls(root, bs=2, size=64, device="meta", after_batch=[_tag])
+    cw, ch, _ = _crop_box(dls.train.dataset[0][0], frame)
+    assert abs(cw / ch - 1) < 0.06, f"size=64: a {cw:.1f} x {ch:.1f} crop, want a square one (+-5%)"
+    b = dls.train.one_batch()
+    equal((b[0].device.type, b[-1]), ("meta", "after_batch"), "biwi_dls(device='meta', after_batch=...)")
