@@ -304,3 +304,13 @@ def test_impl_sigmoid_range_options():
     assert L.SigmoidRange(0, 5.5)(torch.zeros(0, 3)).shape == (0, 3), "IMPL-18: empty input"
     with pytest.raises(TypeError, match="lo must be a real number"):
         L.sigmoid_range(x, torch.tensor([0.0, 1.0]), 2.0)
+
+
+@pytest.mark.claim("IMPL-18")
+def test_impl_trunc_normal_defaults_are_fastais():
+    "trunc_normal_(x) with its defaults (mean 0, std 1, as fastai's): a standard normal folded into (-2, 2) by fmod."
+    torch.manual_seed(0)
+    want = torch.empty(2000).normal_().fmod_(2)
+    torch.manual_seed(0)
+    got = L.trunc_normal_(torch.empty(2000))
+    assert torch.equal(got, want), f"IMPL-18: trunc_normal_(x) max |got - want| {(got - want).abs().max():.3g}"

@@ -5,7 +5,10 @@ The pretrained body is fixtures.pretrained's: a narrow torchvision ResNet traine
 Training claims run on the miniature Pets (64 x 64, tiny_resnet) over several seeds with a stated effect size.
 """
 
+import os
+import pickle
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+import impl.data as D
+import impl.vision as V
 from fixtures import pretrained as pre_fx
 from spec.checks import equal
 from spec.tiny import (
@@ -539,3 +544,250 @@ def test_vision_learner_passes_head_options(backend, data_dir):
     nf = learn.model[0].eval()(torch.zeros(2, 3, SIZE, SIZE)).shape[1]
     got, want = [describe(m) for m in learn.model[1]], head_listing(nf, 37, hidden=(64,), **kw)
     assert got == want, f"FT-14: vision_learner(..., lin_ftrs=[64], **{kw}) head\n{got}\nexpected\n{want}"
+
+
+# ---------------------------------------------------------------- mutation survivors (issue 10): body, head, loading
+def _pool_model(pool):
+    "conv, MaxPool2d, conv, `pool` (inside a Sequential), flatten, linear: the default cut is before `pool`'s child."
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), nn.Sequential(pool), nn.Flatten(),
+                         nn.Linear(4, 2))
+
+
+@pytest.mark.claim("FT-14")
+@pytest.mark.parametrize("pool", [nn.AdaptiveAvgPool1d(1), nn.MaxPool1d(2), nn.AdaptiveMaxPool3d(1), nn.AvgPool3d(2)],
+                         ids=lambda p: type(p).__name__)
+def test_create_body_default_cut_sees_1d_and_3d_pooling(backend, pool):
+    "The default cut is before the last child holding any pooling layer (fastai: a class name ending Pool1d/2d/3d)."
+    body = backend.create_body(_pool_model(pool), pretrained=False)
+    assert [type(c).__name__ for c in body] == ["Conv2d", "MaxPool2d", "Conv2d"], f"default cut with {pool}: {body}"
+
+
+@pytest.mark.claim("REG-15")
+def test_create_body_first_conv_keeps_bias_and_padding_mode(backend):
+    """n_in=1: the new first conv keeps the old one's bias and padding mode (fastai copies every Conv2d option);
+    create_body's default is pretrained=True: the new kernel is the sum of the RGB kernels."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=True, padding_mode="reflect"), nn.AdaptiveAvgPool2d(1))
+    w = m[0].weight.detach().clone()
+    conv = backend.create_body(m, n_in=1)[0]
+    assert conv.in_channels == 1 and conv.bias is not None, f"n_in=1 from a conv with a bias: {conv}"
+    assert conv.padding_mode == "reflect", f"n_in=1 from a reflect-padded conv: {conv.padding_mode}"
+    assert torch.allclose(conv.weight.detach(), w.sum(1, keepdim=True)), "pretrained default: not the RGB sum"
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_create_body_needs_a_conv_only_when_n_in_changes():
+    "A first layer that is not a Conv2d is fine for n_in=3 (nothing to adapt) and a TypeError naming it for n_in=4."
+
+    m = nn.Sequential(nn.Linear(8, 4), nn.AdaptiveAvgPool1d(1), nn.Linear(1, 1))
+    assert len(V.create_body(m, pretrained=False)) == 1, "n_in=3 with a Linear first layer"
+    with pytest.raises(TypeError, match=r"^n_in=4 needs a Conv2d first layer, got Linear$"):
+        V.create_body(m, n_in=4, pretrained=False)
+
+
+@pytest.mark.claim("IMPL-29")
+@pytest.mark.parametrize("kw", [{}, dict(lin_ftrs=[32, 16]), dict(lin_first=True)], ids=["default", "two", "first"])
+def test_impl_head_relus_are_in_place_as_fastais(kw):
+    "The head's ReLUs are ReLU(inplace=True), as fastai's (what print(learn.model) shows)."
+    from fastai.vision.learner import create_head as fastai_create_head
+
+    want = [m.inplace for m in fastai_create_head(64, 5, **kw) if isinstance(m, nn.ReLU)]
+    got = [m.inplace for m in V.create_head(64, 5, **kw) if isinstance(m, nn.ReLU)]
+    assert got == want and all(want), f"create_head(64, 5, **{kw}) ReLU inplace {got}, fastai {want}"
+
+
+@pytest.mark.claim("FT-14", "FT-1")
+@pytest.mark.parametrize("kw", [dict(first_bn=False), dict(lin_first=True)], ids=["no-first-bn", "lin-first"])
+def test_head_linear_biases_start_at_zero(backend, data_dir, kw):
+    "A head linear with a bias (first_bn=False, lin_first's last linear) starts with bias 0 (fastai's init_default)."
+    learn = backend.vision_learner(pets(backend, data_dir), backend.tiny_resnet, **kw)
+    biases = [m.bias for m in learn.model[1] if isinstance(m, nn.Linear) and m.bias is not None]
+    assert biases, f"{kw}: no head linear has a bias"
+    assert all(bool((b == 0).all()) for b in biases), f"{kw}: head biases {[b.abs().max().item() for b in biases]}"
+
+
+@pytest.mark.claim("IMPL-30")
+def test_impl_init_head_leaves_layers_without_weight_alone():
+    "init_head inits weights and zeroes biases; a custom layer with other parameters (a learnt scale) is left as it is."
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = nn.Parameter(torch.full((3,), 2.0))
+
+        def forward(self, x):
+            return x * self.g
+
+    head = V.init_head(nn.Sequential(nn.Linear(4, 3), Scale()), init=nn.init.ones_)
+    assert bool((head[0].weight == 1).all() and (head[0].bias == 0).all()), "Linear: init on weight, bias 0"
+    assert torch.equal(head[1].g.detach(), torch.full((3,), 2.0)), "a layer without weight or bias changed"
+
+
+def _tiny_state(**kw):
+
+    torch.manual_seed(0)
+    return V.tiny_resnet(widths=(4, 4, 4, 4), **kw).state_dict()
+
+
+@pytest.mark.claim("IMPL-48")
+def test_impl_load_body_skips_and_ignores_fc_keys():
+    "A state dict with a head of another size, or a head of other layers (fc.0.*), loads: only the body matters."
+
+    state = _tiny_state(num_classes=10)
+    m = V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), state)
+    assert torch.equal(m.conv1.weight, state["conv1.weight"]) and m.fc.out_features == 1000, "fc of 10 into 1000"
+    body = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    other = {**body, "fc.0.weight": torch.zeros(3, 4), "fc.0.bias": torch.zeros(3)}
+    m = V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), other)
+    assert torch.equal(m.layer1[0].conv1.weight, state["layer1.0.conv1.weight"]), "unexpected fc.* keys"
+
+
+@pytest.mark.claim("IMPL-48")
+def test_impl_load_body_errors_name_what_does_not_fit():
+
+    state = _tiny_state()
+    bad = {**state, "conv1.weight": torch.zeros(4, 3, 5, 5)}
+    with pytest.raises(ValueError, match=r"conv1\.weight is \(4, 3, 5, 5\), the arch's \(4, 3, 7, 7\)$"):
+        V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), bad)
+    with pytest.raises(ValueError, match=r"missing/unexpected \[('[a-z0-9_.]+', ){4}'[a-z0-9_.]+'\]$"):
+        V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), {"layer1.0.conv1.weight": state["layer1.0.conv1.weight"]})
+    with pytest.raises(TypeError, match=r"^pretrained must be a state dict or a path, got list$"):
+        V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), [state])
+
+
+@pytest.mark.claim("IMPL-48", "IMPL-7")
+def test_impl_load_body_from_a_path(tmp_path, monkeypatch):
+    """A str path loads (tiny_resnet(weights=path)); a file saved on a GPU loads on the CPU; a file holding a pickled
+    object raises and never runs it, also when TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD asks torch to unpickle freely."""
+
+    state = _tiny_state()
+    torch.save(state, tmp_path / "body.pth")
+    m = V.tiny_resnet(widths=(4, 4, 4, 4), weights=str(tmp_path / "body.pth"))
+    assert torch.equal(m.conv1.weight, state["conv1.weight"]), "tiny_resnet(weights=str path)"
+    if not torch.cuda.is_available():  # as torch.save writes a CUDA tensor's storage
+        with monkeypatch.context() as mp:
+            mp.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+            torch.save(state, tmp_path / "gpu.pth")
+        m = V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), tmp_path / "gpu.pth")
+        assert m.conv1.weight.device.type == "cpu" and torch.equal(m.conv1.weight, state["conv1.weight"]), "gpu"
+
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(tmp_path / "ran"),)
+
+    torch.save({**state, "conv1.weight": Payload()}, tmp_path / "evil.pth")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(pickle.UnpicklingError):
+        V.load_body(V.tiny_resnet(widths=(4, 4, 4, 4)), tmp_path / "evil.pth")
+    assert not (tmp_path / "ran").exists(), "the pickled payload ran"
+
+
+# ---------------------------------------------------------------- create_vision_model, vision_learner, add_norm (impl)
+@pytest.mark.claim("IMPL-30")
+def test_impl_create_vision_model_options(monkeypatch, body):
+    """Defaults: 3 input channels; an arch registered in model_meta is cut where its meta says; pretrained=True asks
+    the arch for weights='DEFAULT' (torchvision's best weights) and keeps them; pool=False is a head option."""
+
+    m = V.create_vision_model(V.tiny_resnet, 5)
+    assert m.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 5), "create_vision_model(arch, 5) on RGB images"
+    calls = []
+
+    def arch(weights=None):
+        calls.append(weights)
+        return V.tiny_resnet(weights=body if weights == "DEFAULT" else None)
+
+    monkeypatch.setitem(V.model_meta, arch, {"cut": 5, "split": V._default_split, "stats": None})
+    m = V.create_vision_model(arch, 5)
+    assert len(m[0]) == 5, f"model_meta cut=5: a body of {len(m[0])} children"
+    m = V.create_vision_model(arch, 5, pretrained=True)
+    assert calls == [None, "DEFAULT"], f"arch called with weights {calls}"
+    assert torch.equal(m[0][0].weight, body["conv1.weight"]), "pretrained=True: the arch's DEFAULT weights dropped"
+    with pytest.raises(ValueError, match="^tiny_resnet has no ImageNet weights; pass a state dict$"):
+        V.create_vision_model(V.tiny_resnet, 5, pretrained=True)
+    head = V.create_vision_model(V.tiny_resnet, 5, pool=False)[1]
+    assert not any(isinstance(x, (nn.Flatten, V.AdaptiveConcatPool2d)) for x in head), "pool=False"
+
+
+@pytest.mark.claim("IMPL-5")
+def test_impl_vision_learner_without_c_or_loss_func():
+    "A dls with only train and valid: no dls.c and no n_out, or no loss_func anywhere, is a ValueError saying so."
+
+    dls = SimpleNamespace(**dict(zip(("train", "valid"), D.DataLoaders.from_dsets([0], [0]).loaders)))
+    with pytest.raises(ValueError, match=r"^n_out could not be inferred from dls.c; pass n_out \(got None\)$"):
+        V.vision_learner(dls, V.tiny_resnet)
+    with pytest.raises(ValueError, match="^loss_func is None and dls has no loss_func; pass loss_func$"):
+        V.vision_learner(dls, V.tiny_resnet, n_out=2)
+
+
+@pytest.mark.claim("REG-8")
+def test_pretrained_with_other_channel_count_adds_no_normalisation(backend, data_dir, body):
+    "n_in=1 with a pretrained body: 3-channel ImageNet stats do not fit: no Normalize is added (fastai's _add_norm)."
+    dls = pets(backend, data_dir)
+    backend.vision_learner(dls, backend.tiny_resnet, n_in=1, pretrained=body)
+    assert backend.batch_normalizers(dls) == [], f"n_in=1 added {backend.batch_normalizers(dls)}"
+
+
+@pytest.mark.claim("IMPL-30")
+def test_impl_add_norm_reaches_every_loader():
+    """add_norm appends Normalize to every loader (a third one too), to train and valid of a dls without .loaders, and
+    skips loaders without after_batch."""
+
+    dls = D.DataLoaders.from_dsets([0], [0], [0])
+    V.add_norm(dls, V.imagenet_stats, pretrained=True)
+    assert [[type(f) for f in dl.after_batch] for dl in dls.loaders] == [[V.Normalize]] * 3, "three loaders"
+    ns = SimpleNamespace(**dict(zip(("train", "valid"), D.DataLoaders.from_dsets([0], [0]).loaders)))
+    V.add_norm(ns, V.imagenet_stats, pretrained=True)
+    assert [len(dl.after_batch) for dl in (ns.train, ns.valid)] == [1, 1], "a dls without .loaders"
+    plain_dls = D.DataLoaders([(torch.zeros(1, 3, 2, 2),)], [(torch.zeros(1, 3, 2, 2),)])
+    V.add_norm(plain_dls, V.imagenet_stats, pretrained=True)
+    assert not any(hasattr(dl, "after_batch") for dl in plain_dls.loaders), "loaders without after_batch"
+
+
+@pytest.mark.claim("IMPL-49")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64], ids=str)
+def test_impl_normalize_only_images_in_their_dtype(dtype):
+
+    n = V.Normalize([0.5, 0.25, 0.0], [0.25, 0.5, 2.0])
+    x = torch.tensor([1.0, 0.5, 4.0], dtype=dtype).view(1, 3, 1, 1).expand(2, 3, 2, 2)
+    pts, lbl, vol = torch.tensor([[0.5, -0.5]]), torch.tensor([3]), torch.ones(3, 2, 2)
+    o = n((x, pts, lbl, vol, "name"))
+    assert o[0].dtype == dtype and torch.equal(o[0][0, :, 0, 0].double(), torch.tensor([2.0, 0.5, 2.0]).double()), (
+        f"{dtype}: {o[0][0, :, 0, 0]}"
+    )
+    assert o[1] is pts and o[2] is lbl and o[3] is vol and o[4] == "name", "a non-image item changed"
+    d = n.decode(o)
+    assert d[0].dtype == dtype and torch.equal(d[0], x), f"{dtype}: decode gives {d[0][0, :, 0, 0]}"
+    assert d[1] is pts and d[2] is lbl and d[3] is vol and d[4] == "name", "decode changed a non-image item"
+
+
+# ---------------------------------------------------------------- tiny_resnet, n_features, lin_bn_drop (impl)
+@pytest.mark.claim("IMPL-50")
+def test_impl_tiny_resnet_is_a_resnet(tmp_path):
+
+    torch.manual_seed(0)
+    m = V.tiny_resnet()
+    assert m.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 1000), "tiny_resnet(): 1000 ImageNet classes"
+    assert V.tiny_resnet(num_classes=7).eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 7), "num_classes=7"
+    ref = nn.Sequential(*list(built(torchvision.models.resnet18).children())[:-2]).eval()
+    body = nn.Sequential(*list(m.children())[:-2])
+    for s in (32, 45, 64):
+        with torch.no_grad():
+            got, want = body(torch.zeros(1, 3, s, s)).shape[-2:], ref(torch.zeros(1, 3, s, s)).shape[-2:]
+        assert got == want, f"{s} x {s} input: tiny body output {tuple(got)}, resnet18's {tuple(want)}"
+    for conv, tol in ((m.conv1, 0.05), (m.layer4[0].conv1, 0.02), (m.layer4[0].conv2, 0.02)):
+        want = (2 / (conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1])) ** 0.5
+        got = conv.weight.std().item()
+        assert abs(got / want - 1) < tol, f"{conv}: weight std {got:.4f}, kaiming fan_out {want:.4f}"
+    with pytest.raises(ValueError, match="^tiny_resnet has no ImageNet weights; pass a state dict$"):
+        V.tiny_resnet(weights="DEFAULT")
+
+
+@pytest.mark.claim("IMPL-30")
+def test_impl_n_features_and_lin_bn_drop_defaults():
+    "n_features traces an RGB batch at a size a space-to-depth stem accepts; lin_bn_drop's defaults as fastai's."
+    from fastai.layers import LinBnDrop
+
+    assert V.n_features(V.create_body(V.tiny_resnet(widths=(4, 4, 4, 6)), pretrained=False)) == 6, "RGB by default"
+    assert V.n_features(nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 5, 3))) == 5, "a space-to-depth stem"
+    got, want = [describe(x) for x in V.lin_bn_drop(4, 2)], [describe(x) for x in LinBnDrop(4, 2)]
+    assert got == want, f"lin_bn_drop(4, 2) {got}, fastai's LinBnDrop(4, 2) {want}"
