@@ -5,7 +5,9 @@ formulas written out here (numpy), independently of both implementations.
 """
 
 import contextlib
+import functools
 import inspect
+import io
 import math
 import sys
 
@@ -317,6 +319,39 @@ def test_fine_tune_phases_reach_their_peaks(backend):
     close_rel(uf, one_cycle(100, [1e-5, 1e-4, 1e-3], div=5, pct=0.3), what="FT-5: unfrozen, towards peak/1e5")
 
 
+@pytest.mark.claim("FT-3", "FT-5")
+@pytest.mark.parametrize("lr_mult", [1, 1.25])
+def test_fine_tune_lr_mult_from_1(backend, lr_mult):
+    """lr_mult=1 (every group at base_lr/2 after unfreezing) and 1.25 are accepted: the unfrozen epoch's peaks are
+    even_mults(base_lr/2/lr_mult, base_lr/2, 3)."""
+    learn, *_ = make(backend)
+    learn.fine_tune(1, base_lr=2e-3, freeze_epochs=0, lr_mult=lr_mult)
+    lrs, nb = backend.train_log(learn)["lrs"], N_TRAIN_BATCHES
+    peaks = np.geomspace(1e-3 / lr_mult, 1e-3, 3)
+    assert len(lrs) == nb, f"FT-3: {len(lrs)} batches, expected {nb} (freeze_epochs=0)"
+    close_rel(lrs, one_cycle(nb, peaks, div=5, pct=0.3), what=f"FT-5: lr_mult={lr_mult}")
+
+
+@pytest.mark.claim("FT-3", "FT-4", "FT-5")
+def test_fine_tune_two_groups(backend):
+    "Two groups (body, head): the frozen epoch at slice(2e-3) = [2e-4, 2e-3], the unfrozen at slice(1e-5, 1e-3)."
+    learn, *_ = make(backend, splitter=lambda m: [list(m[:6].parameters()), list(m[6:].parameters())])
+    learn.fine_tune(1)
+    lrs, nb = backend.train_log(learn)["lrs"], N_TRAIN_BATCHES
+    close_rel(lrs[:nb], one_cycle(nb, [2e-4, 2e-3], pct=0.99), what="FT-4: two groups, frozen epoch")
+    close_rel(lrs[nb:], one_cycle(nb, [1e-5, 1e-3], div=5, pct=0.3), what="FT-5: two groups, unfrozen epoch")
+
+
+@pytest.mark.claim("IMPL-34")
+def test_fine_tune_accepts_a_lowest_lr_that_does_not_round_to_0():
+    """base_lr 1e-300, lr_mult 1.6667e23: the first group's unfrozen LR, 1e-300 / 2 / 1.6667e23 = 3e-324, is the
+    smallest float64 above 0, not 0: fine_tune trains (IMPL-34 refuses only an LR <= 0)."""
+    learn, *_ = make(IMPL)
+    learn.fine_tune(1, base_lr=1e-300, freeze_epochs=0, lr_mult=1.6667e23)
+    lrs = IMPL.train_log(learn)["lrs"]
+    assert len(lrs) == N_TRAIN_BATCHES and (lrs > 0).any(0).all(), f"IMPL-34: LRs {lrs[:2]}"
+
+
 # ---------------------------------------------------------------- IMPL contract
 def _bad_after(k, bad=float("nan"), exc=None):
     "A cross-entropy loss whose calls after the k-th are multiplied by `bad` (or raise `exc`)."
@@ -397,8 +432,12 @@ class _Payload:
 
 
 @pytest.mark.claim("IMPL-7")
-def test_load_refuses_arbitrary_pickle(tmp_path):
-    "A .pth holding a pickled object (not tensors) is refused by load, never executed, and the model is untouched."
+@pytest.mark.parametrize("env", [False, True], ids=["plain", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"])
+def test_load_refuses_arbitrary_pickle(tmp_path, monkeypatch, env):
+    """A .pth holding a pickled object (not tensors) is refused by load, never executed, and the model is untouched;
+    also with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (which turns torch.load's default to weights_only=False)."""
+    if env:
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     learn, *_ = make(IMPL, path=tmp_path)
     (tmp_path / "models").mkdir()
     marker = tmp_path / "pwned"
@@ -620,6 +659,47 @@ def test_fit_prints_fastais_epoch_table(capsys):
     want = _fastprogress_table(["epoch", "train_loss", "valid_loss", "_acc", "time"], rows)
     assert out.splitlines() == want, f"IMPL-38: printed\n{out}\nfastprogress prints\n" + "\n".join(want)
     assert err == "", f"IMPL-38: no progress bar when stderr is not a terminal, got {err!r}"
+
+
+class _Err:
+    "A metric object: no __name__ of its own."
+
+    def __call__(self, o, y):
+        return 1 - _acc(o, y)
+
+
+def _half(o, y):
+    "A metric that returns a plain float."
+    return 0.5
+
+
+class _Flushes(io.StringIO):
+    "stdout that remembers what had been written at each flush."
+
+    def __init__(self):
+        super().__init__()
+        self.flushed = []
+
+    def flush(self):
+        self.flushed.append(self.getvalue())
+
+
+@pytest.mark.claim("IMPL-38")
+def test_metric_names_in_the_table_and_each_line_flushed(monkeypatch):
+    """Metric names: a function's __name__, a functools.partial's function's (as fastai), an object's class name; a
+    metric returning a plain float is recorded as it is; the header and every row are flushed as printed (a log
+    piped to a file shows each epoch when it ends)."""
+    out = _Flushes()
+    monkeypatch.setattr(sys, "stdout", out)
+    learn, *_ = make(IMPL, progress=True, metrics=[functools.partial(_acc), _Err(), _half])
+    learn.fit(2, 1e-2)
+    monkeypatch.undo()
+    lines = out.getvalue().splitlines(keepends=True)
+    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "_acc", "_Err", "_half", "time"], lines[0]
+    assert [r[-1] for r in learn.recorder.values] == [0.5, 0.5], f"IMPL-38: {learn.recorder.values}"
+    ends = ["".join(lines[: i + 1]) for i in range(len(lines))]
+    assert len(lines) == 3 and all(e in out.flushed for e in ends), (
+        f"IMPL-38: printed {lines}, flushed after {[len(f.splitlines()) for f in out.flushed]} lines")
 
 
 @pytest.mark.claim("IMPL-38")

@@ -7,6 +7,8 @@ IMPL claims: impl's own contract, so these tests use impl directly.
 
 import copy
 import math
+import os
+import re
 import tempfile
 import types
 
@@ -164,8 +166,10 @@ def test_damaged_checkpoint_is_refused_naming_the_file(kind, frac):
 
 
 @pytest.mark.claim("IMPL-31")
-def test_load_interrupted_while_copying_puts_everything_back(tmp_path):
-    "A KeyboardInterrupt in the optimizer's load_state_dict (the model already copied): the model is put back too."
+@pytest.mark.parametrize("spoil", [False, True], ids=["clean", "state-changed-in-place"])
+def test_load_interrupted_while_copying_puts_everything_back(tmp_path, spoil):
+    """A KeyboardInterrupt in the optimizer's load_state_dict (the model already copied), also after it changed the
+    optimizer's state tensors in place: the model and the optimizer state are put back."""
     learn, *_ = make(IMPL, path=tmp_path)
     learn.fit(1, 1e-3)
     learn.save("ck")
@@ -175,6 +179,9 @@ def test_load_interrupted_while_copying_puts_everything_back(tmp_path):
     def load_state_dict(sd):
         calls.append(sd)
         if len(calls) == 1:
+            if spoil:
+                for t in (t for st_ in learn.opt.state.values() for t in st_.values() if t.ndim):
+                    t.zero_()
             raise KeyboardInterrupt("injected")
         return real(sd)
 
@@ -419,6 +426,86 @@ LEARNER_FAULTS = [
 ]
 
 
+def _edited(l, name, edit):
+    "l's checkpoint (l.save), changed by edit(dict) and written back; returns its name for l.load."
+    f = l.save(name)
+    sd = torch.load(f, weights_only=True)
+    edit(sd)
+    torch.save(sd, f)
+    return name
+
+
+def _set(d, k, v):
+    d[k] = v
+
+
+def _grown(sd):
+    "The model state dict with every float tensor one row longer (16 of them mis-shaped)."
+    return {k: torch.zeros(v.shape[0] + 1, *v.shape[1:]) if v.is_floating_point() else v for k, v in sd.items()}
+
+
+_GROWN = "; ".join(f"{k}: {(n + 1, *rest)} in the file, {(n, *rest)} in the model"
+                   for k, n, rest in [("0.weight", 16, (8,)), ("0.bias", 16, ()), ("1.weight", 16, ()),
+                                      ("1.bias", 16, ()), ("1.running_mean", 16, ())])
+
+
+def _raw(l, name, data):
+    "`data` (bytes) as path/model_dir/name.pth; returns the name."
+    f = l.path / l.model_dir / f"{name}.pth"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(data)
+    return name
+
+
+_FT_LR = r"^lr_max: every LR must be > 0 \(0 trains nothing, < 0 climbs the loss\), got "
+
+# fine_tune's arguments, each error naming the argument (the message as fit_one_cycle's checks word it), and the
+# load checks' messages: at most five names or shapes each, an optimizer state of a parameter that does not exist.
+LEARNER_FAULTS += [
+    _claimed("IMPL-34", lambda l: l.fine_tune(0), ValueError, r"^epochs must be an int >= 1, got 0$", id="ft-epochs0"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, freeze_epochs=-1), ValueError,
+             r"^freeze_epochs must be an int >= 0, got -1$", id="ft-freeze-epochs-neg"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, div=0), ValueError, r"^div must lie in \(0\.0, inf\), got 0$",
+             id="ft-div0"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, base_lr=-1e-3), ValueError,
+             r"^base_lr must lie in \(0\.0, inf\), got -0\.001$", id="ft-base-lr-neg"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, lr_mult=0.5), ValueError,
+             r"^lr_mult must lie in \[1\.0, inf\), got 0\.5$", id="ft-lr-mult-half"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, lr_mult=0), ValueError,
+             r"^lr_mult must lie in \[1\.0, inf\), got 0$", id="ft-lr-mult0"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, pct_start=0), ValueError,
+             r"^pct_start must lie in \(0\.0, 1\.0\), got 0$", id="ft-pct0"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, lr_max=1e-3), TypeError,
+             r"^fine_tune got unexpected keyword argument\(s\) \['lr_max'\]; it passes only div_final, wd and moms "
+             r"on to fit_one_cycle$", id="ft-unknown-kw"),
+    # group LRs that round to 0: slice(1e-323)'s body groups get 1e-324 (the frozen phase), slice(1e-300 / 2 / 4e23,
+    # 1e-300 / 2)'s first group 1.25e-324 (the unfrozen phase): refused before fine_tune freezes or trains anything
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, base_lr=1e-323, lr_mult=1), ValueError,
+             _FT_LR + r"slice\(None, 1e-323, None\)$", id="ft-frozen-lr-underflows"),
+    _claimed("IMPL-34", lambda l: l.fine_tune(1, base_lr=1e-300, lr_mult=4e23), ValueError,
+             _FT_LR + r"slice\(0\.0, 5e-301, None\)$", id="ft-unfrozen-lr-underflows"),
+    _claimed("IMPL-31", lambda l: l.load(_torch_file(l, "floats", {"model": dict.fromkeys(l.model.state_dict(), 1.0)}
+                                                     ).stem),
+             ValueError, r"models/floats\.pth: 'model' is not a state dict of tensors$", id="model-of-floats"),
+    _claimed("IMPL-31", lambda l: l.load(_torch_file(l, "other", {f"x{i}": torch.zeros(1) for i in range(7)}).stem),
+             ValueError, r"models/other\.pth does not fit the model: missing \['0\.bias', '0\.weight', '1\.bias', "
+             r"'1\.num_batches_tracked', '1\.running_mean'\], unexpected \['x0', 'x1', 'x2', 'x3', 'x4'\]$",
+             id="five-names-each"),
+    _claimed("IMPL-31", lambda l: l.load(_torch_file(l, "grown", _grown(l.model.state_dict())).stem), ValueError,
+             r"models/grown\.pth does not fit the model: " + re.escape(_GROWN) + "$", id="five-shapes"),
+    _claimed("IMPL-31", lambda l: l.load(_edited(l, "opt0", lambda sd: _set(sd["opt"]["state"][0], "exp_avg",
+                                                                             torch.zeros(7)))),
+             ValueError, r"models/opt0\.pth: optimizer state 'exp_avg' of parameter 0 has shape \(7,\), the "
+             r"parameter \(16, 8\)$", id="opt-state-of-param-0"),
+    _claimed("IMPL-31", lambda l: l.load(_edited(l, "opt10", lambda sd: _set(sd["opt"]["state"], 10,
+                                                                              {"exp_avg": torch.zeros(3)}))),
+             ValueError, r"models/opt10\.pth: optimizer state 'exp_avg' of parameter 10 has shape \(3,\), the "
+             r"parameter does not exist$", id="opt-state-of-no-param"),
+    _claimed("IMPL-31", lambda l: l.load(_raw(l, "empty", b"")), ValueError,
+             r"models/empty\.pth \(truncated, empty or not a checkpoint\?\): EOFError", id="empty-file-says-eof"),
+]
+
+
 @pytest.mark.parametrize("call, exc, msg", LEARNER_FAULTS)
 def test_bad_learner_arguments_and_empty_inputs_raise_before_any_change(tmp_path, call, exc, msg):
     """Learner(...) with a bad dls, loss_func or splitter; set_hyper with too few values; an LR of 0 as a numpy
@@ -435,13 +522,16 @@ def test_bad_learner_arguments_and_empty_inputs_raise_before_any_change(tmp_path
 
 
 @pytest.mark.claim("IMPL-4")
-def test_freeze_to_past_the_last_group_warns_and_freezes_everything():
-    "freeze_to(5) on 3 groups: a warning saying so, and only the BatchNorms (train_bn) still train."
+@pytest.mark.parametrize("n", [3, 5])
+def test_freeze_to_past_the_last_group_warns_and_freezes_everything(n):
+    """freeze_to(3) or (5) on 3 groups: a warning saying so, pointing at the caller's line rather than inside impl,
+    and only the BatchNorms (train_bn) still train."""
     learn, *_ = make(IMPL)
-    with pytest.warns(UserWarning, match=r"^freezing 5 groups; model has 3; whole model is frozen$"):
-        learn.freeze_to(5)
+    with pytest.warns(UserWarning, match=rf"^freezing {n} groups; model has 3; whole model is frozen$") as w:
+        learn.freeze_to(n)
+    assert not w[0].filename.endswith("learner.py"), f"IMPL-4: the warning points inside impl: {w[0].filename}"
     got = [p.requires_grad for p in learn.model.parameters()]
-    assert got == is_norm(learn.model), f"IMPL-4: requires_grad after freeze_to(5): {got}"
+    assert got == is_norm(learn.model), f"IMPL-4: requires_grad after freeze_to({n}): {got}"
 
 
 @pytest.mark.claim("IMPL-31")
@@ -628,3 +718,108 @@ def test_keyboard_interrupt_in_fit_then_fit_as_a_clean_learner(where):
     a.fit(1, 1e-3), b.fit(1, 1e-3)
     la, lb = a.recorder.batch_losses, b.recorder.batch_losses
     assert la == lb, f"IMPL-36: the fit after the interrupt {la[:3]} differs from a clean learner's {lb[:3]}"
+
+
+# ---------------------------------------------------------------- messages and files of single calls
+@pytest.mark.claim("IMPL-33")
+def test_batch_of_one_without_a_sized_target_is_still_a_clear_error():
+    """A batch (x1, x2, y) of one item whose target is a 0-d tensor (its size unknown) through BatchNorm: the same
+    ValueError, with '?' for the batch size."""
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.bn = nn.Linear(4, 3), nn.BatchNorm1d(3)
+
+        def forward(self, a, b):
+            return self.bn(self.lin(a + b))
+
+    learn = IMPL.learner(IMPL.dls_from_loaders(*loaders()), Two(), lambda o, y: o.sum())
+    learn.create_opt()
+    before = state(learn)
+    with pytest.raises(ValueError, match=r"^a training batch of \? item\(s\) reached a BatchNorm layer"):
+        learn.train_batch((torch.randn(1, 4), torch.randn(1, 4), torch.tensor(0)))
+    unchanged(learn, before, "IMPL-33", "a batch of one item with a 0-d target")
+
+
+@pytest.mark.claim("IMPL-36")
+def test_train_batch_alone_notes_the_weights_are_those_before_it():
+    "train_batch outside a fit: an exception in the loss propagates, noting 'the weights are those before this batch'."
+    learn, tr, _ = make(IMPL)
+    learn.fit(1, 1e-2)
+    b = next(iter(tr.dl))
+    learn.loss_func = lambda o, y: (_ for _ in ()).throw(RuntimeError("injected"))
+    with pytest.raises(RuntimeError, match="^injected") as e:
+        learn.train_batch(b)
+    assert e.value.__notes__ == ["impl.Learner: the weights are those before this batch"], (
+        f"IMPL-36: notes {e.value.__notes__}")
+
+
+@pytest.mark.claim("IMPL-12")
+def test_save_writes_a_hidden_temporary_next_to_the_checkpoint(tmp_path, monkeypatch):
+    """While save writes, the model folder holds one hidden temporary named after the checkpoint, ending .tmp (on the
+    same file system, so the rename is atomic; never a *.pth a reader could take); then only m.pth."""
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-2)
+    d, real, seen = tmp_path / "models", torch.save, []
+
+    def spy(obj, f, *a, **k):
+        seen.append(sorted(p.name for p in d.iterdir()))
+        return real(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", spy)
+    learn.save("m")
+    assert len(seen) == 1 and len(seen[0]) == 1 and re.fullmatch(r"\.m\.pth\..+\.tmp", seen[0][0]), (
+        f"IMPL-12: the model folder while saving: {seen}")
+    assert sorted(p.name for p in d.iterdir()) == ["m.pth"], f"IMPL-12: left {sorted(d.iterdir())}"
+
+
+@pytest.mark.claim("IMPL-12")
+def test_interrupt_right_after_the_rename_propagates_as_itself(tmp_path, monkeypatch):
+    "A KeyboardInterrupt arriving just after save's rename: it propagates as itself; m.pth is the complete checkpoint."
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-2)
+    real = os.replace
+
+    def replace(a, b):
+        real(a, b)
+        raise KeyboardInterrupt("injected")
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt, match="^injected$"):
+        learn.save("m")
+    monkeypatch.undo()
+    sd = torch.load(tmp_path / "models" / "m.pth", weights_only=True)["model"]
+    assert not diff(sd, dict(learn.model.state_dict())), "IMPL-12: m.pth is not the model's checkpoint"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["m.pth"], "IMPL-12: a temporary was left"
+
+
+@pytest.mark.claim("IMPL-39")
+@pytest.mark.parametrize("to", ["to_fp16", "to_bf16"])
+def test_mixed_precision_keeps_the_memory_format_unless_asked(to):
+    "to_fp16() and to_bf16() leave conv weights contiguous; channels_last=True makes them channels_last."
+    for cl in (False, True):
+        learn, *_ = make(IMPL, model=cnn())
+        getattr(learn, to)(**({"channels_last": True} if cl else {}))
+        ws = [p for p in learn.model.parameters() if p.ndim == 4]
+        got = [w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in ws]
+        assert got == [cl] * len(ws), f"IMPL-39: {to}(channels_last={cl}): channels_last weights {got}"
+
+
+@pytest.mark.claim("IMPL-31")
+def test_checkpoint_saved_on_a_gpu_loads_on_the_cpu(tmp_path, monkeypatch):
+    """A checkpoint whose tensors were saved from cuda:0 (written here by tagging the CPU storages cuda:0 while saving)
+    loads into a learner on the CPU, on a machine without a GPU too: the weights and optimizer state land there."""
+    import torch.serialization as ts
+
+    learn, *_ = make(IMPL, path=tmp_path)
+    learn.fit(1, 1e-2)
+    monkeypatch.setattr(ts, "_package_registry", list(ts._package_registry))
+    ts.register_package(0, lambda s: "cuda:0" if s.device.type == "cpu" else None, lambda s, loc: None)
+    learn.save("gpu")
+    monkeypatch.undo()
+    saved = state(learn)
+    learn.fit(1, 1e-2)
+    learn.load("gpu")
+    assert not diff({k: v for k, v in saved.items() if k != "training"},
+                    {k: v for k, v in state(learn).items() if k != "training"}), "IMPL-31: the GPU checkpoint"
