@@ -1,5 +1,6 @@
 """impl's data layer (data, transforms, datasets, readers) and impl.vision against fastai as the oracle:
-differential properties on drawn inputs (IMPL-27..29; to_device: IMPL-42).
+differential properties on drawn inputs (IMPL-27..29; to_device: IMPL-42; impl's own draws, defaults and
+errors of the item transforms and point helpers: IMPL-51, IMPL-52).
 
 Each test calls impl directly and fastai directly on the same drawn inputs, edge inputs included (empty and single
 lists, duplicates, NaN, pandas categoricals with their own order, items with no labels, images of modes 1, L, LA, P,
@@ -11,6 +12,7 @@ the test asserts impl's behaviour. These are our own contract: they run once, on
 import contextlib
 import pickle
 import random
+import re
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -601,3 +603,149 @@ def test_collab_columns_in_any_order():
         assert "negative" in str(e), f"fastai failed otherwise than IMPL-27 states: {e}"
     else:
         assert torch.equal(x, plain(fx).long()) and torch.allclose(y, plain(fy).float()), "valid batch, as given"
+
+
+# ---------------------------------------------------------------- impl's own draws (torch's RNG) and defaults
+@contextlib.contextmanager
+def torch_draws_from_random():
+    """torch.rand and torch.randint (impl's RNG) fed from Python's random, as fastai draws: random.uniform(a, b) is
+    a + (b - a) * random.random() and random.randint(a, b) is random.randrange(a, b + 1), so impl's own _uniform and
+    _randint must turn them into the very numbers fastai draws. torch's signatures: rand(*size), randint([low=0,]
+    high, size)."""
+    def rand(*size, **kw):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        return torch.tensor([random.random() for _ in range(int(np.prod(shape)))], dtype=torch.float64).reshape(shape)
+
+    def randint(*a, **kw):
+        lo, hi, size = (0, *a) if len(a) == 2 else a
+        return torch.tensor([random.randrange(lo, hi) for _ in range(int(np.prod(size)))]).reshape(size)
+
+    with mock.patch.object(torch, "rand", rand), mock.patch.object(torch, "randint", randint):
+        yield
+
+
+def rgb(w, h, seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+PTS = torch.tensor([[-0.9, -0.7], [0.3, 0.1], [0.8, 0.95]])
+
+
+def agree_on(ours, theirs, img, seeds, train=True, points=True):
+    "impl on torch draws fed from random.seed(s), fastai on random.seed(s): the same pixels (and points) for each seed."
+    w, h = img.size
+    for s in seeds:
+        random.seed(s)
+        with torch_draws_from_random():
+            x, y = ours((img, T.TensorPoint.create(PTS)), train=train) if train is not None else ours(
+                (img, T.TensorPoint.create(PTS)))
+        random.seed(s)
+        fx, fy = theirs((img, fc.TensorPoint(PTS.clone(), img_size=(w, h))), split_idx=0 if train else 1)
+        what = f"{ours.__class__.__name__}({vars(ours)}) on {img.size}, seed {s}, train={train}"
+        assert (x.size, x.mode) == (fx.size, fx.mode) and np.array_equal(np.asarray(x), np.asarray(fx)), (
+            f"{what}: pixels differ from fastai's"
+        )
+        if points:
+            assert torch.allclose(plain(y), plain(fy), atol=1e-5), f"{what}: points {y.tolist()} vs {fy.tolist()}"
+
+
+RRC_CASES = [  # (image w, h), RandomResizedCrop keywords: the random crop, its exact fits and each fallback branch
+    ((30, 20), {}),
+    ((24, 24), dict(min_scale=0.3, max_scale=0.6, ratio=(0.5, 2.0))),
+    ((10, 40), dict(min_scale=0.5, max_scale=0.5, ratio=(0.5, 0.5))),  # the crop is exactly as wide as the image
+    ((40, 10), dict(min_scale=0.5, max_scale=0.5, ratio=(2.0, 2.0))),  # ... exactly as tall
+    ((5, 41), dict(min_scale=0.5)),  # too tall for any crop: the centred fallback, w / h < ratio[0]
+    ((41, 5), dict(min_scale=0.5)),  # too wide: w / h > ratio[1]
+    ((20, 20), dict(min_scale=1.0, ratio=(0.25, 4.0))),  # 10 misses (then the centred whole image) for some seeds
+    ((7, 25), dict(min_scale=1.0, ratio=(7 / 25, 2.0))),  # w / h == ratio[0] exactly
+    ((15, 11), dict(min_scale=1.0, ratio=(0.5, 15 / 11))),  # w / h == ratio[1] exactly
+]
+
+
+@pytest.mark.claim("IMPL-51", "IMPL-28")
+@pytest.mark.parametrize("wh, kw", RRC_CASES, ids=[f"{w}x{h}-{'-'.join(map(str, k))}" for (w, h), k in RRC_CASES])
+def test_random_resized_crop_on_torch_draws_agrees(wh, kw):
+    """Training crops on impl's own draws (torch.rand, torch.randint fed fastai's numbers): the same pixels and points
+    as fastai's RandomResizedCrop for every seed, the 10 attempts and the fallback's centred crop included (seeds 15 and
+    36 miss 10 times on the 20 x 20 image and would fit at an 11th attempt)."""
+    img = rgb(*wh)
+    agree_on(T.RandomResizedCrop(8, **kw), fa.RandomResizedCrop(8, **kw), img, range(40))
+
+
+@pytest.mark.claim("IMPL-51", "IMPL-28")
+def test_resize_and_flip_on_torch_draws_agree():
+    "Resize's random training crop and Flip(p), p = 0.5 by default, on impl's own draws: fastai's pixels and points."
+    for img in (rgb(20, 9), rgb(9, 20)):
+        agree_on(T.Resize(8), fa.Resize(8), img, range(20))
+        agree_on(T.Resize((6, 4)), fa.Resize((6, 4)), img, range(20), train=False)
+    for ours, theirs in [(T.Flip(), fa.FlipItem()), (T.Flip(0.3), fa.FlipItem(0.3)), (T.Flip(1.0), fa.FlipItem(1.0)),
+                         (T.Flip(0.0), fa.FlipItem(0.0))]:
+        agree_on(ours, theirs, rgb(7, 5), range(20))
+
+
+@pytest.mark.claim("IMPL-51")
+def test_item_transforms_without_train_are_the_validation_ones():
+    """tfm(item) is tfm(item, train=False): Resize's centre crop and RandomResizedCrop's squish and centre crop as
+    fastai's on its validation set (split_idx=1), default options included; Flip(1.0) does not flip, as fastai's
+    FlipItem called without split_idx."""
+    img = rgb(30, 17)
+    for ours, theirs in [(T.Resize(8), fa.Resize(8)), (T.RandomResizedCrop(8), fa.RandomResizedCrop(8)),
+                         (T.RandomResizedCrop((12, 6)), fa.RandomResizedCrop((12, 6)))]:
+        x = ours((img,))[0]
+        fx = theirs((img,), split_idx=1)[0]
+        assert x.size == fx.size and np.array_equal(np.asarray(x), np.asarray(fx)), f"{ours.__class__.__name__}(item)"
+    x, y = T.Flip(1.0)((img, T.TensorPoint.create(PTS)))
+    fx, fy = fa.FlipItem(1.0)((img, fc.TensorPoint(PTS.clone(), img_size=img.size)))
+    assert np.array_equal(np.asarray(x), np.asarray(img)) and torch.equal(plain(y), PTS), "Flip(1.0)(item) flipped"
+    assert np.array_equal(np.asarray(fx), np.asarray(img)), "fastai's FlipItem(1.0)(item) flips: the claim is stale"
+    with mock.patch.object(torch, "rand", lambda *a, **k: torch.tensor(0.0)):  # torch.rand's smallest value
+        x, y = T.Flip(0.0)((img, T.TensorPoint.create(PTS)), train=True)
+    assert np.array_equal(np.asarray(x), np.asarray(img)) and torch.equal(plain(y), PTS), "Flip(0) flipped on a 0 draw"
+
+
+@pytest.mark.claim("IMPL-51")
+def test_random_resized_crop_scale_arguments():
+    for lo, hi in [(0, 1.0), (0.0, 0.5), (-0.1, 0.5), (0.5, 1.5), (0.9, 0.5), (1.0, 1.01)]:
+        with pytest.raises(ValueError, match=r"need 0 < min_scale <= max_scale <= 1, got "):
+            T.RandomResizedCrop(8, min_scale=lo, max_scale=hi)
+    for lo, hi in [(1e-6, 1e-6), (0.08, 1.0), (1.0, 1.0)]:
+        assert T.RandomResizedCrop(8, min_scale=lo, max_scale=hi)((rgb(9, 9),), train=True)[0].size == (8, 8)
+
+
+@pytest.mark.claim("IMPL-52")
+def test_point_helpers_dtype_device_and_errors():
+    "float32 points from float64 inputs; flip_lr keeps the points' device (meta here); the errors' full messages."
+    p64, size64 = np.array([[3.0, 12.0], [0.0, 24.0]]), np.array([6.0, 24.0])
+    want = torch.tensor([[0.0, 0.0], [-1.0, 1.0]])
+    for p, size in [(p64, (6, 24)), (torch.from_numpy(p64), (6, 24)), (p64.tolist(), size64)]:
+        s = T.scale_points(p, size)
+        assert s.dtype == torch.float32 and torch.equal(s, want), f"scale_points({type(p)}, {type(size)}): {s}"
+        u = T.unscale_points(s.double() if isinstance(p, list) else s.numpy().astype(np.float64), size)
+        assert u.dtype == torch.float32 and torch.equal(u, torch.tensor(p64, dtype=torch.float32)), f"unscale: {u}"
+    x, y = torch.zeros(2, 3, 4, 5, device="meta"), torch.zeros(2, 1, 2, device="meta")
+    fx, fy = T.flip_lr(x, y)
+    assert fx.device == fy.device == y.device and fy.shape == y.shape, f"flip_lr moved the points to {fy.device}"
+    item = (torch.zeros(3, 4, 4), T.TensorPoint.create([[1.0, 2.0]]))
+    for tfm in (T.Resize(4), T.RandomResizedCrop(4)):
+        for train in (False, True):
+            with pytest.raises(ValueError, match=r"^the item has no PIL image to resize or crop \(put ToTensor last\)"):
+                tfm(item, train=train)
+    with pytest.raises(ValueError, match=r"^PointScaler: the item has no PIL image to take the size from$"):
+        T.PointScaler()(item)
+    pat = r"(.+)_\d+.jpg$"
+    with pytest.raises(ValueError, match=rf"^/data/x\.png: does not match {re.escape(repr(pat))}, so it has no label$"):
+        T.RegexLabeller(pat)(Path("/data/x.png"))
+
+
+@pytest.mark.claim("IMPL-27")
+def test_col_reader_and_category_map_defaults_agree():
+    """ColReader with no pref, suff or label_delim returns the cell itself (an int stays an int); label_delim ';'
+    splits on ';' only (spaces stay inside a label); CategoryMap's defaults (sorted, no '#na#'): as fastai."""
+    r = pd.Series({"n": 5, "f": 2.5, "labels": "a b;c  d"})
+    for cols in ("n", "f"):
+        got, want = T.ColReader(cols)(r), ft.ColReader(cols)(r)
+        assert got == want and type(got) is type(want), f"ColReader({cols!r}): {got!r} vs fastai {want!r}"
+    got, want = T.ColReader("labels", label_delim=";")(r), ft.ColReader("labels", label_delim=";")(r)
+    assert got == list(want) == ["a b", "c  d"], f"label_delim ';': {got} vs fastai {want}"
+    col = ["b", "a", "c", "a"]
+    assert list(T.CategoryMap(col)) == list(ft.CategoryMap(col)) == ["a", "b", "c"], "CategoryMap defaults"

@@ -601,6 +601,18 @@ def test_mojibake_warning_points_at_the_caller(tmp_path):
     assert w[0].filename == __file__, f"the warning points at {w[0].filename}, not the caller"
 
 
+@pytest.mark.claim("IMPL-23")
+def test_mojibake_warning_never_points_into_impl(tmp_path):
+    """The mojibake warning is about the caller's file, so it never points at a line of impl/readers.py (the test
+    above pins the caller's line; this one also holds under mutmut's trampoline, which adds a frame)."""
+    g = tmp_path / "u.item"
+    g.write_bytes("".join("|".join([i, t] + ["0"] * 22) + "\n" for i, t in [("7", "CafÃ©"), ("8", "\xe9")]).encode(
+        "latin-1"))  # latin-1 (the lone \xe9 byte), and line 1 holds mojibake
+    with pytest.warns(UserWarning, match=r"u\.item:1: title 'CafÃ©' holds 'Ã©': UTF-8 read as latin-1\?") as w:
+        R.read_movies(g)
+    assert Path(w[0].filename).resolve() != Path(R.__file__).resolve(), f"the warning points into impl: {w[0]}"
+
+
 @pytest.mark.claim("IMPL-22")
 def test_cal_without_final_line_end_and_shallow_head(biwi):
     """rgb.cal needs no final line end (only pose files must end with one); a head 1 mm deep is projected, not
