@@ -14,7 +14,9 @@ test_lr_find.py and test_fp16.py; Learner(progress) and the epoch table (IMPL-38
 
 import copy
 import functools
+import io
 import math
+import sys
 
 import matplotlib
 import numpy as np
@@ -41,6 +43,7 @@ from spec.tiny import (  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 IMPL = get("impl")  # IMPL-n claims are impl's own contract: tested on impl only
@@ -341,6 +344,98 @@ def test_plot_loss_skip_start_drops_early_valid_points():
     plt.close("all")
 
 
+@pytest.mark.claim("OC-5")
+def test_plot_loss_labels_and_valid_points_from_skip_start(backend):
+    """plot_loss(skip_start=8) after 2 epochs of 8 batches: titled 'learning curve', x 'steps', y 'loss', a legend
+    naming the lines 'train' and 'valid'; the epoch ending at batch 8 (not before skip_start) keeps its valid point."""
+    learn, *_ = make(backend)
+    learn.fit(2, 1e-2)
+    plt.close("all")
+    learn.recorder.plot_loss(skip_start=8)
+    ax, (train, valid) = _lines()
+    got = (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
+    assert got == ("learning curve", "steps", "loss"), f"OC-5: plot_loss title, x and y labels {got}"
+    assert (train.get_label(), valid.get_label()) == ("train", "valid"), "OC-5: the lines' labels"
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["train", "valid"], f"OC-5: plot_loss's legend reads {texts}"
+    assert list(train.get_xdata()) == list(range(8, 16)), f"OC-5: train x {list(train.get_xdata())}"
+    assert list(valid.get_xdata()) == [8, 16], f"OC-5: skip_start=8: valid points at {list(valid.get_xdata())}"
+    plt.close("all")
+
+
+@pytest.mark.claim("LR-11")
+def test_plot_lr_find_axes_and_suggestion_marks(backend):
+    """plot_lr_find(skip_end=0) after fit_one_cycle(1, slice(1e-4, 1e-2)) on 3 groups: the smoothed losses against
+    the last group's LR (the 1cycle of peak 1e-2), axes 'Learning Rate' (log) and 'Loss'; two suggestions are round
+    markers without line in the cycle's 2nd and 3rd colors, named in a legend at loc 'best' (even with
+    rcParams['legend.loc'] set otherwise), and a line the user adds next takes the cycle's 2nd color."""
+    learn, *_ = make(backend)
+    learn.fit_one_cycle(1, slice(1e-4, 1e-2))
+    want = ema(backend.train_log(learn)["losses"])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    plt.close("all")
+    with plt.rc_context({"legend.loc": "upper right"}):
+        learn.recorder.plot_lr_find(skip_end=0, suggestions=[(1e-3, want[2]), (5e-3, want[5])], nms=["a", "b"])
+    ax, (curve, *marks) = _lines()
+    close_rel(curve.get_xdata(), lr_cycle(8, [1e-2])[:, 0], rtol=1e-6, what="LR-11: x = the last group's LRs")
+    close_rel(curve.get_ydata(), want, rtol=1e-4, what="LR-11: y = the smoothed losses")
+    got = (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale())
+    assert got == ("Learning Rate", "Loss", "log"), f"LR-11: plot_lr_find x label, y label, x scale {got}"
+    assert len(marks) == 2, f"LR-11: {len(marks)} marks for 2 suggestions"
+    for m, nm, c in zip(marks, ("a", "b"), colors[1:]):
+        assert (m.get_label(), m.get_marker(), m.get_linestyle()) == (nm, "o", "None"), (
+            f"LR-11: mark {nm}: label, marker, line style {(m.get_label(), m.get_marker(), m.get_linestyle())}")
+        assert to_rgba(m.get_color()) == to_rgba(c), f"LR-11: mark {nm} in {m.get_color()}, expected {c}"
+    leg = ax.get_legend()
+    assert [t.get_text() for t in leg.get_texts()] == ["a", "b"], "LR-11: the legend names the suggestions"
+    assert leg._loc == 0, f"LR-11: legend location code {leg._loc}, expected 0 (matplotlib's code for 'best')"
+    (extra,) = ax.plot([1e-3, 1e-2], [1, 1])
+    assert to_rgba(extra.get_color()) == to_rgba(colors[1]), "LR-11: the marks advanced the axes' color cycle"
+    plt.close("all")
+
+
+class _Terminal(io.StringIO):
+    "A terminal's stderr: tqdm draws its bar there (disable=None) and asks its width (os.get_terminal_size)."
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        return 2
+
+
+@pytest.mark.claim("IMPL-47")
+def test_progress_bar_per_epoch_follows_width_and_is_cleared(monkeypatch):
+    """fit(2) on a terminal 60 columns wide, widened to 100 during the 3rd batch: bars 'epoch 1/2' and 'epoch 2/2'
+    over 8 batches, drawn 59 wide (tqdm keeps the last column free), then 99 wide from the resize on; each bar is
+    cleared at the end of its epoch's training (a carriage return, no newline: nothing of it stays on screen)."""
+    import os
+    import time
+
+    from impl.callback import Callback
+
+    cols = [60]
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((cols[0], 24)))
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+
+    class Resize(Callback):
+        def after_batch(self, learn):
+            if len(learn.recorder.lrs) == 3:
+                cols[0] = 100
+                time.sleep(0.15)  # past tqdm's mininterval (0.1 s): the bar redraws at this batch
+
+    learn, *_ = make(IMPL, progress=True)
+    learn.fit(2, 1e-2, cbs=[Resize()])
+    err = sys.stderr.getvalue()
+    assert "\n" not in err and err.endswith("\r"), f"IMPL-47: the bars were not cleared: {err[-200:]!r}"
+    drawn = [s for s in err.split("\r") if s.strip()]
+    descs = sorted({s.split(":")[0] for s in drawn})
+    assert descs == ["epoch 1/2", "epoch 2/2"], f"IMPL-47: bar descriptions {descs}"
+    assert all("/8 [" in s for s in drawn), f"IMPL-47: a bar not over the 8 training batches: {drawn}"
+    first = [len(s) for s in drawn if s.startswith("epoch 1/2")]
+    assert first[0] == 59 and first[-1] == 99, f"IMPL-47: widths of the first epoch's bar {first}, 60 then 100 cols"
+
+
 # ---------------------------------------------------------------- get_preds, validate, metrics
 @pytest.mark.claim("ML-13")
 def test_get_preds_act_decoded_and_dl(backend):
@@ -608,14 +703,22 @@ def test_recorder_beta():
     assert math.isclose(learn.recorder.values[-1][0], ema(raw, 0.9)[-1], rel_tol=1e-6), "IMPL-39: epoch train_loss"
 
 
-@pytest.mark.claim("IMPL-39")
+@pytest.mark.claim("IMPL-39", "IMPL-46")
 def test_plot_sched_draws_every_group():
-    "recorder.plot_sched(): one LR line and one momentum line per group, their points the schedule's values."
+    """recorder.plot_sched(): one LR line and one momentum line per group, their points the schedule's values, on
+    two axes side by side (LR left, y label 'lr'; momentum right, 'mom') of a 12x4-inch figure, as fastai's
+    plot_sched(keys=['lr', 'mom']) lays them out (rows 1, cols 2, figsize (6 * cols, 4 * rows))."""
     learn, *_ = make(IMPL)
     learn.fit_one_cycle(1, slice(1e-4, 1e-2))
     log = IMPL.train_log(learn)
     plt.close("all")
     fig = learn.recorder.plot_sched()
+    assert tuple(fig.get_size_inches()) == (12, 4), f"IMPL-46: plot_sched's figure is {fig.get_size_inches()} inches"
+    assert len(fig.axes) == 2, f"IMPL-46: plot_sched drew {len(fig.axes)} axes, expected lr and mom"
+    (lx, ly, lw, _), (rx, ry, *_) = (ax.get_position().bounds for ax in fig.axes)
+    assert ry == ly and rx > lx + lw, "IMPL-46: the momentum axes is not right of the LR axes"
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == ["lr", "mom"], f"IMPL-46: plot_sched's y labels {labels}"
     for ax, k in zip(fig.axes, ("lrs", "moms")):
         lines = ax.get_lines()
         assert len(lines) == 3, f"IMPL-39: plot_sched drew {len(lines)} {k} lines, expected one per group"
