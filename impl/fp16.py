@@ -42,7 +42,8 @@ class Amp:
             return
         self.scaler.step(opt)  # skips opt.step() when a gradient is inf/NaN
         self.scaler.update()  # ... and then halves the scale (backoff_factor 0.5)
-        self._scales.append(self.scaler._get_scale_async().detach().clone())
+        if self.scaler.is_enabled():  # GradScaler(enabled=False) has no scale
+            self._scales.append(self.scaler._get_scale_async().detach().clone())
 
     def abort(self):
         "After a step interrupted between backward and update: forget the half-done unscale, so the next step runs."

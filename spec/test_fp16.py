@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import N_TRAIN_BATCHES, cnn, make, one_thread, record, seeds  # noqa: F401
+from spec.tiny import N_TRAIN_BATCHES, cnn, make, one_thread, params, record, seeds  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
@@ -205,3 +205,63 @@ def test_impl_precision_defaults_keep_the_memory_format():
                 f"{to.__name__}(channels_last={cl}): conv weight strides {w.stride()}")
     learn, *_ = make(IMPL, cnn())
     assert fp16.to_fp32(learn) is learn and learn.amp is None, "to_fp32 on a float32 learner"
+
+
+@pytest.mark.claim("FP16-4")
+def test_bf16_check_asks_about_the_learners_gpu(monkeypatch):
+    """impl.fp16.to_bf16 raises ValueError('to_bf16: this GPU does not support bfloat16'), the learner left as it
+    was, only for a learner on a CUDA device whose GPU lacks bfloat16; on a GPU with it, on the CPU, or with to_fp16
+    it sets the learner as asked. Any machine: torch.cuda's answers and the learner's device are patched (these are
+    decisions made before anything runs on a device)."""
+    from impl import fp16
+
+    cases = [(True, False, "cuda", fp16.to_bf16, True), (True, True, "cuda", fp16.to_bf16, False),
+             (True, False, "cpu", fp16.to_bf16, False), (True, False, "cuda", fp16.to_fp16, False),
+             (False, False, "cpu", fp16.to_bf16, False)]
+    for avail, bf16, dev, to, raises in cases:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda avail=avail: avail)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, bf16=bf16, **k: bf16)
+        learn, *_ = make(IMPL)
+        learn.dls.device = torch.device(dev)
+        what = f"{to.__name__} on {dev}, CUDA available {avail}, bfloat16 supported {bf16}"
+        if raises:
+            with pytest.raises(ValueError, match=r"^to_bf16: this GPU does not support bfloat16$"):
+                to(learn)
+            assert learn.amp is None, f"FP16-4: {what}: the learner changed before the error"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # GradScaler('cuda') on a machine without CUDA
+                assert to(learn) is learn, f"FP16-4: {what}"
+            want = torch.float16 if to is fp16.to_fp16 else torch.bfloat16
+            assert (learn.amp.dtype, learn.amp.device_type) == (want, dev), f"FP16-4: {what}: {learn.amp.dtype}"
+
+
+@pytest.mark.claim("IMPL-39")
+def test_fp16_scaler_is_the_learners_and_takes_its_options():
+    """to_fp16 on a CPU learner: learn.amp.scaler is torch's GradScaler for the CPU (after a fit it takes a CPU tensor
+    as its new scale: GradScaler.update(new_scale)); with the GradScaler option enabled=False, a batch that raises
+    propagates its own error."""
+    learn, *_ = make(IMPL)
+    learn.to_fp16().fit(1, 1e-3)
+    learn.amp.scaler.update(torch.tensor(1024.0))
+    assert learn.amp.scaler.get_scale() == 1024.0, f"IMPL-39: scale {learn.amp.scaler.get_scale()} after update"
+
+    def loss(o, y):
+        raise RuntimeError("boom")
+
+    learn, *_ = make(IMPL, loss_func=loss)
+    learn.to_fp16(enabled=False)
+    with pytest.raises(RuntimeError, match="^boom"):
+        learn.fit(1, 1e-3)
+
+
+@pytest.mark.claim("IMPL-39")
+def test_fp16_with_the_scaler_disabled_trains():
+    "to_fp16(enabled=False) (a GradScaler option): the fit trains unscaled, every step taken, no scale recorded."
+    learn, *_ = make(IMPL)
+    w = params(learn.model)
+    learn.to_fp16(enabled=False).fit(1, 1e-3)
+    losses = IMPL.train_log(learn)["losses"]
+    assert len(losses) == N_TRAIN_BATCHES and np.isfinite(losses).all(), f"IMPL-39: losses {losses}"
+    assert not any(torch.equal(a, b) for a, b in zip(w, params(learn.model))), "IMPL-39: a parameter did not train"
+    assert learn.amp.scales == [] and learn.amp.skipped == [], f"IMPL-39: scales {learn.amp.scales} with no scaler"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import ema, make, one_thread, params, record, seeds  # noqa: F401
+from spec.tiny import Counted, data, ema, loaders, make, mlp, one_thread, params, record, seeds, split  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -399,15 +399,17 @@ def test_same_seed_same_results_in_a_fresh_process():
 
 
 @pytest.mark.claim("IMPL-2")
+@pytest.mark.parametrize("at", [5, 13], ids=["pass1", "pass2"])
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
-def test_raise_mid_sweep_restores_model_and_optimizer(exc, tmp_path):
-    "An exception (or Ctrl-C) at the 5th batch of the sweep propagates; model, optimizer and folder are as before."
+def test_raise_mid_sweep_restores_model_and_optimizer(exc, at, tmp_path):
+    """An exception (or Ctrl-C) at the 5th batch of the sweep (its first pass over the 8 batches) or the 13th (its
+    second pass, after a whole epoch of the sweep trained) propagates; model, optimizer and folder are as before."""
     ce, calls = nn.CrossEntropyLoss(), [None]
 
     def loss(o, y):
         if calls[0] is not None:
             calls[0] += 1
-            if calls[0] == 5:
+            if calls[0] == at:
                 raise exc
         return ce(o, y)
 
@@ -421,6 +423,28 @@ def test_raise_mid_sweep_restores_model_and_optimizer(exc, tmp_path):
     assert same(o, IMPL.opt_tensors(learn)), "IMPL-2: optimizer state differs after a sweep that raised"
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert not left, f"IMPL-2: the sweep left {left} behind"
+
+
+@pytest.mark.claim("IMPL-2")
+def test_callback_raising_before_the_sweep_propagates_unchanged():
+    "A callback of the learner whose before_fit raises (before the sweep's own): lr_find propagates that exception."
+    from impl.callback import Callback
+
+    exc = RuntimeError("boom")
+
+    class Raise(Callback):
+        order = 0
+
+        def before_fit(self, learn):
+            raise exc
+
+    learn, tr, _ = make(IMPL)
+    w = state(learn.model)
+    learn.cbs.append(Raise())
+    with pytest.raises(RuntimeError) as e:
+        IMPL.lr_find(learn)
+    assert e.value is exc, f"IMPL-2: a different exception propagated: {e.value!r}"
+    assert tr.batches == 0 and same(w, state(learn.model)), "IMPL-2: the model changed"
 
 
 # ---------------------------------------------------------------- lr_find on the one loop (IMPL-37, IMPL-38)
@@ -444,6 +468,7 @@ def test_lr_find_is_a_callback_that_cancels_the_fit(training, capsys):
     learn.fit(1, 1e-2)
     capsys.readouterr()
     learn.model.train(training)
+    assert all(p.grad is None for p in learn.model.parameters()), "a fit leaves no gradient"
     w, o, ev = state(learn.model), IMPL.opt_tensors(learn), _Events()
     learn.cbs.append(ev)
     IMPL.lr_find(learn, num_it=20, stop_div=False)
@@ -455,7 +480,9 @@ def test_lr_find_is_a_callback_that_cancels_the_fit(training, capsys):
     assert (tr.batches - 8, va.iters) == (20, 1), f"IMPL-37: {tr.batches - 8} sweep batches, {va.iters} validations"
     assert same(w, state(learn.model)) and same(o, IMPL.opt_tensors(learn)), "IMPL-37: not restored after lr_find"
     assert learn.model.training is training, f"IMPL-37: train mode {learn.model.training}, was {training}"
+    assert all(p.grad is None for p in learn.model.parameters()), "IMPL-37: lr_find left gradients (none before it)"
     assert capsys.readouterr().out == "", "IMPL-38: lr_find printed an epoch table"
+    assert learn.recorder.table is False, f"IMPL-38: recorder.table is {learn.recorder.table!r} after lr_find"
 
 
 @pytest.mark.claim("IMPL-37")
@@ -484,3 +511,138 @@ def test_lr_find_module_does_not_import_the_learner():
 
     cycles = [c for m in graph if (c := cycle(m, []))]
     assert "learner" not in graph["lr_find"] and not cycles, f"IMPL-37: impl import cycles {cycles[:3]}"
+
+
+# ---------------------------------------------------------------- edges: arguments, defaults, stopping, suggestions
+class Losses:
+    "A loss of given values: batch k's loss is values[k] (times 0 the output: no gradient, the weights never move)."
+
+    def __init__(self, values):
+        self.values, self.n = values, 0
+
+    def __call__(self, o, y):
+        v = self.values[min(self.n, len(self.values) - 1)]
+        self.n += 1
+        return (o * 0).sum() + v
+
+
+def stop_at(values, num_it):
+    "How many batches a stop_div sweep runs on these raw losses: to the first smoothed loss > 4x its best, or num_it."
+    s = ema(values[:num_it])
+    over = s > 4 * np.minimum.accumulate(s)
+    return int(over.argmax()) + 1 if over.any() else num_it
+
+
+@pytest.mark.claim("IMPL-4")
+def test_bad_sweep_arguments_raise_before_anything_changes():
+    "start_lr/end_lr not finite numbers > 0, start_lr >= end_lr, num_it not an int >= 1: ValueError naming it, no batch"
+    learn, tr, _ = make(IMPL)
+    w = state(learn.model)
+    bad = [({"end_lr": -1.0}, r"^end_lr must be a finite number > 0, got -1\.0$"),
+           ({"end_lr": math.inf}, r"^end_lr must be a finite number > 0, got inf$"),
+           ({"start_lr": 0}, r"^start_lr must be a finite number > 0, got 0$"),
+           ({"start_lr": -1e-7}, r"^start_lr must be a finite number > 0, got -1e-07$"),
+           ({"start_lr": 1.0, "end_lr": 1.0}, r"^start_lr must be < end_lr, got start_lr=1\.0, end_lr=1\.0$"),
+           ({"num_it": True}, r"^num_it must be an int >= 1, got True$"),
+           ({"num_it": 20.0}, r"^num_it must be an int >= 1, got 20\.0$")]
+    for kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            IMPL.lr_find(learn, **kw)
+    assert tr.batches == 0 and same(w, state(learn.model)), f"IMPL-4: {tr.batches} batches ran before the error"
+
+
+@pytest.mark.claim("IMPL-39")
+def test_impl_lr_find_and_lrfinder_defaults():
+    """impl.lr_find.lr_find(learn) and a fit with impl.lr_find.LRFinder() take fastai's defaults (LR-10): batch i at
+    1e-7 * 1e8**(i/100) (start_lr=1e-7, end_lr=10, num_it=100) and stop_div=True (a loss 1 then 8 stops the sweep at
+    its first smoothed loss > 4x the best, before batch 100); lr_find draws its plot and returns SuggestedLRs(valley)"""
+    import impl.lr_find as LF
+
+    values = [1.0] * 60 + [8.0] * 60
+    want = stop_at(values, 100)
+    assert want < 100
+    plt.close("all")
+    learn, *_ = make(IMPL, loss_func=Losses(values))
+    r = LF.lr_find(learn)
+    assert r._fields == ("valley",), f"lr_find's default suggest_funcs: {r!r}"
+    assert plt.get_fignums(), "lr_find's default show_plot=True drew no figure"
+    plt.close("all")
+    for via in ("lr_find", "LRFinder"):
+        if via == "LRFinder":
+            learn, *_ = make(IMPL, loss_func=Losses(values))
+            learn.fit(13, cbs=[LF.LRFinder()])
+        lrs, s = IMPL.finder_curve(learn)
+        assert len(lrs) == want, f"{via}: {len(lrs)} batches, the default stop_div=True stops after {want}"
+        assert lrs[0] == 1e-7 and np.allclose(lrs, GRID[:want], rtol=1e-9), f"{via}: LRs {lrs[:3]}..{lrs[-1]}"
+
+
+@pytest.mark.claim("LR-6")
+@pytest.mark.parametrize("kind", ["zero", "step"])
+def test_stop_div_on_known_losses(backend, kind):
+    """A loss of 0 every batch is never above 4x its best (0 > 0 is false): all num_it=60 batches. A loss of 2 for 20
+    batches, then 16: the sweep stops at the first smoothed loss above 4x the best (8), not at 2 (4/best) or 10 (5x)."""
+    values = [0.0] * 60 if kind == "zero" else [2.0] * 20 + [16.0] * 40
+    learn, *_ = make(backend, loss_func=Losses(values))
+    backend.lr_find(learn, num_it=60, suggest_funcs=None)
+    _, s = backend.finder_curve(learn)
+    want = stop_at(values, 60)
+    assert len(s) == want, f"LR-6: {len(s)} batches, expected {want} (smoothed {ema(values)[want - 3:want + 2]})"
+    assert np.allclose(s, ema(values)[:want], rtol=1e-5, atol=1e-7), "LR-7: smoothed losses"
+
+
+class Overstated(Counted):
+    "Counted batches whose len() says twice as many as a pass yields."
+
+    def __len__(self):
+        return 2 * len(self.dl)
+
+
+@pytest.mark.claim("LR-4")
+def test_sweep_runs_at_most_num_it_over_len_plus_1_passes(backend):
+    """num_it // len(train_dl) + 1 passes at most: a training loader whose len() says 16 batches but yields 8 gives
+    num_it=20 two passes, 16 batches, and the sweep ends with the fit."""
+    import warnings
+
+    tr, va = loaders(*data())
+    tr = Overstated(tr.dl)
+    learn = backend.learner(backend.dls_from_loaders(tr, va), mlp(), nn.CrossEntropyLoss(), splitter=split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fastai's recorder: mean of empty slice (no validation)
+        backend.lr_find(learn, num_it=20, stop_div=False, suggest_funcs=None)
+    assert (tr.iters, tr.batches) == (2, 16), f"LR-4: {tr.iters} passes, {tr.batches} batches; expected 2, 16"
+    assert len(backend.finder_curve(learn)[0]) == 16, "LR-4: one recorded point per batch"
+
+
+@pytest.mark.claim("LR-10", "LR-7")
+def test_user_suggestion_function_gets_the_curve_and_num_it(backend):
+    """On a learner of one parameter group, a suggestion function of the user's gets (lrs, losses, num_it): the curve
+    without its first num_it//10 and last 5 points and the num_it given; lr_find names its result after it."""
+    got = []
+
+    def mine(lrs, losses, num_it):
+        got.append((np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float), num_it))
+        return float(lrs[0]), (float(lrs[0]), float(losses[0]))
+
+    learn, *_ = make(backend, splitter=None)
+    r = backend.lr_find(learn, num_it=30, stop_div=False, suggest_funcs=(mine, backend.minimum))
+    lrs, s = backend.finder_curve(learn)
+    assert r._fields == ("mine", "minimum") and len(got) == 1, f"LR-10: {r!r}"
+    g_lrs, g_s, n = got[0]
+    assert n == 30, f"LR-10: the suggestion function got num_it={n!r}, expected 30"
+    assert np.allclose(g_lrs, lrs[3:-5], rtol=1e-6) and np.allclose(g_s, s[3:-5], rtol=1e-6), "LR-10: the curve"
+    assert math.isclose(r.mine, lrs[3], rel_tol=1e-6), f"LR-10: mine={r.mine}"
+    assert math.isclose(r.minimum, minimum_ref(np.float32(lrs[3:-5]), np.float32(s[3:-5])), rel_tol=1e-6)
+
+
+@pytest.mark.claim("LR-10")
+def test_valley_and_slide_edge_cases(backend):
+    """valley: the longest decrease has L=2 points ending at e=1, so (e - L) + int(L/3) + int(L/6) = -1: lrs[-1], as
+    fastai indexes it. slide: a gradient difference equal to thresh stops the slide (only a larger one moves it)."""
+    lrs = torch.tensor(GRID[:8], dtype=torch.float32)
+    losses = torch.tensor([3.0, 1.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    lr, (x, y) = backend.valley(lrs, losses, 100)
+    assert lr == x == float(lrs[-1]) == valley_ref(lrs.numpy(), losses.numpy()) and y == 9.0, f"LR-10: valley {lr}, {y}"
+    losses = torch.tensor([3.0, 2.0, 2.0, 4.0, 1.0, 4.0, 3.0, 0.0])  # np.gradient: -1, -.5, 1, -.5, 0, 1, -2, -3
+    lr, _ = backend.slide(lrs, losses, 100, lr_diff=2, thresh=1.0)  # |g[-2] - g[-4]| = 1: the slide stops there
+    want = slide_ref(lrs.numpy(), losses.numpy(), lr_diff=2, thresh=1.0)
+    assert lr == want == float(lrs[3]), f"LR-10: slide {lr}, expected lrs[3] = {float(lrs[3])}"
