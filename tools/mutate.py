@@ -217,9 +217,10 @@ def main(argv=None) -> int:
 
 
 def survivors(mods) -> list[str]:
-    "Names of the mutants of `mods` that their last recorded run left survived."
-    store = _load_store()
-    return [x["mutant"] for m in mods for x in store.get(m, {}).get("not_killed", []) if x["status"] == "survived"]
+    "Names of the mutants of `mods` that their last recorded run left survived, less those triaged equivalent."
+    store, triage = _load_store(), load_triage()
+    return [x["mutant"] for m in mods for x in store.get(m, {}).get("not_killed", [])
+            if x["status"] == "survived" and not _equivalent(x, triage)]
 
 
 def _noted(run: dict, text: str) -> dict:
