@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from spec.backends import get
+from spec.backends import BackendUnavailable, get
 from spec.tiny import (  # noqa: F401
     close_rel,
     cnn,
@@ -344,54 +344,68 @@ def test_plot_loss_skip_start_drops_early_valid_points():
     plt.close("all")
 
 
-@pytest.mark.claim("OC-5")
-def test_plot_loss_labels_and_valid_points_from_skip_start(backend):
-    """plot_loss(skip_start=8) after 2 epochs of 8 batches: titled 'learning curve', x 'steps', y 'loss', a legend
-    naming the lines 'train' and 'valid'; the epoch ending at batch 8 (not before skip_start) keeps its valid point."""
-    learn, *_ = make(backend)
+def _plot_loss_look(be):
+    "plot_loss(skip_start=8) after 2 epochs of 8 batches: (title, labels, line labels, legend, train x, valid x)."
+    learn, *_ = make(be)
     learn.fit(2, 1e-2)
     plt.close("all")
     learn.recorder.plot_loss(skip_start=8)
     ax, (train, valid) = _lines()
-    got = (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
-    assert got == ("learning curve", "steps", "loss"), f"OC-5: plot_loss title, x and y labels {got}"
-    assert (train.get_label(), valid.get_label()) == ("train", "valid"), "OC-5: the lines' labels"
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == ["train", "valid"], f"OC-5: plot_loss's legend reads {texts}"
-    assert list(train.get_xdata()) == list(range(8, 16)), f"OC-5: train x {list(train.get_xdata())}"
-    assert list(valid.get_xdata()) == [8, 16], f"OC-5: skip_start=8: valid points at {list(valid.get_xdata())}"
+    look = (ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), train.get_label(), valid.get_label(),
+            [t.get_text() for t in ax.get_legend().get_texts()], list(train.get_xdata()), list(valid.get_xdata()))
     plt.close("all")
+    return look
 
 
-@pytest.mark.claim("LR-11")
-def test_plot_lr_find_axes_and_suggestion_marks(backend):
-    """plot_lr_find(skip_end=0) after fit_one_cycle(1, slice(1e-4, 1e-2)) on 3 groups: the smoothed losses against
-    the last group's LR (the 1cycle of peak 1e-2), axes 'Learning Rate' (log) and 'Loss'; two suggestions are round
-    markers without line in the cycle's 2nd and 3rd colors, named in a legend at loc 'best' (even with
-    rcParams['legend.loc'] set otherwise), and a line the user adds next takes the cycle's 2nd color."""
-    learn, *_ = make(backend)
+@pytest.mark.claim("IMPL-53")
+def test_impl_plot_loss_looks_like_fastais():
+    """plot_loss(skip_start=8) after 2 epochs of 8 batches, on impl and on fastai (the oracle): titled 'learning
+    curve', x 'steps', y 'loss', lines and legend 'train' and 'valid'; the epoch ending at batch 8 (not before
+    skip_start) keeps its valid point."""
+    want = ("learning curve", "steps", "loss", "train", "valid", ["train", "valid"], list(range(8, 16)), [8, 16])
+    got = {be.name: _plot_loss_look(be) for be in _oracle_too()}
+    assert all(g == want for g in got.values()), f"IMPL-53: plot_loss looks {got}, expected {want}"
+
+
+def _plot_lr_find_look(be):
+    """plot_lr_find(skip_end=0) after fit_one_cycle(1, slice(1e-4, 1e-2)) on 3 groups, two suggestions, legend.loc
+    'upper right' in rcParams; then a line the user adds. Checks the curve's data here, returns what it looks like."""
+    learn, *_ = make(be)
     learn.fit_one_cycle(1, slice(1e-4, 1e-2))
-    want = ema(backend.train_log(learn)["losses"])
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    want = ema(be.train_log(learn)["losses"])
+    colors = [to_rgba(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
     plt.close("all")
     with plt.rc_context({"legend.loc": "upper right"}):
         learn.recorder.plot_lr_find(skip_end=0, suggestions=[(1e-3, want[2]), (5e-3, want[5])], nms=["a", "b"])
     ax, (curve, *marks) = _lines()
-    close_rel(curve.get_xdata(), lr_cycle(8, [1e-2])[:, 0], rtol=1e-6, what="LR-11: x = the last group's LRs")
-    close_rel(curve.get_ydata(), want, rtol=1e-4, what="LR-11: y = the smoothed losses")
-    got = (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale())
-    assert got == ("Learning Rate", "Loss", "log"), f"LR-11: plot_lr_find x label, y label, x scale {got}"
-    assert len(marks) == 2, f"LR-11: {len(marks)} marks for 2 suggestions"
-    for m, nm, c in zip(marks, ("a", "b"), colors[1:]):
-        assert (m.get_label(), m.get_marker(), m.get_linestyle()) == (nm, "o", "None"), (
-            f"LR-11: mark {nm}: label, marker, line style {(m.get_label(), m.get_marker(), m.get_linestyle())}")
-        assert to_rgba(m.get_color()) == to_rgba(c), f"LR-11: mark {nm} in {m.get_color()}, expected {c}"
+    close_rel(curve.get_xdata(), lr_cycle(8, [1e-2])[:, 0], rtol=1e-6, what=f"{be.name}: x = the last group's LRs")
+    close_rel(curve.get_ydata(), want, rtol=1e-4, what=f"{be.name}: y = the smoothed losses")
     leg = ax.get_legend()
-    assert [t.get_text() for t in leg.get_texts()] == ["a", "b"], "LR-11: the legend names the suggestions"
-    assert leg._loc == 0, f"LR-11: legend location code {leg._loc}, expected 0 (matplotlib's code for 'best')"
     (extra,) = ax.plot([1e-3, 1e-2], [1, 1])
-    assert to_rgba(extra.get_color()) == to_rgba(colors[1]), "LR-11: the marks advanced the axes' color cycle"
+    look = (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(),
+            [(m.get_label(), m.get_marker(), m.get_linestyle(), colors.index(to_rgba(m.get_color()))) for m in marks],
+            [t.get_text() for t in leg.get_texts()], leg._loc, colors.index(to_rgba(extra.get_color())))
     plt.close("all")
+    return look
+
+
+@pytest.mark.claim("IMPL-53")
+def test_impl_plot_lr_find_looks_like_fastais():
+    """plot_lr_find on impl and on fastai (the oracle): axes 'Learning Rate' (log) and 'Loss'; two suggestions are
+    round markers without line in the cycle's 2nd and 3rd colors, named in a legend at loc 'best' (matplotlib's code
+    0, read from the legend's private _loc: no public getter) even with rcParams['legend.loc'] set otherwise, and a
+    line the user adds next takes the cycle's 2nd color (the marks did not advance the axes' cycle)."""
+    want = ("Learning Rate", "Loss", "log", [("a", "o", "None", 1), ("b", "o", "None", 2)], ["a", "b"], 0, 1)
+    got = {be.name: _plot_lr_find_look(be) for be in _oracle_too()}
+    assert all(g == want for g in got.values()), f"IMPL-53: plot_lr_find looks {got}, expected {want}"
+
+
+def _oracle_too():
+    "impl, and fastai where it is installed (the oracle for what impl's plots look like)."
+    try:
+        return [IMPL, get("fastai")]
+    except BackendUnavailable:  # fastai not installed: impl is still checked against the values
+        return [IMPL]
 
 
 class _Terminal(io.StringIO):
