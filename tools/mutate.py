@@ -173,9 +173,10 @@ def main(argv=None) -> int:
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
-    if a.survivors:
-        run = _noted(run, "survivors of the previous run only (" + ", ".join(
-            f"{Path(x).stem} {len(survivors([x]))}" for x in mods) + ")")
+    status = "survived" if a.survivors else "not checked" if a.unchecked else None
+    if status:
+        run = _noted(run, f"the previous run's {status} mutants only (" + ", ".join(
+            f"{Path(x).stem} {len(survivors([x], status))}" for x in mods) + ")")
     if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
         run = _noted(run, f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)")
     for batch in [mods] if a.together else [[m] for m in mods]:
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
         _drop_half_written()
         seen = FAILURES.read_text().split() if FAILURES.exists() else []
         started, t = time.time(), time.monotonic()
-        names = survivors(batch) if a.survivors else [f"impl.{Path(x).stem}.*" for x in batch]
+        names = survivors(batch, status) if status else [f"impl.{Path(x).stem}.*" for x in batch]
         if not names:
             print(f"{m}: no survivors to rerun")
             continue
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
             return rc
         store = _load_store()
         for m in batch:
-            store[m] = rec = (recheck(store[m], m, survivors([m]), run, wall) if a.survivors
+            store[m] = rec = (recheck(store[m], m, survivors([m], status), run, wall, started) if status
                               else collect(m, wall, run, started))
             c = rec["counts"]
             print(f"{m}: {rec['total']} mutants, killed {c.get('killed', 0)}, survived {c.get('survived', 0)}, "
@@ -218,13 +219,15 @@ def main(argv=None) -> int:
     return 0
 
 
-def recheck(old: dict, m: str, names: list[str], run: dict, wall: float) -> dict:
+def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started: float = 0.0) -> dict:
     """`old` (the module's last full record) with the verdicts of the rechecked mutants `names` taken from mutmut's meta
-    file; the rest of the record (its run, docstring mutants, timings) stays as it was."""
+    file (docstring-only ones recognised since `started`); the rest of the record (its run, timings) stays."""
     from mutmut.stats import status_by_exit_code
 
     codes = json.loads((ROOT / "mutants" / (m + ".meta")).read_text())["exit_code_by_key"]
-    new = {k: status_by_exit_code.get(codes[k], f"exit {codes[k]}") for k in names if k in codes}
+    doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started} if started else set()
+    new = {k: "docstring" if k in doc and codes[k] == 0 else status_by_exit_code.get(codes[k], f"exit {codes[k]}")
+           for k in names if k in codes}
     counts = dict(old["counts"])
     for x in old["not_killed"]:
         s = new.get(x["mutant"], x["status"])
@@ -233,15 +236,16 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float) -> dict
     rest = [dict(x, status=new.get(x["mutant"], x["status"])) for x in old["not_killed"]]
     done = {"run": run, "wall_s": round(wall, 1), "rechecked": len(new), "killed": sum(v == "killed" for v in
             new.values())}
-    return dict(old, counts=counts, not_killed=[x for x in rest if x["status"] != "killed"],
+    return dict(old, counts=counts, not_killed=[x for x in rest if x["status"] not in ("killed", "docstring")],
                 rechecks=[*old.get("rechecks", []), done])
 
 
-def survivors(mods) -> list[str]:
-    "Names of the mutants of `mods` that their last recorded run left survived, less those triaged equivalent."
+def survivors(mods, status="survived") -> list[str]:
+    """Names of the mutants of `mods` that their last recorded run left with `status` ("survived": less those triaged
+    equivalent; "not checked": never run, their run stopped by its time limit)."""
     store, triage = _load_store(), load_triage()
     return [x["mutant"] for m in mods for x in store.get(m, {}).get("not_killed", [])
-            if x["status"] == "survived" and not _equivalent(x, triage)]
+            if x["status"] == status and not _equivalent(x, triage)]
 
 
 def _noted(run: dict, text: str) -> dict:
@@ -275,6 +279,9 @@ def _args(argv):
     p.add_argument("--survivors", action="store_true",
                    help="rerun only the mutants the module's last run left survived (after new tests; the others keep "
                         "their verdicts, and the module's row shows this run)")
+    p.add_argument("--unchecked", action="store_true",
+                   help="run only the mutants the module's last run did not check (stopped by --time-limit), merging "
+                        "their verdicts into its record as --survivors does")
     p.add_argument("--note", default="", help="one line recorded with the run (e.g. why it was made, what was odd)")
     p.add_argument("--report-only", action="store_true",
                    help="only re-render results/mutation.md (after editing the triage file)")
