@@ -174,9 +174,10 @@ def main(argv=None) -> int:
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
     status = "survived" if a.survivors else "not checked" if a.unchecked else None
+    todo = {x: survivors([x], status) for x in mods} if status else {}  # the mutants to rerun, read once
     if status:
         run = _noted(run, f"the previous run's {status} mutants only (" + ", ".join(
-            f"{Path(x).stem} {len(survivors([x], status))}" for x in mods) + ")")
+            f"{Path(x).stem} {len(todo[x])}" for x in mods) + ")")
     if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
         run = _noted(run, f"one mutmut run for {', '.join(mods)} (wall s: the whole run's)")
     for batch in [mods] if a.together else [[m] for m in mods]:
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
         _drop_half_written()
         seen = FAILURES.read_text().split() if FAILURES.exists() else []
         started, t = time.time(), time.monotonic()
-        names = survivors(batch, status) if status else [f"impl.{Path(x).stem}.*" for x in batch]
+        names = [k for x in batch for k in todo[x]] if status else [f"impl.{Path(x).stem}.*" for x in batch]
         if not names:
             print(f"{m}: no survivors to rerun")
             continue
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
             return rc
         store = _load_store()
         for m in batch:
-            store[m] = rec = (recheck(store[m], m, survivors([m], status), run, wall, started) if status
+            store[m] = rec = (recheck(store[m], m, todo[m], run, wall, started) if status
                               else collect(m, wall, run, started))
             c = rec["counts"]
             print(f"{m}: {rec['total']} mutants, killed {c.get('killed', 0)}, survived {c.get('survived', 0)}, "
@@ -219,20 +220,20 @@ def main(argv=None) -> int:
     return 0
 
 
-def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started: float = 0.0) -> dict:
+def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started: float) -> dict:
     """`old` (the module's last full record) with the verdicts of the rechecked mutants `names` taken from mutmut's meta
     file (docstring-only ones recognised since `started`); the rest of the record (its run, timings) stays."""
     from mutmut.stats import status_by_exit_code
 
     codes = json.loads((ROOT / "mutants" / (m + ".meta")).read_text())["exit_code_by_key"]
-    doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started} if started else set()
+    doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started}
     new = {k: "docstring" if k in doc and codes[k] == 0 else status_by_exit_code.get(codes[k], f"exit {codes[k]}")
            for k in names if k in codes}
     counts = dict(old["counts"])
     for x in old["not_killed"]:
-        s = new.get(x["mutant"], x["status"])
-        counts[x["status"]] -= 1
-        counts[s] = counts.get(s, 0) + 1
+        if x["mutant"] in new:
+            counts[x["status"]] -= 1
+            counts[new[x["mutant"]]] = counts.get(new[x["mutant"]], 0) + 1
     rest = [dict(x, status=new.get(x["mutant"], x["status"])) for x in old["not_killed"]]
     done = {"run": run, "wall_s": round(wall, 1), "rechecked": len(new), "killed": sum(v == "killed" for v in
             new.values())}
@@ -495,7 +496,8 @@ def render() -> None:
          "in the first run on a fresh mutants/, the one-off stats run: the selected suite once); `s/mutant`: mean "
          "time of one mutant's tests in one worker; `wall s/mutant`: the mutation phase's wall time per mutant with "
          "the run's workers (`<=`: whole wall time / mutants, where the per-mutant times were not recorded). `run` "
-         "G+H: run G's verdicts, its survivors rerun in H (`--survivors`, after new tests); the times are G's.", "",
+         "X+Y: run X's verdicts with those of its survivors or unchecked mutants rerun in Y (`--survivors`, "
+         "`--unchecked`); the times are X's.", "",
          "| module | run | mutants | docstring | killed | survived | timeout | suspicious | no tests | not checked | "
          "equivalent | score | of checked | goal | wall s | s/mutant | wall s/mutant |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: "
