@@ -291,10 +291,16 @@ def test_plain_learner_on_dot_product_trains(backend, data_dir_medium, record_pr
 @pytest.mark.statistical
 @pytest.mark.claim("CF-20", "CF-17")
 def test_collab_learner_recovers_the_known_structure(backend, data_dir_medium, truth, record_property):
-    """collab_learner(y_range=(0, 5.5)).fit_one_cycle(5, 5e-3): valid MSE below 0.6x the valid ratings' variance, and
-    the learned user and item biases correlate (r > 0.8) with the fixture's true biases, in every seed. Effect: the
-    smallest factor by which a seed meets its bounds, min(0.6 x variance / MSE, r users / 0.8, r items / 0.8); passes
-    above 1."""
+    """collab_learner(y_range=(0, 5.5)).fit_one_cycle(5, 5e-3) recovers the fixture's known structure in every seed:
+    it explains more than 30% of the valid ratings' variance (R2 = 1 - valid MSE / variance > 0.3) and its learned user
+    and item biases correlate with the fixture's true biases (r > 0.55). Effect: the smallest factor by which a seed
+    meets its bounds, min(R2 / 0.3, r users / 0.55, r items / 0.55); passes above 1. A model that learns nothing scores
+    R2 <= 0 and r near 0 (biases left at their random init). Design: both effects are measured from that null, so a
+    third of the weakest as margin puts the bounds at two thirds of it. Over calibration offsets 0..19 (stop 19) the
+    weakest seed had R2 0.51 and r 0.87 (both backends); an earlier version wanted MSE < 0.6 x variance and r > 0.8 and
+    held a margin of only 0.08. The biases cannot come much closer to the truth at this scale: with 40 training
+    ratings per user, twice the epochs or lr raised impl's median r users only from 0.918 to 0.92 (12 seeds), and no
+    bound above r = 0.67 can leave a third of any r <= 1 as margin."""
     ids = {v: int(k) for k, v in truth["titles"].items()}
     dup = {v for v in ids if list(truth["titles"].values()).count(v) > 1}
     rows = []
@@ -310,8 +316,8 @@ def test_collab_learner_recovers_the_known_structure(backend, data_dir_medium, t
         ]
         r_u, r_i = (np.corrcoef(np.array(p).T)[0, 1] for p in (iu, ii))
         rows.append((round(v[-1, 1], 3), round(var, 3), round(r_u, 3), round(r_i, 3)))
-    record(record_property, min(min(0.6 * var / mse, ru / 0.8, ri / 0.8) for mse, var, ru, ri in rows), 1)
-    ok = all(mse < 0.6 * var and min(ru, ri) > 0.8 for mse, var, ru, ri in rows)
+    record(record_property, min(min((1 - mse / var) / 0.3, ru / 0.55, ri / 0.55) for mse, var, ru, ri in rows), 1)
+    ok = all(1 - mse / var > 0.3 and min(ru, ri) > 0.55 for mse, var, ru, ri in rows)
     assert ok, f"CF-20: (valid MSE, ratings variance, r users, r items) per seed {rows}"
 
 
