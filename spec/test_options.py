@@ -11,9 +11,10 @@ Options already exercised elsewhere with their effect asserted are not repeated 
   create_body (n_in, pretrained, cut), AdaptiveConcatPool2d (size);
 - spec/test_data.py and friends: show_path (base), export (pickle_module), collab_dls (item_name), pets/pascal/biwi
   size and bs, vision_learner (n_out, pretrained, y_range, n_in, loss_func, metrics, head options).
-The rest is here, impl only (our contract).
+The rest is here, impl only (our contract), with impl's DataLoader defaults (IMPL-54) and IMPL_QUIET=0 (IMPL-38).
 """
 
+import os
 import pickle
 import re
 from pathlib import Path
@@ -31,8 +32,9 @@ import impl.datasets as DS
 import impl.readers as R
 import impl.transforms as T
 import impl.vision as V
+from spec.backends import get
 from spec.checks import equal
-from spec.tiny import one_thread  # noqa: F401
+from spec.tiny import make, one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -60,6 +62,8 @@ def test_datasets_options():
         ds.subset(1)
     with pytest.raises(ValueError, match="splits: index 12 out of range for 10 items"):
         D.Datasets(letters(), splits=[[0], [12]])
+    with pytest.raises(ValueError, match="splits: index 10 out of range for 10 items"):  # one past the end
+        D.Datasets(letters(), splits=[[0], [10]])
     with pytest.raises(TypeError, match="tfms must be a list of pipelines"):
         D.Datasets(letters(), str.upper)
 
@@ -117,9 +121,10 @@ def test_collate_kinds():
     "numpy arrays stack as tensors, numbers become a tensor, strings a tuple; unequal shapes and PIL images are errors."
     b = D.collate([(np.ones(2, np.float32), 1, "a"), (np.zeros(2, np.float32), 2, "b")])
     assert torch.equal(b[0], torch.tensor([[1.0, 1.0], [0.0, 0.0]])) and ints(b[1]) == [1, 2] and b[2] == ("a", "b")
-    with pytest.raises(ValueError, match=r"cannot collate tensors of shapes \[\(2,\), \(3,\)\]"):
+    with pytest.raises(ValueError, match=r"^cannot collate tensors of shapes \[\(2,\), \(3,\)\]: add an item "
+                       r"transform \(Resize, RandomResizedCrop\) so every item has the same size \(T:L1017\)$"):
         D.collate([torch.zeros(2), torch.zeros(3)])
-    with pytest.raises(ValueError, match="cannot collate PIL images: add ToTensor"):
+    with pytest.raises(ValueError, match=r"^cannot collate PIL images: add ToTensor\(\) to the item transforms$"):
         D.collate([Image.new("RGB", (2, 2))] * 2)
 
 
@@ -530,6 +535,52 @@ def test_from_dsets_and_splitter_defaults():
     equal(valid, list(range(100, 150)), "from_dsets: the second loader in order and complete")
     items = [Path("01/frame_00001_rgb.jpg"), Path("13/frame_00002_rgb.jpg"), Path("13/frame_00003_rgb.jpg")]
     equal(tuple(D.PersonSplitter()(items)), ([0], [1, 2]), "PersonSplitter(): person '13' is validation")
+
+
+class _Pids:
+    "A dataset whose items are the id of the process that loads them."
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return os.getpid()
+
+
+@pytest.mark.claim("IMPL-54")
+def test_dataloader_defaults_bs_64_in_this_process():
+    dl = D.DataLoader(list(range(130)))
+    equal([len(b) for b in dl], [64, 64, 2], "DataLoader(ds): batches of 64 (fastai's TfmdDL default), in order")
+    equal(ints(D.DataLoader(_Pids()).one_batch()), [os.getpid()] * 3, "DataLoader(ds): items loaded in this process")
+    dls = D.Datasets(_Pids(), splits=[[0, 1], [2]]).dataloaders(bs=1)
+    equal([ints(b[0]) for dl in dls for b in dl], [[os.getpid()]] * 3, "dataloaders(): items loaded in this process")
+
+
+@pytest.mark.claim("IMPL-54")
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_shuffled_dataloader_is_torchs(n):
+    "Seeded, a shuffled DataLoader gives torch's DataLoader(shuffle=True) order and leaves torch's RNG as it does."
+    def epoch(dl):
+        torch.manual_seed(3)
+        return [int(x) for b in dl for x in b], torch.rand(1).item()
+
+    got = epoch(D.DataLoader(list(range(n)), bs=3, shuffle=True))
+    want = epoch(torch.utils.data.DataLoader(list(range(n)), batch_size=3, shuffle=True))
+    equal(got, want, f"{n} items: (order, the next torch.rand) differ from torch's shuffled DataLoader")
+    torch.manual_seed(3)
+    assert list(D.DataLoader([], shuffle=True)) == [], "an empty dataset: no batch"
+
+
+@pytest.mark.claim("IMPL-38")
+@pytest.mark.parametrize("value", ["0", ""])
+def test_impl_quiet_0_or_empty_prints(value, capsys, monkeypatch):
+    "IMPL_QUIET set to '0' or '' is not quiet: a fit prints its epoch table, as without IMPL_QUIET."
+    monkeypatch.setenv("IMPL_QUIET", value)
+    learn, *_ = make(get("impl"), progress=None)
+    learn.fit(1, 1e-2)
+    out = capsys.readouterr().out
+    assert out.split()[:3] == ["epoch", "train_loss", "valid_loss"] and len(out.splitlines()) == 2, (
+        f"IMPL_QUIET={value!r}: a one-epoch fit printed {out!r}, not the header and one row")
 
 
 @pytest.mark.claim("IMPL-44")
