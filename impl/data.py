@@ -164,9 +164,10 @@ def collate(batch):
     return tuple(batch)
 
 
-def to_device(b, device, non_blocking=True):
+def to_device(b, device, non_blocking=False):
     """Every tensor in `b` (nested tuples, lists, dicts) moved to `device`; other items kept; device None: `b` as it
-    is. As fastai's to_device, a dict comes back a dict; unlike it, a namedtuple stays one (fastai: TypeError)."""
+    is. As fastai's to_device, a dict comes back a dict; unlike it, a namedtuple stays one (fastai: TypeError).
+    Blocking by default, as fastai's: a non-blocking copy from a GPU to the host may be read before it has landed."""
     if device is None:
         return b
     if isinstance(b, torch.Tensor):
@@ -213,7 +214,7 @@ class DataLoader:
 
     def __iter__(self):
         for b in self.dl:
-            b = to_device(b, self.device)
+            b = to_device(b, self.device, non_blocking=True)  # host to device: later kernels wait for it
             for f in self.after_batch:
                 b = f(b)
             yield b
