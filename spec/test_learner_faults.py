@@ -11,6 +11,7 @@ import os
 import re
 import tempfile
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from impl import data as idata
+from impl import learner as ilearner
 from impl.learner import Diverged, NonFiniteStep
 from spec.backends import get
 from spec.tiny import N_TRAIN_BATCHES, EpochStarts, cnn, data, is_norm, make, mlp, one_thread, split  # noqa: F401
@@ -263,6 +265,24 @@ def test_empty_validation_set_trains_and_warns():
 
 
 @pytest.mark.claim("IMPL-33")
+def test_validate_on_no_batches_gives_nan_metrics_and_warns_at_the_caller():
+    """validate() called directly on an empty validation set with a metric: [nan, nan] (the metric is not called on
+    nothing) and one RuntimeWarning saying so, which points at the caller's line, not into impl (stacklevel)."""
+    learn = IMPL.learner(IMPL.dls_from_loaders(*loaders(n_valid=0)), mlp(), nn.CrossEntropyLoss(), splitter=split,
+                         metrics=[IMPL.accuracy])
+    with pytest.warns(RuntimeWarning) as w:
+        got = learn.validate()
+    assert len(got) == 2 and all(map(math.isnan, got)), f"IMPL-33: validate() on no batches gave {got}"
+    w = [x for x in w if issubclass(x.category, RuntimeWarning)]
+    assert len(w) == 1 and re.fullmatch(r"the validation DataLoader yielded no batches: valid_loss and metrics are nan "
+                                        r"\(fastai records None\)", str(w[0].message)), f"IMPL-33: warned {w}"
+    f = Path(w[0].filename).resolve()
+    assert f != Path(ilearner.__file__).resolve(), f"IMPL-33: the warning points inside impl: {f}"
+    # mutmut (tools/mutate.py) calls impl through a trampoline frame of its own: there the caller is that frame
+    assert w[0].filename == __file__ or "mutmut" in f.parts, f"IMPL-33: the warning points at {f}, not the caller"
+
+
+@pytest.mark.claim("IMPL-33")
 def test_batch_of_one_through_batchnorm_is_a_clear_error():
     "bs=1 with BatchNorm1d: ValueError naming the batch size and BatchNorm, before the first step changes anything."
     learn = learner(*loaders())
@@ -338,6 +358,20 @@ def test_bad_arguments_raise_before_any_change(call, warm):
     assert arg.rstrip("_") in str(e.value), f"IMPL-34: {how}(1, **{kw}) raised without naming {arg}: {e.value!r}"
     assert tr.batches == seen, f"IMPL-34: {how}(1, **{kw}) trained before raising"
     unchanged(learn, before, "IMPL-34", f"{how}(1, **{kw})")
+
+
+@pytest.mark.claim("IMPL-4", "IMPL-34")
+@pytest.mark.parametrize("kw, msg", [
+    (dict(div=0), r"div must lie in \(0\.0, inf\), got 0"),
+    (dict(div_final=-1.0), r"div_final must lie in \(0\.0, inf\), got -1\.0"),
+    (dict(pct_start=1.5), r"pct_start must lie in \(0\.0, 1\.0\), got 1\.5"),
+], ids=["div", "div_final", "pct_start"])
+def test_one_cycle_shape_errors_name_the_argument_and_range(kw, msg):
+    "fit_one_cycle's div, div_final and pct_start out of range: the message begins with the argument's own name."
+    learn, tr, _ = make(IMPL)
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        learn.fit_one_cycle(1, 1e-3, **kw)
+    assert tr.batches == 0, "IMPL-34: fit_one_cycle trained before raising"
 
 
 @pytest.mark.claim("IMPL-34")
@@ -578,8 +612,8 @@ def test_step_that_makes_a_weight_infinite_puts_back_the_epoch(opt, k):
     learn.fit(1, 1e-2)
     hook, starts = _InfGrad(learn.model[6].weight, N_TRAIN_BATCHES + k), EpochStarts(state)
     hook.arm()
-    with pytest.raises(NonFiniteStep, match=r"parameter NaN or infinite.*the weights are those at the start of "
-                       r"epoch 1") as e:
+    with pytest.raises(NonFiniteStep, match=rf"^the step made a parameter NaN or infinite; found at epoch 1, "
+                       rf"batch {k}: fit stopped, the weights are those at the start of epoch 1$") as e:
         learn.fit_one_cycle(2, 1e-2, cbs=starts)
     assert e.value.at == (1, 0), f"IMPL-35: e.at is {e.value.at}"
     assert finite(learn), "IMPL-35: a NaN/inf weight was left"
@@ -608,6 +642,39 @@ def test_diverging_fit_is_undone_and_the_learner_stays_usable(opt, lr):
     a.fit(1, 1e-2), b.fit(1, 1e-2)
     la, lb = a.recorder.batch_losses, b.recorder.batch_losses
     assert la == lb, f"IMPL-35: after the undone fit, losses {la[:3]} differ from a clean learner's {lb[:3]}"
+
+
+def _scripted(values):
+    "A loss taking `values` in turn (then 1.0) with zero gradients: every step leaves the weights as they are."
+    it = iter(values)
+    return lambda o, y: o.sum() * 0 + next(it, 1.0)
+
+
+@pytest.mark.claim("IMPL-35")
+@pytest.mark.parametrize("losses, at", [
+    ([1.0, 2e6, 2e6], 2),  # two in a row over 1e6 x 1: the second stops the fit
+    ([1.0, 2e6, 1.0, 2e6], None),  # over twice, not in a row
+    ([0.01, 2e4, 2e4], 2),  # the limit scales with the first loss: 1e6 x 0.01 = 1e4
+    ([10.0, 1e6, 1e6], None),  # 1e6 x 10 = 1e7: 1e6 is under it
+    ([0.0, 2.0, 2.0], 2),  # a first loss under 1e-6 counts as 1e-6: the limit is 1
+    ([1e-7, 2.0, 2.0], 2),
+    ([1.0, 2e6, 1e6, 2e6], None),  # exactly at the limit (1e6) is not above it, and breaks the row
+    ([1.0, 1e6, 2e6], None),
+], ids=["twice", "not-in-a-row", "first-0.01", "first-10", "first-0", "first-1e-7", "at-limit-breaks",
+        "at-limit-first"])
+def test_diverged_is_two_losses_in_a_row_above_1e6_times_the_first(losses, at):
+    """Scripted batch losses (zero gradients; the limits and the losses at them exact in float32): Diverged exactly
+    when two in a row lie strictly above 1e6 x max(the fit's first loss, 1e-6), at the second of them; otherwise the
+    fit runs to its end."""
+    learn = IMPL.learner(IMPL.dls_from_loaders(*loaders()), mlp(), _scripted(losses), splitter=split)
+    if at is None:
+        learn.fit(1, 1e-3)
+        got = learn.recorder.batch_losses[:len(losses)]
+        assert got == [float(np.float32(v)) for v in losses], f"IMPL-35: batch losses {got}, scripted {losses}"
+        return
+    with pytest.raises(Diverged, match=rf"^the learning rate is too high.*found at epoch 0, batch {at}: ") as e:
+        learn.fit(1, 1e-3)
+    assert e.value.at == (0, 0), f"IMPL-35: e.at is {e.value.at}"
 
 
 @pytest.mark.claim("IMPL-35")

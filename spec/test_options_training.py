@@ -111,6 +111,34 @@ def test_one_cycle_every_option_and_learner_moms(backend):
     assert log["lrs"][16:, 2].argmax() == 1, "OC-1: pct_start=0.125 of 8 batches peaks at batch 1"
 
 
+@pytest.mark.claim("OC-1")
+def test_one_cycle_defaults_are_fastais(backend):
+    """fit_one_cycle(1, lr_max) without div, div_final or pct_start over 64 one-item batches: fastai's defaults
+    (div=25, div_final=1e5, pct_start=0.25). The first LR is lr_max/25; the last is lr_max/1e5 + 0.1 % of the way
+    back up (div_final=100001 would move it by 9e-8 relative): impl computes the schedule in float64, so it matches the
+    formula to rounding (1e-9 relative); fastai's float32 positions to 1e-5."""
+    torch.manual_seed(0)
+    x, y = torch.randn(68, 2), torch.randn(68, 1)
+    tr = DataLoader(TensorDataset(x[4:], y[4:]), batch_size=1)
+    va = DataLoader(TensorDataset(x[:4], y[:4]), batch_size=4)
+    learn = backend.learner(backend.dls_from_loaders(tr, va), nn.Linear(2, 1), nn.MSELoss())
+    learn.fit_one_cycle(1, 1e-3)
+    lrs, want = np.asarray(backend.train_log(learn)["lrs"], dtype=float), lr_cycle(64, [1e-3])
+    close_rel(lrs, want, what="OC-1: fit_one_cycle(1, 1e-3) with the default div, div_final, pct_start")
+    rtol = 1e-9 if backend.name == "impl" else 1e-5
+    close_rel(lrs[[0, -1], 0], [1e-3 / 25, want[-1, 0]], rtol=rtol, what="OC-1: first LR lr_max/25, last near /1e5")
+
+
+@pytest.mark.claim("IMPL-59")
+def test_hypers_without_k_are_the_lrs():
+    "hypers() is every group's LR (fit(lr=slice(1e-4, 1e-2)): 1e-4, 1e-3, 1e-2); hypers('mom'), hypers('weight_decay')."
+    learn, *_ = make(IMPL)
+    learn.fit(1, slice(1e-4, 1e-2), wd=0.1)
+    close_rel(learn.hypers(), [1e-4, 1e-3, 1e-2], rtol=1e-12, what="IMPL-59: hypers() = each group's lr")
+    close_rel(learn.hypers("mom"), [0.9] * 3, rtol=0, what="IMPL-59: hypers('mom') = Adam's betas[0], torch's 0.9")
+    close_rel(learn.hypers("weight_decay"), [0.1] * 3, rtol=0, what="IMPL-59: hypers('weight_decay') = fit's wd")
+
+
 # ---------------------------------------------------------------- freeze_to with train_bn=False
 @pytest.mark.claim("FT-7")
 def test_freeze_to_n_with_train_bn_false(backend):
