@@ -560,7 +560,7 @@ class Learner:
             self.model.train(was)
             raise
         finally:
-            g.fitting, g.todo = False, []
+            g.start(False, False)  # train_batch alone after the fit: no divergence limit, as on a new learner
             if bar:
                 bar.after_fit(self)  # closed also when the fit raised
         return self

@@ -678,6 +678,20 @@ def test_diverged_is_two_losses_in_a_row_above_1e6_times_the_first(losses, at):
 
 
 @pytest.mark.claim("IMPL-35")
+def test_train_batch_alone_after_a_fit_has_no_divergence_limit():
+    """Divergence is measured against a fit's first loss: train_batch called alone after a fit, as on a new learner,
+    trains through two losses in a row 2e6 times that fit's first (no Diverged from a finished fit's stale limit)."""
+    vals = []
+    loss = lambda o, y: o.sum() * 0 + (vals.pop(0) if vals else 1.0)  # noqa: E731
+    learn = IMPL.learner(IMPL.dls_from_loaders(*loaders()), mlp(), loss, splitter=split)
+    learn.fit(1, 1e-3)
+    b = next(iter(learn.dls.train))
+    vals += [2e6, 2e6]
+    got = [float(learn.train_batch(b)) for _ in range(2)]
+    assert got == [2e6, 2e6], f"IMPL-35: train_batch alone after a fit gave {got}"
+
+
+@pytest.mark.claim("IMPL-35")
 def test_fp16_skipped_step_is_not_an_error():
     "fp16: an infinite gradient at batch 3 is the GradScaler's to skip; fit completes and the step left the weights."
     learn, *_ = make(IMPL, cnn())
