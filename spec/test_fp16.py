@@ -6,6 +6,7 @@ float32 on a CPU, FP16-5), so its runs are skipped there with that reason. Speed
 are measured by the benchmarks.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -185,6 +186,45 @@ def test_overflowing_step_is_skipped_and_scale_halved():
     assert not torch.equal(p[4], p[3]), "IMPL-8: training goes on after the skipped step"
     assert all(torch.isfinite(q).all() for q in p), "IMPL-8: weights stay finite"
     assert learn.amp.skipped == [False] * 3 + [True] + [False] * 4, f"IMPL-8: skipped steps {learn.amp.skipped}"
+
+
+def _scales_by_rule(n, scale, count, every):
+    "torch's GradScaler rule for n finite steps: the scale doubles once `every` finite steps in a row are counted."
+    out = []
+    for _ in range(n):
+        count += 1
+        scale, count = (scale * 2, 0) if count == every else (scale, count)
+        out.append(scale)
+    return out
+
+
+@pytest.mark.claim("IMPL-3", "IMPL-35")
+def test_failed_epoch_puts_the_loss_scale_and_its_growth_count_back():
+    """fp16, GradScaler(init_scale=1, growth_interval=5: small scales, no gradient overflows): a NaN loss at the last
+    batch of epoch 1 (the scale grew twice in it, then halved) stops the fit and puts the scaler back as at the start
+    of epoch 1, its scale and its count of finite steps: the next fit takes the loss scales of a learner that trained
+    epoch 0 alone."""
+    ce, n = nn.CrossEntropyLoss(), [0]
+
+    def loss(o, y):
+        n[0] += o.requires_grad  # training batches
+        return ce(o, y) * (math.nan if n[0] == 2 * N_TRAIN_BATCHES else 1.0)
+
+    failed, *_ = make(IMPL, loss_func=loss)
+    failed.to_fp16(init_scale=1.0, growth_interval=5)
+    with pytest.raises(FloatingPointError, match=f"epoch 1, batch {N_TRAIN_BATCHES - 1}"):
+        failed.fit(2, 1e-3)
+    ref, *_ = make(IMPL)
+    ref.to_fp16(init_scale=1.0, growth_interval=5).fit(1, 1e-3)
+    want = _scales_by_rule(N_TRAIN_BATCHES, 1.0, 0, 5)
+    assert ref.amp.scales == want, f"IMPL-35: the reference's scales {ref.amp.scales}, by torch's rule {want}"
+    got = failed.amp.scaler.get_scale()
+    assert got == want[-1], f"IMPL-35: loss scale {got} after the failed epoch, {want[-1]} at its start"
+    for learn in (failed, ref):
+        learn.fit(1, 1e-3)
+    got = failed.amp.scales[-N_TRAIN_BATCHES:]
+    assert got == ref.amp.scales[-N_TRAIN_BATCHES:] == _scales_by_rule(N_TRAIN_BATCHES, want[-1], 3, 5), (
+        f"IMPL-35: next fit's loss scales {got} after the failed epoch, {ref.amp.scales[-N_TRAIN_BATCHES:]} without it")
 
 
 @pytest.mark.claim("IMPL-39")

@@ -9,6 +9,7 @@ import functools
 import inspect
 import io
 import math
+import re
 import sys
 
 import matplotlib
@@ -24,12 +25,15 @@ from spec.tiny import (  # noqa: F401
     N_TRAIN_BATCHES,
     N_VALID_BATCHES,
     close_rel,
+    data,
+    ema,
     group_of,
     is_norm,
     make,
     mlp,
     one_thread,
     params,
+    split,
 )
 
 matplotlib.use("Agg")
@@ -408,6 +412,102 @@ def test_bad_arguments_raise_clear_errors(call, arg):
     assert tr.batches == 0 and not _changed(before, learn.model).count(True), "IMPL-4: trained before the error"
 
 
+@pytest.mark.claim("IMPL-4")
+def test_epoch_counts_must_be_ints():
+    """n_epoch (fit, fit_one_cycle), epochs and freeze_epochs (fine_tune) must be ints (not bools, not floats) of at
+    least 1 (freeze_epochs 0): ValueError naming the argument, its bound and the value, before any batch."""
+    learn, tr, _ = make(IMPL)
+    cases = [(lambda: learn.fit(0), "n_epoch must be an int >= 1, got 0"),
+             (lambda: learn.fit(True), "n_epoch must be an int >= 1, got True"),
+             (lambda: learn.fit_one_cycle(2.0), "n_epoch must be an int >= 1, got 2.0"),
+             (lambda: learn.fine_tune(0), "epochs must be an int >= 1, got 0"),
+             (lambda: learn.fine_tune(1, freeze_epochs=-1), "freeze_epochs must be an int >= 0, got -1")]
+    for call, msg in cases:
+        with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+            call()
+    assert tr.batches == 0, f"IMPL-4: {tr.batches} batches trained before the error"
+
+
+@pytest.mark.claim("IMPL-33")
+def test_no_training_batch_error_names_the_data_and_the_fix():
+    """dls.train yielding no batch: the error names the training items, bs and drop_last, read from the loader itself
+    (a plain torch DataLoader) or '?' and None when it has none of them (an empty list), and says what to do."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = data(16)
+    va = DataLoader(TensorDataset(x[8:], y[8:]), batch_size=8)
+    tail = ": nothing would train; lower bs or add training data"
+    for tr, what in [(DataLoader(TensorDataset(x[:5], y[:5]), batch_size=8, drop_last=True),
+                      "5 items, bs=8, drop_last=True"), ([], "? items, bs=None, drop_last=None")]:
+        learn = IMPL.learner(IMPL.dls_from_loaders(tr, va), mlp(), nn.CrossEntropyLoss(), splitter=split)
+        with pytest.raises(ValueError, match=f"^{re.escape(f'dls.train yields no batches ({what}){tail}')}$"):
+            learn.fit(1, 1e-3)
+
+
+@pytest.mark.claim("IMPL-55")
+def test_validation_loss_is_summed_in_float64():
+    """validate(dl) over one-item batches of loss 2**24, 1, 1, 1: the exact mean (2**24 + 3) / 4 (a float32 running
+    sum rounds each 2**24 + 1 back to 2**24 and gives 2**22)."""
+    learn, *_ = make(IMPL, loss_func=lambda o, y: y.mean())
+    x = torch.zeros(1, 8)
+    dl = [(x, torch.tensor([2.0**24]))] + [(x, torch.tensor([1.0]))] * 3
+    got = learn.validate(dl)[0]
+    assert got == (2**24 + 3) / 4, f"IMPL-55: valid_loss {got!r}, want {(2**24 + 3) / 4!r}"
+
+
+@pytest.mark.claim("IMPL-56")
+def test_recorder_takes_numbers_and_tensors():
+    "Recorder.add_batch with losses given as numbers and 0-d tensors, mixed: read back in order, smoothed."
+    from impl.learner import Recorder
+
+    r, raw = Recorder(), [0.5, 0.25, 2.0, 4.0, 1.0]
+    for v in (0.5, torch.tensor(0.25), 2, torch.tensor(4.0, dtype=torch.float64), 1.0):
+        r.add_batch([1e-3], [0.9], v)
+    assert r.batch_losses == raw, f"IMPL-56: batch_losses {r.batch_losses}"
+    close_rel(r.losses, ema(raw), rtol=1e-12, what="IMPL-56: the smoothed losses")
+
+
+@pytest.mark.claim("IMPL-57")
+def test_default_opt_func_is_adamw_at_the_given_lr():
+    """impl.learner.Adam(params, lr=0.5): the first step is -0.5 * g / (|g| + 1e-8) (no weight decay); a group with
+    its own lr keeps it."""
+    from impl.learner import Adam
+
+    w, u = torch.tensor([1.0, -2.0, 3.0], requires_grad=True), torch.tensor([1.0, 1.0], requires_grad=True)
+    g, h = torch.tensor([0.1, -3.0, 1e-3]), torch.tensor([2.0, -0.5])
+    opt = Adam([{"params": [w]}, {"params": [u], "lr": 0.1}], lr=0.5)
+    w.grad, u.grad = g.clone(), h.clone()
+    opt.step()
+    close_rel(w.detach(), torch.tensor([1.0, -2.0, 3.0]) - 0.5 * g / (g.abs() + 1e-8), rtol=1e-6,
+              what="IMPL-57: Adam(lr=0.5)'s first step")
+    close_rel(u.detach(), torch.tensor([1.0, 1.0]) - 0.1 * h / (h.abs() + 1e-8), rtol=1e-6,
+              what="IMPL-57: a group's own lr")
+
+
+@pytest.mark.claim("IMPL-58")
+def test_loop_counters_start_at_0_in_every_fit():
+    """A second fit(2): learn.epoch, learn.iter and learn.train_iter are 0 at before_fit and until the first batch
+    (the first fit left 0, 7 and 8), then count the epoch, the batch in it and the batches of this fit."""
+    learn, *_ = make(IMPL)
+    learn.fit(1, 1e-3)
+    seen = []
+
+    class Rec:
+        def __init__(self):
+            for ev in ("before_fit", "before_epoch", "before_train", "before_batch", "after_batch", "after_train"):
+                setattr(self, ev, lambda l, ev=ev: seen.append((ev, l.epoch, l.iter, l.train_iter)))
+
+    learn.fit(2, 1e-3, cbs=[Rec()])
+    nb = N_TRAIN_BATCHES
+    want = [("before_fit", 0, 0, 0)]
+    for e in range(2):
+        want += [("before_epoch", e, nb - 1 if e else 0, e * nb), ("before_train", e, nb - 1 if e else 0, e * nb)]
+        for i in range(nb):
+            want += [("before_batch", e, i, e * nb + i), ("after_batch", e, i, e * nb + i + 1)]
+        want += [("after_train", e, nb - 1, (e + 1) * nb)]
+    assert seen == want, f"IMPL-58: (event, epoch, iter, train_iter) {seen[:4]} ..., want {want[:4]} ..."
+
+
 @pytest.mark.claim("IMPL-7")
 def test_save_load_round_trip(tmp_path):
     "save then load (weights only) puts back bit-identical weights, BatchNorm statistics and optimizer state."
@@ -524,12 +624,13 @@ class _Events:
     def __init__(self, cancel=None, order=0):
         from impl import callback as C
 
-        self.seen, self.at, self.cancel, self.order, self.C = [], [], cancel, order, C
+        self.seen, self.at, self.counts, self.cancel, self.order, self.C = [], [], [], cancel, order, C
         for ev in C.EVENTS:
             setattr(self, ev, lambda learn, ev=ev: self.on(ev, learn))
 
     def on(self, ev, learn):
         self.seen.append(ev)
+        self.counts.append((ev, learn.epoch, learn.train_iter))
         if ev == "after_batch":
             self.at.append((learn.epoch, learn.iter))
         if self.cancel is None:
@@ -557,9 +658,10 @@ def test_events_fire_in_fastais_order():
     assert ev.seen == _expected(1), f"IMPL-37: fit_one_cycle's events {ev.seen[:12]} ..."
 
 
-@pytest.mark.claim("IMPL-37")
+@pytest.mark.claim("IMPL-37", "IMPL-58")
 def test_events_match_fastais_learner():
-    "The same fit on fastai's Learner (the oracle), its events filtered to impl's and to the training batches."
+    """The same fit on fastai's Learner (the oracle), its events filtered to impl's and to the training batches; at
+    each, the same learn.epoch and learn.train_iter (IMPL-58)."""
     fa = pytest.importorskip("fastai.callback.core")
     from impl import callback as C
 
@@ -569,20 +671,22 @@ def test_events_match_fastais_learner():
         def __init__(self):
             self.seen = []
             for ev in fa._events:
-                setattr(self, str(ev), lambda ev=ev: self.seen.append(str(ev)))
+                setattr(self, str(ev), lambda ev=ev: self.seen.append((str(ev), self.learn.epoch,
+                                                                       self.learn.train_iter)))
 
     rec = Rec()
     learn, *_ = make(get("fastai"))
     learn.fit(2, 1e-3, cbs=[rec])
     valid, want = False, []
-    for ev in rec.seen:  # fastai fires the batch events on validation batches too: impl validates in one call
+    for ev, *counts in rec.seen:  # fastai fires the batch events on validation batches too: impl validates in one call
         valid = (valid or ev == "before_validate") and ev != "after_validate"
         if ev in C.EVENTS and not (valid and ev in ("before_batch", "after_batch")):
-            want.append(ev)
+            want.append((ev, *counts))
     learn, *_ = make(IMPL)
     ev = _Events()
     learn.fit(2, 1e-3, cbs=[ev])
-    assert ev.seen == want, f"IMPL-37: impl's events differ from fastai's: {ev.seen[:12]} ... vs {want[:12]} ..."
+    assert ev.seen == [w[0] for w in want], f"IMPL-37: impl's events differ from fastai's: {ev.seen[:12]} ..."
+    assert ev.counts == want, f"IMPL-58: (event, epoch, train_iter) {ev.counts[:4]} ..., fastai's {want[:4]} ..."
 
 
 @pytest.mark.claim("IMPL-37")
