@@ -680,12 +680,15 @@ def test_diverged_is_two_losses_in_a_row_above_1e6_times_the_first(losses, at):
 @pytest.mark.claim("IMPL-35")
 def test_train_batch_alone_after_a_fit_has_no_divergence_limit():
     """Divergence is measured against a fit's first loss: train_batch called alone after a fit, as on a new learner,
-    trains through two losses in a row 2e6 times that fit's first (no Diverged from a finished fit's stale limit)."""
-    vals = []
+    trains through two losses in a row 2e6 times the first (no Diverged from a finished fit's stale limit)."""
+    vals = [1.0, 2e6, 2e6]
     loss = lambda o, y: o.sum() * 0 + (vals.pop(0) if vals else 1.0)  # noqa: E731
     learn = IMPL.learner(IMPL.dls_from_loaders(*loaders()), mlp(), loss, splitter=split)
-    learn.fit(1, 1e-3)
+    learn.create_opt()
     b = next(iter(learn.dls.train))
+    got = [float(learn.train_batch(b)) for _ in range(3)]
+    assert got == [1.0, 2e6, 2e6], f"IMPL-35: train_batch alone on a new learner gave {got}"
+    learn.fit(1, 1e-3)
     vals += [2e6, 2e6]
     got = [float(learn.train_batch(b)) for _ in range(2)]
     assert got == [2e6, 2e6], f"IMPL-35: train_batch alone after a fit gave {got}"
