@@ -428,6 +428,69 @@ def test_epoch_counts_must_be_ints():
     assert tr.batches == 0, f"IMPL-4: {tr.batches} batches trained before the error"
 
 
+@pytest.mark.claim("IMPL-34")
+def test_hyper_parameters_must_be_numbers():
+    """A string, None or a bool where a number is needed: TypeError naming the argument and the value; a moms entry
+    outside [0, 1): ValueError naming moms[i] and the range. Nothing trains."""
+    learn, tr, _ = make(IMPL)
+    cases = [(lambda: learn.fit_one_cycle(1, 1e-3, div="25"), TypeError, "div must be a number, got '25'"),
+             (lambda: learn.fit(1, 1e-3, wd=True), TypeError, "wd must be a number, got True"),
+             (lambda: learn.fit(1, 1e-3, wd=[0.1, "0.1", 0.1]), TypeError, "wd[1] must be a number, got '0.1'"),
+             (lambda: learn.fit_one_cycle(1, 1e-3, moms=(0.95, None, 0.95)), TypeError,
+              "moms[1] must be a number, got None"),
+             (lambda: learn.fine_tune(1, lr_mult="100"), TypeError, "lr_mult must be a number, got '100'"),
+             (lambda: learn.fit_one_cycle(1, 1e-3, moms=(0.95, 1.5, 0.95)), ValueError,
+              "moms[1] must lie in [0.0, 1.0), got 1.5"),
+             (lambda: make(IMPL, moms=(0.95, 0.85, 1.0)), ValueError, "moms[2] must lie in [0.0, 1.0), got 1.0")]
+    for call, exc, msg in cases:
+        with pytest.raises(exc, match=f"^{re.escape(msg)}$"):
+            call()
+    assert tr.batches == 0, f"IMPL-34: {tr.batches} batches trained before the error"
+
+
+class _TwoInputs(nn.Module):
+    "model(a, b) = lin(a) + lin(b * s): b a tensor, or a list of per-item scales s (b = a); records what it gets."
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.calls = nn.Linear(8, 3), []
+
+    def forward(self, a, b):
+        self.calls.append((a, b))
+        return self.lin(a) + self.lin(b if isinstance(b, torch.Tensor) else a * torch.tensor(b)[:, None])
+
+
+@pytest.mark.claim("IMPL-37")
+@pytest.mark.parametrize("second", ["tensor", "list"])
+def test_batch_items_before_the_last_are_the_models_inputs(second):
+    """Batches (a, b, y): fit, validate and get_preds call model(a, b) and loss_func(output, y), for b a tensor and
+    for b a plain list (passed on as it is)."""
+    x, y = data(24)
+    g = torch.Generator().manual_seed(1)
+    xs = [x, torch.randn(24, 8, generator=g)] if second == "tensor" else [x, torch.rand(24, generator=g).tolist()]
+    batches = [(xs[0][i:i + 6], xs[1][i:i + 6], y[i:i + 6]) for i in range(0, 24, 6)]
+    targets = []
+
+    def loss(o, t):
+        targets.append(t)
+        return nn.functional.cross_entropy(o, t)
+
+    model = _TwoInputs()
+    learn = IMPL.learner(IMPL.dls_from_loaders(batches[:3], batches[3:]), model, loss)
+    learn.fit(1, 1e-3)
+    learn.validate()
+    preds, ys = learn.get_preds()
+    want = batches[:3] + batches[3:] * 3  # three training batches, then the validation batch (fit, validate, preds)
+    assert len(model.calls) == len(targets) == len(want), f"IMPL-37: {len(model.calls)} calls, {len(targets)} losses"
+    for k, ((a, b), t, (wa, wb, wy)) in enumerate(zip(model.calls, targets, want)):
+        assert torch.equal(a, wa), f"IMPL-37: call {k}: the model's first input is not the batch's first item"
+        assert type(b) is type(wb) and (torch.equal(b, wb) if second == "tensor" else b == wb), \
+            f"IMPL-37: call {k}: the model's second input {b!r} is not the batch's second item {wb!r}"
+        assert torch.equal(t, wy), f"IMPL-37: call {k}: the loss got {t!r}, not the batch's target {wy!r}"
+    assert torch.equal(ys, batches[3][2]), f"IMPL-37: get_preds' targets {ys}, want {batches[3][2]}"
+    assert preds.shape == (6, 3), f"IMPL-37: get_preds' predictions have shape {tuple(preds.shape)}, want (6, 3)"
+
+
 @pytest.mark.claim("IMPL-33")
 def test_no_training_batch_error_names_the_data_and_the_fix():
     """dls.train yielding no batch: the error names the training items, bs and drop_last, read from the loader itself
