@@ -362,7 +362,7 @@ def test_to_device_agrees(b, dev, as_obj, non_blocking):
     d = torch.device(dev) if as_obj else dev
     got, want = D.to_device(b, d, non_blocking=non_blocking), f_to_device(b, d, non_blocking=non_blocking)
     same_tree(got, want, dev)
-    same_tree(D.to_device(b, d), want, dev)  # non_blocking defaults to True on impl (False on fastai): same values
+    same_tree(D.to_device(b, d), want, dev)  # non_blocking's default: False on both
     if dev == "cpu":
         same_tree(got, f_to_device(b, None), dev)  # fastai's default device on this CPU machine
 
@@ -379,6 +379,18 @@ def test_to_device_deliberate_differences():
         f_to_device(nt, "meta")
     b = {"a": (torch.ones(1), 3)}
     assert D.to_device(b, None) is b, "device None: b as it is"
+
+
+@pytest.mark.cuda
+@pytest.mark.claim("IMPL-42")
+def test_to_device_from_the_gpu_is_readable_at_once():
+    """to_device(b, 'cpu') of a batch on the GPU, read at once (no synchronize): the values, as fastai's default
+    (blocking) copy gives them. A non-blocking copy to the host may still be in flight when it is read."""
+    x = torch.arange(1 << 24, device="cuda", dtype=torch.float32) * 3
+    for _ in range(3):
+        got = D.to_device((x * 2, {"y": x + 1}), "cpu")
+        a, b = got[0].clone(), got[1]["y"].clone()  # read before anything synchronizes
+        assert torch.equal(a, (x * 2).cpu()) and torch.equal(b, (x + 1).cpu()), "read while the copy was in flight"
 
 
 # ---------------------------------------------------------------- item transforms
