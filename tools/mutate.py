@@ -243,8 +243,9 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started
 
 def survivors(mods, status="survived") -> list[str]:
     """Names of the mutants of `mods` that their last recorded run left with `status` ("survived": less those triaged
-    equivalent; "not checked": never run, their run stopped by its time limit)."""
-    store, triage = _load_store(), load_triage()
+    equivalent or left open with a reason, which would only survive again; "not checked": never run, their run
+    stopped by its time limit)."""
+    store, triage = _load_store(), load_triage() + load_triage(OPEN, "open")
     return [x["mutant"] for m in mods for x in store.get(m, {}).get("not_killed", [])
             if x["status"] == status and not _equivalent(x, triage)]
 
@@ -278,8 +279,8 @@ def _args(argv):
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop each mutmut run after S seconds and record what it checked (the rest as not checked)")
     p.add_argument("--survivors", action="store_true",
-                   help="rerun only the mutants the module's last run left survived (after new tests; the others keep "
-                        "their verdicts, and the module's row shows this run)")
+                   help="rerun only the mutants the module's last run left survived, less those listed equivalent or "
+                        "open (after new tests; the others keep their verdicts, and the module's row shows this run)")
     p.add_argument("--unchecked", action="store_true",
                    help="run only the mutants the module's last run did not check (stopped by --time-limit), merging "
                         "their verdicts into its record as --survivors does")
