@@ -202,6 +202,45 @@ def test_slice_without_start_number_and_list(backend):
         backend.set_lr(learn, [1e-3, 2e-3])
 
 
+@pytest.mark.claim("DLR-2")
+def test_slice_on_one_group_is_its_top(backend):
+    "fit(1, slice(1e-4, 1e-3)) on a learner with one parameter group (no splitter) trains it at 1e-3 at every batch."
+    learn, *_ = make(backend, splitter=None)
+    learn.fit(1, slice(1e-4, 1e-3))
+    close_rel(backend.train_log(learn)["lrs"], np.full((N_TRAIN_BATCHES, 1), 1e-3), rtol=1e-12,
+              what="DLR-2: slice(1e-4, 1e-3) on one group")
+
+
+def _two(m):
+    "Two parameter groups: m[:3] and m[3:]."
+    return [list(m[:3].parameters()), list(m[3:].parameters())]
+
+
+@pytest.mark.claim("IMPL-34")
+def test_reversed_slice_is_refused_on_two_groups():
+    "slice(lo, hi) with lo > hi on 2 groups (the first would train fastest): ValueError in fit, fit_one_cycle, Learner."
+    learn, tr, _ = make(IMPL, splitter=_two)
+    msg = r"needs lo <= hi \(the first group trains slowest\), got slice\(0\.01, 0\.0001, None\)$"
+    with pytest.raises(ValueError, match=r"^lr=slice\(lo, hi\) " + msg):
+        learn.fit(1, slice(1e-2, 1e-4))
+    with pytest.raises(ValueError, match=r"^lr_max=slice\(lo, hi\) " + msg):
+        learn.fit_one_cycle(1, slice(1e-2, 1e-4))
+    assert tr.batches == 0, "IMPL-34: trained before the error"
+    with pytest.raises(ValueError, match=r"^lr=slice\(lo, hi\) " + msg):
+        make(IMPL, splitter=_two, lr=slice(1e-2, 1e-4))
+
+
+@pytest.mark.claim("IMPL-34")
+@pytest.mark.parametrize("lr", [[1e-3, -1e-2, 1e-1], (1e-3, -1e-2, 1e-1)], ids=["list", "tuple"])
+def test_negative_lr_in_a_list_says_every_lr_must_be_positive(lr):
+    "A list or tuple of group LRs with an entry < 0 is refused with the message of any LR <= 0: 'every LR must be > 0'."
+    learn, tr, _ = make(IMPL)
+    with pytest.raises(ValueError, match=r"^lr: every LR must be > 0 \(0 trains nothing, < 0 climbs the loss\), got "
+                       + re.escape(repr(lr)) + "$"):
+        learn.fit(1, lr)
+    assert tr.batches == 0, "IMPL-34: trained before the error"
+
+
 # ---------------------------------------------------------------- freeze / unfreeze (T:L322-337)
 def _changed(before, m):
     return [not torch.equal(a, b) for a, b in zip(before, params(m))]
@@ -582,6 +621,20 @@ def test_save_load_round_trip(tmp_path):
     learn.load("m")
     assert all(torch.equal(v, learn.model.state_dict()[k]) for k, v in sd.items()), "IMPL-7: model state after load"
     assert all(torch.equal(a, b) for a, b in zip(o, IMPL.opt_tensors(learn))), "IMPL-7: optimizer state after load"
+
+
+@pytest.mark.claim("IMPL-32")
+def test_learner_without_path_saves_under_the_working_directory(tmp_path, monkeypatch):
+    "Learner(...) without path or model_dir: save('m') writes models/m.pth in the working directory (fastai's default)."
+    from impl.learner import Learner
+
+    monkeypatch.chdir(tmp_path)
+    tr, va = make(IMPL)[1:]
+    learn = Learner(IMPL.dls_from_loaders(tr, va), mlp(), nn.CrossEntropyLoss(), progress=False)
+    learn.save("m")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["models", "models/m.pth"], (
+        f"IMPL-32: files written {sorted(tmp_path.rglob('*'))}")
+    learn.load("m")
 
 
 class _Payload:

@@ -272,6 +272,28 @@ def test_bad_compile_argument_raises_before_anything():
     assert learn._net() is learn.model, f"IMPL-41: a failed compile left {learn._net()!r}"
 
 
+@pytest.mark.claim("IMPL-41")
+def test_learner_compile_argument_picks_the_mode(monkeypatch):
+    """Learner(compile=True) calls torch.compile(model, mode=None) once (the default mode), compile='reduce-overhead'
+    passes that mode, compile=False or None compiles nothing; compile='fastest' raises torch.compile's error naming the
+    mode. No forward pass runs, so nothing is actually compiled (fast)."""
+    calls, real = [], torch.compile
+    try:
+        real(nn.Linear(1, 1))
+    except Exception as e:  # noqa: BLE001 - any failure means: not on this platform
+        pytest.skip(f"torch.compile is not available on this platform: {type(e).__name__}: {e}"[:400])
+    monkeypatch.setattr(torch, "compile", lambda m, **k: (calls.append((m, k)), real(m, **k))[1])
+    ro = "reduce-overhead"
+    for arg, want in [(False, []), (None, []), (True, [dict(mode=None)]), (ro, [dict(mode=ro)])]:
+        calls.clear()
+        learn = learner(compile=arg)
+        assert [k for _, k in calls] == want and all(m is learn.model for m, _ in calls), (
+            f"IMPL-41: Learner(compile={arg!r}) made torch.compile calls {calls}")
+        assert (learn._net() is learn.model) == (not want), f"IMPL-41: compile={arg!r} runs {learn._net()!r}"
+    with pytest.raises(RuntimeError, match="mode=fastest"):
+        learner(compile="fastest")
+
+
 @pytest.mark.slow
 @pytest.mark.claim("IMPL-41")
 def test_compiled_with_inductor_trains_as_plain(tmp_path):
