@@ -16,6 +16,7 @@ import copy
 import functools
 import io
 import math
+import re
 import sys
 
 import matplotlib
@@ -876,3 +877,95 @@ def test_default_weight_decay_differs_from_fastai_as_stated():
     assert [h["wd"] for h in fl.opt.hypers] == [0.01], f"fastai's default wd: {fl.opt.hypers}"
     do_wd = [fl.opt.state[p].get("do_wd", True) for p in m.parameters()]
     assert do_wd == [True, False, False, False, True, False], f"fastai decays (weights, biases, BN): {do_wd}"
+
+
+# ---------------------------------------------------------------- wd and moms bounds (IMPL-34), Learner(cbs=None)
+@pytest.mark.claim("IMPL-34")
+def test_zero_weight_decay_and_zero_momentum_are_accepted():
+    """wd=0 (no decay) and momentum 0 are legal values, not errors: Learner(moms=(0, 0, 0)) 1cycles every group's
+    beta1 at 0 exactly; fit(wd=0.0) after a fit at wd=0.1 sets every group's weight_decay back to 0; a wd of 0 per
+    group and fit_one_cycle(moms=(0.0, 0.0, 0.0)) are taken as given."""
+    learn, *_ = make(IMPL, moms=(0.0, 0.0, 0.0))
+    learn.fit_one_cycle(1, 1e-2)
+    moms = IMPL.train_log(learn)["moms"]
+    assert moms.shape == (8, 3) and (moms == 0.0).all(), f"IMPL-34: Learner(moms=(0, 0, 0)) scheduled {moms}"
+    assert [g["betas"][0] for g in learn.opt.param_groups] == [0.0] * 3, "IMPL-34: beta1 after the cycle"
+    learn.fit(1, 1e-2, wd=0.1)
+    learn.fit(1, 1e-2, wd=0.0)
+    got = [g["weight_decay"] for g in learn.opt.param_groups]
+    assert got == [0.0] * 3, f"IMPL-34: fit(wd=0.0) after wd=0.1 left weight decay {got}"
+    learn.fit(1, 1e-2, wd=[0.0, 0.1, 0])
+    got = [g["weight_decay"] for g in learn.opt.param_groups]
+    assert got == [0.0, 0.1, 0.0], f"IMPL-34: fit(wd=[0.0, 0.1, 0]) gave weight decay {got}"
+    learn, *_ = make(IMPL)
+    learn.fit_one_cycle(1, 1e-2, wd=0, moms=(0.0, 0.0, 0.0))
+    moms = IMPL.train_log(learn)["moms"]
+    assert (moms == 0.0).all(), f"IMPL-34: fit_one_cycle(moms=(0.0, 0.0, 0.0)) scheduled {moms}"
+    assert [g["weight_decay"] for g in learn.opt.param_groups] == [0.0] * 3, "IMPL-34: fit_one_cycle(wd=0)"
+
+
+@pytest.mark.claim("IMPL-34")
+def test_weight_decay_and_momentum_out_of_range_name_the_value_and_range():
+    """A wd below 0 or not finite, as a number or as a group's entry, and a moms entry below 0 or from 1 up raise
+    ValueError with the whole message: the argument (wd, wd[i], moms[i]), the range it must lie in ([0.0, inf) or
+    [0.0, 1.0): 0 included) and the value; in Learner(...) too. Nothing trains, no parameter changes."""
+    learn, tr, _ = make(IMPL)
+    before = params(learn.model)
+    one_cycle = learn.fit_one_cycle
+    cases = [(lambda: learn.fit(1, 1e-3, wd=-1.0), "wd must lie in [0.0, inf), got -1.0"),
+             (lambda: one_cycle(1, 1e-3, wd=math.inf), "wd must lie in [0.0, inf), got inf"),
+             (lambda: learn.fit(1, 1e-3, wd=[0.1, -1.0, 0.1]), "wd[1] must lie in [0.0, inf), got -1.0"),
+             (lambda: learn.fit(1, 1e-3, wd=(0.0, 0.1, math.nan)), "wd[2] must lie in [0.0, inf), got nan"),
+             (lambda: make(IMPL, wd=-0.5), "wd must lie in [0.0, inf), got -0.5"),
+             (lambda: make(IMPL, wd=[0.1, -0.5, 0.1]), "wd[1] must lie in [0.0, inf), got -0.5"),
+             (lambda: one_cycle(1, 1e-3, moms=(-0.1, 0.85, 0.95)), "moms[0] must lie in [0.0, 1.0), got -0.1"),
+             (lambda: one_cycle(1, 1e-3, moms=(0.95, 0.85, 1.5)), "moms[2] must lie in [0.0, 1.0), got 1.5"),
+             (lambda: make(IMPL, moms=(0.95, 1.2, 0.95)), "moms[1] must lie in [0.0, 1.0), got 1.2")]
+    for call, msg in cases:
+        with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+            call()
+    assert learn.opt is None, "IMPL-34: a refused fit created the optimizer"
+    assert not any(changed(before, learn.model)), "IMPL-34: a refused fit changed a parameter"
+
+
+@pytest.mark.claim("IMPL-39")
+def test_learner_cbs_none_is_no_callbacks():
+    """Learner(cbs=None), as fastai's, has no callbacks of its own (learn.cbs is empty; one callback given alone is
+    a list of it), and fit(cbs=None) / fit_one_cycle(cbs=None) train as without callbacks."""
+    from impl.learner import Learner
+
+    _, tr, va = make(IMPL)
+    dls = IMPL.dls_from_loaders(tr, va)
+    learn = Learner(dls, mlp(), nn.CrossEntropyLoss(), cbs=None, progress=False)
+    assert learn.cbs == [], f"IMPL-39: Learner(cbs=None) has callbacks {learn.cbs}"
+    spy = _Spy("one", [])
+    assert Learner(dls, mlp(), nn.CrossEntropyLoss(), cbs=spy, progress=False).cbs == [spy], "IMPL-39: cbs=one"
+    before = params(learn.model)
+    learn.fit(1, 1e-2, cbs=None)
+    learn.fit_one_cycle(1, 1e-2, cbs=None)
+    assert all(changed(before, learn.model)) and len(learn.recorder.losses) == len(tr), "IMPL-39: fit(cbs=None)"
+
+
+@pytest.mark.claim("IMPL-38")
+def test_recorder_alone_prints_nothing_until_its_table_is_set(capsys):
+    """A Recorder is quiet until a fit (its before_fit) turns its table on: one made alone and driven by hand through
+    an epoch (before_epoch, after_batch, after_epoch) records the row and prints nothing; with table set, the same
+    epoch prints the header and the row."""
+    from types import SimpleNamespace
+
+    from impl.learner import Recorder
+
+    fake = SimpleNamespace(hypers=lambda k: [1e-3], loss=torch.tensor(0.5), valid_values=[0.25], epoch=0)
+    r = Recorder()
+    r.before_epoch(fake)
+    r.after_batch(fake)
+    r.after_epoch(fake)
+    assert r.values == [[pytest.approx(0.5), 0.25]], f"IMPL-38: a Recorder alone recorded {r.values}"
+    assert capsys.readouterr().out == "", "IMPL-38: a Recorder alone printed a table"
+    r.reset()
+    r.table = True
+    r.before_epoch(fake)
+    r.after_batch(fake)
+    r.after_epoch(fake)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[:3] for ln in lines] == [["epoch", "train_loss", "valid_loss"], ["0", "0.500000", "0.250000"]]
