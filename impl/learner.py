@@ -433,7 +433,7 @@ class Learner:
             raise type(e)(f"{name}: {e}") from None
         if any(not v > 0 for v in lrs):
             raise ValueError(f"{name}: every LR must be > 0 (0 trains nothing, < 0 climbs the loss), got {lr!r}")
-        if isinstance(lr, slice) and lr.start is not None and lrs[0] > lrs[-1]:
+        if isinstance(lr, slice) and lr.start is not None and lr.start > lr.stop:  # one group too
             raise ValueError(f"{name}=slice(lo, hi) needs lo <= hi (the first group trains slowest), got {lr!r}")
         return lrs
 

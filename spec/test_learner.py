@@ -217,9 +217,12 @@ def _two(m):
 
 
 @pytest.mark.claim("IMPL-34")
-def test_reversed_slice_is_refused_on_two_groups():
-    "slice(lo, hi) with lo > hi on 2 groups (the first would train fastest): ValueError in fit, fit_one_cycle, Learner."
-    learn, tr, _ = make(IMPL, splitter=_two)
+@pytest.mark.parametrize("two", [True, False], ids=["two-groups", "one-group"])
+def test_reversed_slice_is_refused_on_two_groups(two):
+    """slice(lo, hi) with lo > hi (the first group would train fastest), on 2 groups and on 1 (where it would train at
+    hi: fastai accepts it silently): ValueError in fit, fit_one_cycle, Learner."""
+    kw = {"splitter": _two} if two else {}
+    learn, tr, _ = make(IMPL, **kw)
     msg = r"needs lo <= hi \(the first group trains slowest\), got slice\(0\.01, 0\.0001, None\)$"
     with pytest.raises(ValueError, match=r"^lr=slice\(lo, hi\) " + msg):
         learn.fit(1, slice(1e-2, 1e-4))
@@ -227,7 +230,7 @@ def test_reversed_slice_is_refused_on_two_groups():
         learn.fit_one_cycle(1, slice(1e-2, 1e-4))
     assert tr.batches == 0, "IMPL-34: trained before the error"
     with pytest.raises(ValueError, match=r"^lr=slice\(lo, hi\) " + msg):
-        make(IMPL, splitter=_two, lr=slice(1e-2, 1e-4))
+        make(IMPL, lr=slice(1e-2, 1e-4), **kw)
 
 
 @pytest.mark.claim("IMPL-34")

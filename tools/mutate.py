@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import fnmatch
 import gc
 import importlib
 import json
@@ -173,9 +174,13 @@ def main(argv=None) -> int:
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if not mutmut:
         sys.exit("tools/mutate.py: mutmut is not installed (pip install -e '.[mutate]')")
-    status = "survived" if a.survivors else "not checked" if a.unchecked else None
-    todo = {x: survivors([x], status) for x in mods} if status else {}  # the mutants to rerun, read once
-    if status:
+    status = "survived" if a.survivors else "not checked" if a.unchecked else "changed" if a.functions else None
+    todo = {x: survivors([x], status) for x in mods} if status in ("survived", "not checked") else {}  # read once
+    if a.functions:  # patterns for mutmut; the names are read from its meta file after the run
+        todo = {x: [f"{f}__mutmut_*" for f in a.functions if f.startswith(f"impl.{Path(x).stem}.")] for x in mods}
+    if a.functions:
+        run = _noted(run, f"every mutant of {', '.join(a.functions)} (changed since their last run)")
+    elif status:
         run = _noted(run, f"the previous run's {status} mutants only (" + ", ".join(
             f"{Path(x).stem} {len(todo[x])}" for x in mods) + ")")
     if a.together and len(mods) > 1:  # one mutmut run: one copy, clean run and forced-fail run for all of them
@@ -208,6 +213,10 @@ def main(argv=None) -> int:
                       + "".join(f"\n  {x}" for x in new), file=sys.stderr)
             return rc
         store = _load_store()
+        if a.functions:  # the patterns, expanded over the mutants mutmut made this time
+            for x in batch:
+                keys = json.loads((ROOT / "mutants" / (x + ".meta")).read_text())["exit_code_by_key"]
+                todo[x] = [k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in todo[x])]
         for m in batch:
             store[m] = rec = (recheck(store[m], m, todo[m], run, wall, started) if status
                               else collect(m, wall, run, started))
@@ -229,16 +238,29 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started
     doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started}
     new = {k: "docstring" if k in doc and codes[k] == 0 else status_by_exit_code.get(codes[k], f"exit {codes[k]}")
            for k in names if k in codes}
-    counts = dict(old["counts"])
-    for x in old["not_killed"]:
-        if x["mutant"] in new:
-            counts[x["status"]] -= 1
-            counts[new[x["mutant"]]] = counts.get(new[x["mutant"]], 0) + 1
-    rest = [dict(x, status=new.get(x["mutant"], x["status"])) for x in old["not_killed"]]
+    counts, listed = dict(old["counts"]), {x["mutant"]: x["status"] for x in old["not_killed"]}
+    ever_doc = {k for k, _ in _records(DOCSTRINGS)}
+    for k, v in new.items():  # a mutant not listed was killed, or docstring-only, in the record
+        was = listed.get(k, "docstring" if k in ever_doc else "killed")
+        counts[was] -= 1
+        counts[v] = counts.get(v, 0) + 1
+    rest = [dict(x, status=new[x["mutant"]], **_fresh(m, x)) if x["mutant"] in new else x for x in old["not_killed"]]
+    rest += [dict({"mutant": k, "status": v, "function": _function(k)}, **_fresh(m, {"function": _function(k)}))
+             for k, v in sorted(new.items(), key=lambda kv: _natural(kv[0])) if k not in listed]
     done = {"run": run, "wall_s": round(wall, 1), "rechecked": len(new), "killed": sum(v == "killed" for v in
             new.values())}
     return dict(old, counts=counts, not_killed=[x for x in rest if x["status"] not in ("killed", "docstring")],
                 rechecks=[*old.get("rechecks", []), done])
+
+
+def _fresh(m: str, x: dict) -> dict:
+    """A rechecked mutant's change as mutmut made it this time (the code may have changed since its name was recorded:
+    names are numbers within a function)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    before, after, line = _change(get_diff_for_mutant(x["mutant"], path=m), _def_lines(ROOT / m).get(
+        x["function"].split(".", 2)[2]))
+    return {"before": before, "after": after, "line": line}
 
 
 def survivors(mods, status="survived") -> list[str]:
@@ -284,6 +306,10 @@ def _args(argv):
     p.add_argument("--unchecked", action="store_true",
                    help="run only the mutants the module's last run did not check (stopped by --time-limit), merging "
                         "their verdicts into its record as --survivors does")
+    p.add_argument("--functions", nargs="+", default=None, metavar="NAME",
+                   help="rerun every mutant of these functions (mutmut's names without the number, e.g. "
+                        "'impl.learner.xǁLearnerǁ_fit'), merging their verdicts as --survivors does: after changing a "
+                        "function, whose mutants mutmut renumbers and leaves unrun")
     p.add_argument("--note", default="", help="one line recorded with the run (e.g. why it was made, what was odd)")
     p.add_argument("--report-only", action="store_true",
                    help="only re-render results/mutation.md (after editing the triage file)")
