@@ -221,7 +221,7 @@ def _two(m):
 def test_reversed_slice_is_refused_on_two_groups(two):
     """slice(lo, hi) with lo > hi (the first group would train fastest), on 2 groups and on 1 (where it would train at
     hi: fastai accepts it silently): ValueError in fit, fit_one_cycle, Learner."""
-    kw = {"splitter": _two} if two else {}
+    kw = {"splitter": _two if two else None}
     learn, tr, _ = make(IMPL, **kw)
     msg = r"needs lo <= hi \(the first group trains slowest\), got slice\(0\.01, 0\.0001, None\)$"
     with pytest.raises(ValueError, match=r"^lr=slice\(lo, hi\) " + msg):
