@@ -689,9 +689,9 @@ def test_train_batch_alone_after_a_fit_has_no_divergence_limit():
     got = [float(learn.train_batch(b)) for _ in range(3)]
     assert got == [1.0, 2e6, 2e6], f"IMPL-35: train_batch alone on a new learner gave {got}"
     learn.fit(1, 1e-3)
-    vals += [2e6, 2e6]
-    got = [float(learn.train_batch(b)) for _ in range(2)]
-    assert got == [2e6, 2e6], f"IMPL-35: train_batch alone after a fit gave {got}"
+    vals += [1.0, 2e6, 2e6]
+    got = [float(learn.train_batch(b)) for _ in range(3)]
+    assert got == [1.0, 2e6, 2e6], f"IMPL-35: train_batch alone after a fit gave {got}"
 
 
 @pytest.mark.claim("IMPL-35")

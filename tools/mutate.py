@@ -238,18 +238,17 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started
     doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started}
     new = {k: "docstring" if k in doc and codes[k] == 0 else status_by_exit_code.get(codes[k], f"exit {codes[k]}")
            for k in names if k in codes}
-    counts, listed = dict(old["counts"]), {x["mutant"]: x["status"] for x in old["not_killed"]}
-    ever_doc = {k for k, _ in _records(DOCSTRINGS)}
-    for k, v in new.items():  # a mutant not listed was killed, or docstring-only, in the record
-        was = listed.get(k, "docstring" if k in ever_doc else "killed")
-        counts[was] -= 1
-        counts[v] = counts.get(v, 0) + 1
+    listed, ever_doc, counts = {x["mutant"] for x in old["not_killed"]}, {k for k, _ in _records(DOCSTRINGS)}, {}
+    for k, c in codes.items():  # counted again from the meta file: a changed function may have more or fewer mutants
+        s = new.get(k) or ("docstring" if k in ever_doc and c == 0 else status_by_exit_code.get(c, f"exit {c}"))
+        counts[s] = counts.get(s, 0) + 1
     rest = [dict(x, status=new[x["mutant"]], **_fresh(m, x)) if x["mutant"] in new else x for x in old["not_killed"]]
-    rest += [dict({"mutant": k, "status": v, "function": _function(k)}, **_fresh(m, {"function": _function(k)}))
-             for k, v in sorted(new.items(), key=lambda kv: _natural(kv[0])) if k not in listed]
+    rest += [dict(x, status=v, **_fresh(m, x)) for k, v in sorted(new.items(), key=lambda kv: _natural(kv[0]))
+             if k not in listed for x in [{"mutant": k, "function": _function(k)}]]
     done = {"run": run, "wall_s": round(wall, 1), "rechecked": len(new), "killed": sum(v == "killed" for v in
             new.values())}
-    return dict(old, counts=counts, not_killed=[x for x in rest if x["status"] not in ("killed", "docstring")],
+    return dict(old, total=len(codes), counts=counts,
+                not_killed=[x for x in rest if x["status"] not in ("killed", "docstring")],
                 rechecks=[*old.get("rechecks", []), done])
 
 
