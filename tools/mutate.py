@@ -178,7 +178,6 @@ def main(argv=None) -> int:
     todo = {x: survivors([x], status) for x in mods} if status in ("survived", "not checked") else {}  # read once
     if a.functions:  # patterns for mutmut; the names are read from its meta file after the run
         todo = {x: [f"{f}__mutmut_*" for f in a.functions if f.startswith(f"impl.{Path(x).stem}.")] for x in mods}
-    if a.functions:
         run = _noted(run, f"every mutant of {', '.join(a.functions)} (changed since their last run)")
     elif status:
         run = _noted(run, f"the previous run's {status} mutants only (" + ", ".join(
@@ -235,15 +234,17 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started
     from mutmut.stats import status_by_exit_code
 
     codes = json.loads((ROOT / "mutants" / (m + ".meta")).read_text())["exit_code_by_key"]
-    doc = {k for k, t in _records(DOCSTRINGS) if k in codes and float(t[0]) >= started}
+    docs, defs = _records(DOCSTRINGS), _def_lines(ROOT / m)
+    doc = {k for k, t in docs if k in codes and float(t[0]) >= started}
     new = {k: "docstring" if k in doc and codes[k] == 0 else status_by_exit_code.get(codes[k], f"exit {codes[k]}")
            for k in names if k in codes}
-    listed, ever_doc, counts = {x["mutant"] for x in old["not_killed"]}, {k for k, _ in _records(DOCSTRINGS)}, {}
+    listed, ever_doc, counts = {x["mutant"] for x in old["not_killed"]}, {k for k, _ in docs}, {}
     for k, c in codes.items():  # counted again from the meta file: a changed function may have more or fewer mutants
         s = new.get(k) or ("docstring" if k in ever_doc and c == 0 else status_by_exit_code.get(c, f"exit {c}"))
         counts[s] = counts.get(s, 0) + 1
-    rest = [dict(x, status=new[x["mutant"]], **_fresh(m, x)) if x["mutant"] in new else x for x in old["not_killed"]]
-    rest += [dict(x, status=v, **_fresh(m, x)) for k, v in sorted(new.items(), key=lambda kv: _natural(kv[0]))
+    rest = [dict(x, status=new[x["mutant"]], **_fresh(m, x, defs)) if x["mutant"] in new else x
+            for x in old["not_killed"]]
+    rest += [dict(x, status=v, **_fresh(m, x, defs)) for k, v in sorted(new.items(), key=lambda kv: _natural(kv[0]))
              if k not in listed for x in [{"mutant": k, "function": _function(k)}]]
     done = {"run": run, "wall_s": round(wall, 1), "rechecked": len(new), "killed": sum(v == "killed" for v in
             new.values())}
@@ -252,13 +253,12 @@ def recheck(old: dict, m: str, names: list[str], run: dict, wall: float, started
                 rechecks=[*old.get("rechecks", []), done])
 
 
-def _fresh(m: str, x: dict) -> dict:
+def _fresh(m: str, x: dict, defs: dict) -> dict:
     """A rechecked mutant's change as mutmut made it this time (the code may have changed since its name was recorded:
-    names are numbers within a function)."""
+    names are numbers within a function); defs: _def_lines of the module."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-    before, after, line = _change(get_diff_for_mutant(x["mutant"], path=m), _def_lines(ROOT / m).get(
-        x["function"].split(".", 2)[2]))
+    before, after, line = _change(get_diff_for_mutant(x["mutant"], path=m), defs.get(x["function"].split(".", 2)[2]))
     return {"before": before, "after": after, "line": line}
 
 
@@ -523,7 +523,7 @@ def render() -> None:
          "time of one mutant's tests in one worker; `wall s/mutant`: the mutation phase's wall time per mutant with "
          "the run's workers (`<=`: whole wall time / mutants, where the per-mutant times were not recorded). `run` "
          "X+Y: run X's verdicts with those of its survivors or unchecked mutants rerun in Y (`--survivors`, "
-         "`--unchecked`); the times are X's.", "",
+         "`--unchecked`, `--functions`); the times are X's.", "",
          "| module | run | mutants | docstring | killed | survived | timeout | suspicious | no tests | not checked | "
          "equivalent | score | of checked | goal | wall s | s/mutant | wall s/mutant |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: "
