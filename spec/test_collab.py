@@ -20,22 +20,21 @@ from spec.tiny import (
     one_thread,  # noqa: F401
     plain,
     record,
-    seed_all,
+    seeded,
     seeds,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
+SEEDS = seeds(2)  # (0, 1); shifted by SPEC_SEED_OFFSET (tools/calibrate.py). 3 until stop 20: every verdict
+# below is a min over seeds, so 2 of the 3 can only raise the weakest effect, for two thirds of the cost
 
 
 
 
 def dls_for(backend, root, seed=0, bs=64):
-    "The fixture's ratings merged with titles, items by title (FB08); then every RNG seeded (fastai's split reseeds)."
-    dls = backend.collab_dls(root / "ml-100k", bs=bs, seed=seed)
-    seed_all(seed)
-    return dls
+    "The fixture's ratings merged with titles, items by title (FB08), every RNG seeded before and after (seeded)."
+    return seeded(seed, backend.collab_dls, root / "ml-100k", bs=bs, seed=seed)
 
 
 def sizes(dls):

@@ -27,6 +27,7 @@ from spec.tiny import (
     plain,
     record,
     seed_all,
+    seeded,
     seeds,
 )
 
@@ -381,8 +382,7 @@ def pets_run(backend, root, body, seed, pretrained=True):
     the LR finder's initial drop before training and after unfreezing (T:L358-378). Cached per run."""
     key = (backend.name, seed, pretrained)
     if key not in _RUNS:
-        dls = pets(backend, root, bs=32)
-        seed_all(seed)  # after the DataLoaders: fastai's RandomSplitter(seed=42) reseeds torch
+        dls = seeded(seed, pets, backend, root, bs=32)
         learn = backend.vision_learner(
             dls, backend.tiny_resnet, pretrained=body if pretrained else False, metrics=[backend.error_rate]
         )
@@ -399,26 +399,21 @@ def pets_run(backend, root, body, seed, pretrained=True):
 @pytest.mark.claim("FT-1")
 def test_pretrained_body_beats_random_init(backend, data_dir_medium, body, record_property):
     """Keeping the pretrained body and replacing only the head is what makes transfer learning work: with the same
-    budget (fit_one_cycle(3, 3e-3) on the new learner), over 3 paired seeds (the same seed, split and head init for
-    both arms) the mean error from the pretrained body is below 0.5 and at most 0.6x the mean random-init error (37
-    breeds: chance 0.97; measured about 0.15-0.35 vs 0.9). Effect: the factor by which the mean pretrained error is
-    under its bound, min(0.5, 0.6 x mean random) / mean pretrained; passes above 1. Design: a first version wanted
-    every seed under its bound; in calibration (stop 19, offsets 0..19 at 1 and 2 threads) its weakest seed left impl
-    a margin of 0.317 (one seed's pretrained error of 0.34 against the bound 0.5). The mean of paired seeds is the
-    stronger statistic for the same runs: it can only be larger than the worst seed's (a mean of per-seed bounds is at
-    most the bound of the means), and one unlucky split no longer decides the verdict."""
-    rows = np.array([
-        (
-            pets_run(backend, data_dir_medium, body, s)["errors"][-1],
-            pets_run(backend, data_dir_medium, body, s, pretrained=False)["errors"][-1],
-        )
-        for s in SEEDS
-    ])
-    p, r = rows.mean(0)
-    record_property("errors", np.round(rows, 4).tolist())
+    budget (fit_one_cycle(3, 3e-3) on the new learner) the mean error from the pretrained body over the 3 seeds of
+    SEEDS is below 0.5 and at most 0.6x the error from a random init at the first seed (the same seed, split and head
+    init; 37 breeds: chance 0.97; per seed about 0.1-0.35 vs 0.55-0.95). Effect: the factor by which the mean
+    pretrained error is under its bound, min(0.5, 0.6 x random) / mean pretrained; passes above 1. Design: a first
+    version wanted every seed under its bound; in calibration (stop 19, offsets 0..19 at 1 and 2 threads) its weakest
+    seed left impl a margin of 0.317 (one seed's pretrained error of 0.34 against the bound 0.5). The mean over seeds
+    is the stronger statistic for the same runs: one unlucky split no longer decides the verdict. Up to stop 20 the
+    random arm was 3 runs paired with the pretrained ones; one run (the first seed's) costs a third as much, and on the
+    40 calibration runs of stop 20 (impl) it lowers the weakest effect only from 1.96 to 1.84."""
+    rows = np.array([pets_run(backend, data_dir_medium, body, s)["errors"][-1] for s in SEEDS])
+    p, r = rows.mean(), pets_run(backend, data_dir_medium, body, SEEDS[0], pretrained=False)["errors"][-1]
+    record_property("errors", {"pretrained": np.round(rows, 4).tolist(), "random": round(float(r), 4)})
     record(record_property, min(0.5, 0.6 * r) / max(p, 1e-9), 1)
-    assert p < 0.5 and p <= 0.6 * r, f"FT-1: mean final error {p:.3f} pretrained, {r:.3f} random init; per seed " \
-        f"(pretrained, random) {np.round(rows, 3).tolist()}"
+    assert p < 0.5 and p <= 0.6 * r, f"FT-1: mean final error {p:.3f} pretrained (per seed {np.round(rows, 3)}), " \
+        f"{r:.3f} random init"
 
 
 @pytest.mark.slow

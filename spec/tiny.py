@@ -145,6 +145,16 @@ def seed_all(s):
     torch.manual_seed(s)
 
 
+def seeded(s, make, *a, **kw):
+    """make(*a, **kw) (DataLoaders) with every RNG seeded before and after: fastai's DataLoader draws its shuffling
+    seed from Python's `random` when it is made, so without the first a run depended on what ran before it in the
+    process; fastai's RandomSplitter(seed) reseeds torch, hence the second."""
+    seed_all(s)
+    dls = make(*a, **kw)
+    seed_all(s)
+    return dls
+
+
 def plain(t):
     "A plain torch.Tensor (fastai returns TensorBase/TensorCategory subclasses)."
     return torch.as_tensor(t).as_subclass(torch.Tensor)
