@@ -17,7 +17,20 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spec.backends import get
-from spec.tiny import Counted, data, ema, loaders, make, mlp, one_thread, params, record, seeds, split  # noqa: F401
+from spec.tiny import (  # noqa: F401
+    Counted,
+    data,
+    ema,
+    loaders,
+    make,
+    mlp,
+    one_thread,
+    params,
+    record,
+    seeded_run,
+    seeds,
+    split,
+)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -363,35 +376,26 @@ def test_plot_has_log_x_axis_and_marks_suggestions(backend):
 
 
 # ---------------------------------------------------------------- IMPL contract
-def _seeded_run(backend_name):
-    "fit_one_cycle + validate + lr_find from seed 3: per-batch losses, metrics, suggestion (floats, exact)."
-    from spec.backends import get
-
-    backend = get(backend_name)
-    learn, *_ = make(backend, seed=3)
-    learn.fit_one_cycle(1, 1e-2)
-    r = backend.lr_find(learn)
-    return [backend.train_log(learn)["losses"].tolist(), backend.valid_metrics(learn), list(r)]
-
-
-_SCRIPT = "import json, sys, torch; torch.set_num_threads(1); from spec.test_lr_find import _seeded_run; " \
-          "print(json.dumps(_seeded_run(sys.argv[1])))"
+# The fresh process imports only what the run needs: impl's learner and lr_find, not torchvision (the whole impl
+# adapter) or this module's plotting and hypothesis.
+_SCRIPT = "import json, torch; torch.set_num_threads(1); from spec.backends.impl_api import training; " \
+          "from spec.tiny import seeded_run; print(json.dumps(seeded_run(training)))"
 
 
 @pytest.mark.claim("IMPL-1")
 def test_same_seed_same_losses_and_suggestions():
     "From the same seed on CPU, twice in this process: bit-identical losses, metrics and suggestions."
-    assert _seeded_run(IMPL.name) == _seeded_run(IMPL.name), "IMPL-1: two seeded runs in one process differ"
+    assert seeded_run(IMPL) == seeded_run(IMPL), "IMPL-1: two seeded runs in one process differ"
 
 
 @pytest.mark.claim("IMPL-1")
 @pytest.mark.slow
 def test_same_seed_same_results_in_a_fresh_process():
     "A fresh interpreter (one thread) reproduces this process's seeded losses, metrics and suggestions bit for bit."
-    a = _seeded_run(IMPL.name)
+    a = seeded_run(IMPL)
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, IMPL.name], cwd=root, env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=root, env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, f"IMPL-1: the fresh process failed: {out.stderr[-2000:]}"
     fresh = json.loads(out.stdout.strip().splitlines()[-1])

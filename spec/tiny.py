@@ -81,6 +81,16 @@ def make(backend, model=None, n=N, bs=BS, seed=0, loss_func=None, **kw):
     return backend.learner(backend.dls_from_loaders(tr, va), model, loss_func, **kw), tr, va
 
 
+def seeded_run(backend):
+    """fit_one_cycle + validate + lr_find of make(backend, seed=3): per-batch losses, metrics, suggestion (floats,
+    exact; IMPL-1). `backend` needs only the names of spec/backends/impl_api/training.py, so that a fresh process can
+    pass that module and skip the imports of the whole adapter (torchvision)."""
+    learn, *_ = make(backend, seed=3)
+    learn.fit_one_cycle(1, 1e-2)
+    r = backend.lr_find(learn)
+    return [backend.train_log(learn)["losses"].tolist(), backend.valid_metrics(learn), list(r)]
+
+
 def params(m):
     "A copy of every parameter, in order, on the CPU (fastai moves the model to the GPU when there is one)."
     return [p.detach().cpu().clone() for p in m.parameters()]

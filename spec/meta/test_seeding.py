@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from spec.tiny import plain, seed_all, seeded
 from spec.test_collab import dls_for
 from spec.test_vision import pets
+from spec.tiny import plain, seed_all, seeded
 
 
 def order(dls, n=3):
@@ -54,8 +54,8 @@ def test_seeded_runs_ignore_what_ran_before(backend, data_dir, what):
 
 
 def test_without_the_first_seeding_fastai_depends_on_it(data_dir):
-    """The failure the seeding removes, on fastai's Pets: seeding only after building the DataLoaders leaves the order to
-    chance."""
+    """The failure the seeding removes, on fastai's Pets: seeding only after building the DataLoaders leaves the
+    order to chance."""
     from spec import backends
 
     try:
