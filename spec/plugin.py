@@ -208,6 +208,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return group_of(nodeid)
 
+    config.option.loadscopereorder = False  # the groups in the workers' order: heaviest_groups_first
     return ModuleBackendScheduling(config, log)
 
 
@@ -255,6 +256,31 @@ def pytest_collection_modifyitems(session, config, items):
         config.hook.pytest_deselected(items=drop)
     if drop or errors:
         items[:] = keep
+    if is_worker(config) and getattr(config.option, "loadgroup", False):  # a worker's "dist" is "no"; xdist keeps this
+        heaviest_groups_first(items)
+
+
+HEAVY = 20  # a slow or statistical test that runs here weighs as much as 20 others in heaviest_groups_first
+
+
+def heavy(item) -> bool:
+    return bool(item.get_closest_marker("slow") or item.get_closest_marker("statistical")) and not any(
+        m.name == "skip" for m in item.iter_markers())
+
+
+def heaviest_groups_first(items):
+    """Order the groups (group_of) by weight, the number of their tests plus HEAVY x the slow or statistical ones that
+    run here, keeping each group's tests in their order. Under `--dist loadgroup` the workers send their collection
+    in this order and ModuleBackendScheduling hands the groups out in it: the long training groups start first and
+    the short ones even out the end. xdist's own order, by number of tests alone, left the regression runs to the end
+    and one worker 4-9 s behind the other (stop 21); a simulation on measured times put this order within 1 s of
+    longest-first."""
+    first, weight = {}, defaultdict(int)
+    for k, it in enumerate(items):
+        g = group_of(it.nodeid)
+        first.setdefault(g, k)
+        weight[g] += 1 + HEAVY * heavy(it)
+    items.sort(key=lambda it: (-weight[group_of(it.nodeid)], first[group_of(it.nodeid)]))
 
 
 def _needs_claim(item) -> bool:

@@ -272,6 +272,63 @@ def test_loadgroup_keeps_a_modules_tests_of_a_backend_on_one_worker(project):
     assert list(ran.values()) == [list(range(12))], f"tests per worker: {ran}"
 
 
+ORDERED = """
+import os
+import pytest
+
+def log(name):
+    with open("order.txt", "a") as f:
+        f.write(name + "\\n")
+
+@pytest.mark.claim("T-1")
+@pytest.mark.parametrize("k", range(8))
+def test_light(backend, k):
+    log("many")
+"""
+HEAVY = """
+import pytest
+from test_many import log
+
+@pytest.mark.claim("T-1")
+def test_light(backend):
+    log("heavy")
+
+@pytest.mark.slow
+@pytest.mark.claim("T-1")
+def test_slow(backend):
+    log("heavy")
+"""
+SKIPPED = """
+import pytest
+from test_many import log
+
+@pytest.mark.claim("T-1")
+def test_light(backend):
+    log("skipped")
+
+@pytest.mark.slow
+@pytest.mark.real_data
+@pytest.mark.claim("T-1")
+@pytest.mark.parametrize("k", range(2))
+def test_real(backend, k):
+    log("never")
+"""
+
+
+def test_loadgroup_starts_the_heaviest_groups(project):
+    """The groups are handed out heaviest first (spec.plugin.heaviest_groups_first): a group with a slow test that runs
+    here (weight 2 + 20) before one of 8 light tests, and that before a group whose slow tests are skipped here (3);
+    xdist's own order (by number of tests) would start with the 8. One worker runs them in the order handed out."""
+    project.makepyfile(test_many=ORDERED, test_heavy=HEAVY, test_skipped=SKIPPED)
+    r = project.runpytest_subprocess("--claims-ledger", str(project.path / "claims.toml"), "--backend", "impl",
+                                     "-p", "no:cacheprovider", "-n", "1", "--dist", "loadgroup", "test_many.py",
+                                     "test_heavy.py", "test_skipped.py")
+    r.assert_outcomes(passed=11, skipped=2)
+    ran = (project.path / "order.txt").read_text().split()
+    firsts = [g for k, g in enumerate(ran) if k == 0 or ran[k - 1] != g]
+    assert firsts == ["heavy", "many", "skipped"], f"groups in the order run: {ran}"
+
+
 def test_group_of_names_module_and_backend():
     from spec.plugin import group_of
 
