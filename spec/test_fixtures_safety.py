@@ -227,6 +227,52 @@ def test_stale_temporaries_of_dead_makers_are_removed(made):
 
 
 @pytest.mark.claim("IMPL-17")
+def test_a_truth_json_put_in_while_we_look_is_not_refused(made, monkeypatch):
+    """Another maker's first copy goes in between our reading the (missing) truth JSON and finding the folder, and it
+    finishes before we look for its temporaries: busy (judged again under the lock), not NotOurs. Until stop 21 this
+    refused one of test_concurrent_makers' three processes now and then."""
+    tp = fixtures.truth_path(made, "ml-100k")
+    kept = tp.read_bytes()
+    tp.unlink()  # as before the first copy's truth JSON is in
+    read = fixtures._our_truth
+
+    def late(root, name):
+        t = read(root, name)
+        tp.write_bytes(kept)  # the other maker's tj.replace(tp), just after we read
+        return t
+
+    monkeypatch.setattr(fixtures, "_our_truth", late)
+    equal(fixtures._state(made, "ml-100k", 0, "small"), ("busy", ""), "a truth JSON that arrived meanwhile")
+    monkeypatch.undo()
+    equal(fixtures._state(made, "ml-100k", 0, "small")[0], "current", "the copy the other maker put in")
+    tp.unlink()  # and a folder that is not ours, with nobody making it, is still refused
+    with pytest.raises(fixtures.NotOurs, match="was not made by fixtures"):
+        fixtures._state(made, "ml-100k", 0, "small")
+
+
+@pytest.mark.claim("IMPL-17")
+def test_a_copy_swapped_out_while_we_look_is_not_refused(made, monkeypatch):
+    """A live maker moves the copy aside (its .old temporary) between our seeing the folder and checking it is one:
+    busy, not NotOurs."""
+    dest, aside = made / "ml-100k", made / ".tmp-ml-100k-1.old"  # pid 1 is alive
+    exists = Path.exists
+
+    def swap(self, *a, **kw):
+        there = exists(self, *a, **kw)
+        if self == dest and there:
+            dest.rename(aside)  # the other maker's dest.rename(old), just after we looked
+        return there
+
+    monkeypatch.setattr(Path, "exists", swap)
+    try:
+        got = fixtures._state(made, "ml-100k", 0, "small")
+    finally:
+        monkeypatch.undo()
+        aside.rename(dest)
+    equal(got, ("busy", ""), "a copy moved aside by a live maker")
+
+
+@pytest.mark.claim("IMPL-17")
 def test_concurrent_makers(tmp_path):
     "Three processes make the same dataset at once, swapping seeds 1 and 2: each call succeeds, none is refused."
     code = ("import sys, fixtures\n"
