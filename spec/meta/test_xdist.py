@@ -285,33 +285,23 @@ def log(name):
 def test_light(backend, k):
     log("many")
 """
-HEAVY = """
+
+
+def weighted(name, *marks, n=1):
+    "A scratch module of one light test and n slow ones (also marked `marks`), each logging `name` when it runs."
+    deco = "".join(f"@pytest.mark.{m}\n" for m in ("slow", *marks))
+    return f"""
 import pytest
 from test_many import log
 
 @pytest.mark.claim("T-1")
 def test_light(backend):
-    log("heavy")
+    log("{name}")
 
-@pytest.mark.slow
-@pytest.mark.claim("T-1")
-def test_slow(backend):
-    log("heavy")
-"""
-SKIPPED = """
-import pytest
-from test_many import log
-
-@pytest.mark.claim("T-1")
-def test_light(backend):
-    log("skipped")
-
-@pytest.mark.slow
-@pytest.mark.real_data
-@pytest.mark.claim("T-1")
-@pytest.mark.parametrize("k", range(2))
-def test_real(backend, k):
-    log("never")
+{deco}@pytest.mark.claim("T-1")
+@pytest.mark.parametrize("k", range({n}))
+def test_slow(backend, k):
+    log("{name}")
 """
 
 
@@ -319,7 +309,8 @@ def test_loadgroup_starts_the_heaviest_groups(project):
     """The groups are handed out heaviest first (spec.plugin.heaviest_groups_first): a group with a slow test that runs
     here (weight 2 + 20) before one of 8 light tests, and that before a group whose slow tests are skipped here (3);
     xdist's own order (by number of tests) would start with the 8. One worker runs them in the order handed out."""
-    project.makepyfile(test_many=ORDERED, test_heavy=HEAVY, test_skipped=SKIPPED)
+    project.makepyfile(test_many=ORDERED, test_heavy=weighted("heavy"),
+                      test_skipped=weighted("skipped", "real_data", n=2))
     r = project.runpytest_subprocess("--claims-ledger", str(project.path / "claims.toml"), "--backend", "impl",
                                      "-p", "no:cacheprovider", "-n", "1", "--dist", "loadgroup", "test_many.py",
                                      "test_heavy.py", "test_skipped.py")
