@@ -27,7 +27,7 @@ from spec.tiny import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 H, W = 48, 64
-SEEDS = seeds(4)  # (0, 1, 2, 3); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
+SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py). 4 until stop 22 (calibration.md)
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +126,14 @@ def biwi_run(backend, frames, body, seed, pretrained):
 @pytest.mark.claim("REG-16")
 def test_pretrained_body_learns_the_head_centre(backend, frames, body, record_property):
     """The pretrained body learns where the head is. Effect: 1 - (mean absolute error / that of predicting the
-    training mean) on the worse axis, the errors averaged over the 4 seeds of SEEDS; the test passes when the effect
+    training mean) on the worse axis, the errors averaged over the 3 seeds of SEEDS; the test passes when the effect
     is above 0.15 (error under 0.85x the mean predictor's on both axes; a model that ignores the image scores <= 0).
     Measured about 0.3-0.45 on impl, 0.4-0.45 on fastai (results/calibration.md)."""
     xt, yt, xv, yv = frames
     base = (yv.view(-1, 2) - yt.view(-1, 2).mean(0)).abs().mean(0).numpy() * [320, 240]
     errs = np.array([biwi_run(backend, frames, body, s, True)[1] for s in SEEDS])
     effect = 1 - (errs.mean(0) / base).max()
+    record_property("errors_px", errs.round(2).tolist())
     record(record_property, effect, 0.15)
     assert effect > 0.15, f"REG-16: mean abs error (x, y) px {errs.round(1)}; mean predictor {base}"
 
@@ -140,13 +141,14 @@ def test_pretrained_body_learns_the_head_centre(backend, frames, body, record_pr
 @pytest.mark.slow
 @pytest.mark.claim("REG-16")
 def test_pretrained_body_beats_random_weights(backend, frames, body, record_property):
-    """Same budget and head (biwi_run), 4 paired seeds (the same seed for both arms: head init, batch order). Effect:
+    """Same budget and head (biwi_run), 3 paired seeds (the same seed for both arms: head init, batch order). Effect:
     1 - the geometric mean over the seeds of MSE(pretrained) / MSE(random), i.e. the typical relative reduction of
     the validation MSE; passes when above 0.2 (pretrained at most 0.8x random). Measured about 0.5 on impl and 0.6
     on fastai (per-seed ratios 0.33-0.76); per-seed ratios are not required below 1, since single seeds vary too
     much between machines. A null experiment (random vs random, or the arms swapped) gives an effect <= 0."""
     rows = np.array([[biwi_run(backend, frames, body, s, p)[0] for p in (True, False)] for s in SEEDS])
     effect = 1 - np.exp(np.log(rows[:, 0] / rows[:, 1]).mean())
+    record_property("mse", np.round(rows, 5).tolist())
     record(record_property, effect, 0.2)
     assert effect > 0.2, (
         f"REG-16: valid MSE (pretrained, random) per seed {np.round(rows, 4).tolist()}; "

@@ -365,7 +365,7 @@ def test_vision_learner_is_the_name_now(backend, data_dir):
 
 
 # ---------------------------------------------------------------- training with a pretrained body (statistical)
-SEEDS = seeds(3)  # (0, 1, 2); shifted by SPEC_SEED_OFFSET (tools/calibrate.py)
+SEEDS = seeds(2)  # (0, 1); shifted by SPEC_SEED_OFFSET (tools/calibrate.py). 3 until stop 22 (results/calibration.md)
 _RUNS = {}
 
 
@@ -401,7 +401,7 @@ def pets_run(backend, root, body, seed, pretrained=True):
 @pytest.mark.claim("FT-1")
 def test_pretrained_body_beats_random_init(backend, data_dir_medium, body, record_property):
     """Keeping the pretrained body and replacing only the head is what makes transfer learning work: with the same
-    budget (fit_one_cycle(3, 3e-3) on the new learner) the mean error from the pretrained body over the 3 seeds of
+    budget (fit_one_cycle(3, 3e-3) on the new learner) the mean error from the pretrained body over the 2 seeds of
     SEEDS is below 0.5 and at most 0.6x the error from a random init at the first seed (the same seed, split and head
     init; 37 breeds: chance 0.97; per seed about 0.1-0.35 vs 0.55-0.95). Effect: the factor by which the mean
     pretrained error is under its bound, min(0.5, 0.6 x random) / mean pretrained; passes above 1. Design: a first
@@ -422,17 +422,18 @@ def test_pretrained_body_beats_random_init(backend, data_dir_medium, body, recor
 @pytest.mark.claim("FT-11")
 def test_finder_after_unfreezing_has_no_rapid_drop(backend, data_dir_medium, body, record_property):
     """After 3 epochs of the head and unfreeze() (already pretty good) the LR finder's smoothed loss falls less than a
-    third as far over the first 80% of the sweep as on the same learner before training (the lesson: no rapid drop,
-    'a very gentle little gradient'): 20-batch sweeps, the fall measured from the smoothed loss at the 6th point
-    (initial_drop), averaged over 3 seeds. Effect: mean drop before / mean drop after; passes above 3 (a learner that
-    is not yet good gives about 1). Design: measured from the first point (one batch's loss: +-0.4 on fastai's
-    augmented Pets at bs 32) the effect fell to 4.6 on impl and 3.2 on fastai in 3-seed blocks of seeds 0-11, against
-    a threshold of 4. From a later start the drop before training stays 0.6-1.1 while the fall after is mostly the
-    noise of the start: from the 4th point the weakest block gave 8.6 (impl) and 6.4 (fastai), the 6th point lowers
-    the fall after by another 10-30%; the gentle gradient itself is real (a fall of 0.07-0.23 in single seeds), so
-    the threshold is 3, not 4."""
+    third as far over the first 80% of the sweep as on the same learner before training (the lesson: no rapid drop, 'a
+    very gentle little gradient'): 20-batch sweeps, the fall measured from the smoothed loss at the 6th point
+    (initial_drop), averaged over the seeds of SEEDS. Effect: mean drop before / mean drop after; passes above 3 (a
+    learner that is not yet good gives about 1). Design: measured from the first point (one batch's loss: +-0.4 on
+    fastai's augmented Pets at bs 32) the effect fell to 4.6 on impl and 3.2 on fastai in 3-seed blocks of seeds 0-11,
+    against a threshold of 4. From a later start the drop before training stays 0.6-1.1 while the fall after is mostly
+    the noise of the start: from the 4th point the weakest block gave 8.6 (impl) and 6.4 (fastai), the 6th point lowers
+    the fall after by another 10-30%; the gentle gradient itself is real (a fall of 0.07-0.23 in single seeds), so the
+    threshold is 3, not 4."""
     rows = np.array([pets_run(backend, data_dir_medium, body, s)["drop"] for s in SEEDS])
     before, after = rows.mean(0)
+    record_property("drops", {"before": rows[:, 0].round(4).tolist(), "after": rows[:, 1].round(4).tolist()})
     record(record_property, before / max(after, 1e-12), 3)
     assert after < before / 3, f"FT-11: mean drop {before:.3f} before, {after:.3f} after; per seed {rows.round(3)}"
 
