@@ -22,6 +22,8 @@ through xdist's serialisation, so a distributed run prints them too.
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import platform
@@ -30,6 +32,7 @@ import sys
 import textwrap
 from collections import defaultdict
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,7 @@ from spec import ledger as _ledger
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ("failed", "xfailed", "passed", "measured", "skipped", "untested", "n/a")  # worst first when aggregating
 RESULT = "spec_claims"  # report attribute and workeroutput key: the claim result of one report, a worker's tests map
+WORKER_ENV = "spec_environment"  # workeroutput key: the worker's libraries() for the controller's environment()
 _NODEID = pytest.StashKey[str]()  # the node id at collection (xdist's loadgroup appends "@group" later)
 SECTION = "claims"  # the title of the report section a failing test gets (see claim_section)
 
@@ -74,8 +78,17 @@ def pytest_configure(config):
     config.stash[STATE] = st = State(claims, _ledger.select(claims, config.getoption("--claims")),
                                 list(_backends.NAMES) if b == "all" else [b])
     if not is_worker(config):  # the results are gathered where the table is printed: here, or xdist's controller
-        config.pluginmanager.register(_Results(st), f"spec-claims-results-{id(config)}")
+        config.pluginmanager.register(_Results(st, config), f"spec-claims-results-{id(config)}")
     _hypothesis_profiles()
+    if not _FAST_EXIT:
+        atexit.register(gc.freeze)
+        _FAST_EXIT.append(True)
+
+
+# At exit, gc.freeze(): the interpreter's last garbage collections then skip every object made before it. With torch,
+# torchvision and fastai loaded they take 1.5-2.5 s of each process's exit, and xdist's controller waits for its
+# workers' (0.6 s with the freeze, measured on this project's 2-core machine).
+_FAST_EXIT = []
 
 
 def is_worker(config) -> bool:
@@ -186,6 +199,11 @@ def group_name(nodeid: str, backend: str | None) -> str:
     return f"{nodeid.split('::')[0]}:{backend or '-'}"
 
 
+def plain_id(nodeid: str) -> str:
+    "The node id without an explicit `@group` suffix (see group_of)."
+    return nodeid.rsplit("@", 1)[0] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
+
+
 def group_of(nodeid: str) -> str:
     """The group of a node id as the xdist controller sees it: an explicit `@group` suffix, else group_name from the id
     (the backend is the parameter id part naming one: "test_x[fastai-resnet18]" -> "spec/test_x.py:fastai")."""
@@ -257,10 +275,12 @@ def pytest_collection_modifyitems(session, config, items):
     if drop or errors:
         items[:] = keep
     if is_worker(config) and getattr(config.option, "loadgroup", False):  # a worker's "dist" is "no"; xdist keeps this
-        heaviest_groups_first(items)
+        heaviest_groups_first(items, config.workerinput.get(DURATIONS, {}))
 
 
-HEAVY = 20  # a slow or statistical test that runs here weighs as much as 20 others in heaviest_groups_first
+# ---------------------------------------------------------------- the order groups start in under --dist loadgroup
+DURATIONS = "spec_durations"  # workerinput key: seconds per test id, from .cache/spec-durations.json
+LIGHT, HEAVY = 0.1, 2.0  # the seconds guessed for a test that no run has timed yet: HEAVY when slow or statistical
 
 
 def heavy(item) -> bool:
@@ -268,19 +288,59 @@ def heavy(item) -> bool:
         m.name == "skip" for m in item.iter_markers())
 
 
-def heaviest_groups_first(items):
-    """Order the groups (group_of) by weight, the number of their tests plus HEAVY x the slow or statistical ones that
-    run here, keeping each group's tests in their order. Under `--dist loadgroup` the workers send their collection
-    in this order and ModuleBackendScheduling hands the groups out in it: the long training groups start first and
-    the short ones even out the end. xdist's own order, by number of tests alone, left the regression runs to the end
-    and one worker 4-9 s behind the other (stop 21); a simulation on measured times put this order within 1 s of
-    longest-first."""
-    first, weight = {}, defaultdict(int)
+def heaviest_groups_first(items, seconds: dict):
+    """Order the groups (group_of) by their seconds, the sum of their tests' `seconds` from earlier runs (a test not
+    timed yet: LIGHT, or HEAVY when slow or statistical and run here), keeping each group's tests in their order. Under
+    `--dist loadgroup` the workers send their collection in this order and ModuleBackendScheduling hands the groups
+    out in it, longest first: the long training groups start first and the short ones even out the end. Ordered by
+    number of tests (xdist's own order) the regression runs came last, one worker 4-9 s behind the other (stop 21);
+    by test counts weighted for slow tests, the 96 quick tests of test_learner_faults went before Pets (stop 22)."""
+    first, weight = {}, defaultdict(float)
     for k, it in enumerate(items):
         g = group_of(it.nodeid)
         first.setdefault(g, k)
-        weight[g] += 1 + HEAVY * heavy(it)
+        weight[g] += seconds.get(it.nodeid, HEAVY if heavy(it) else LIGHT)
     items.sort(key=lambda it: (-weight[group_of(it.nodeid)], first[group_of(it.nodeid)]))
+
+
+def durations_path(config) -> Path:
+    "Seconds per test id of earlier runs under this root: read when a run starts, updated when it ends."
+    return config.rootpath / ".cache" / "spec-durations.json"
+
+
+def read_durations(path: Path) -> dict | None:
+    "The file's {test id: seconds}; {} when there is none; None when it is not such a file (then left alone)."
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(d, dict) and all(isinstance(k, str) and type(v) in (int, float) for k, v in d.items())
+    return d if ok else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    "xdist's controller hands each worker the same durations, read once: every worker must order its tests alike."
+    if _KNOWN not in node.config.stash:
+        node.config.stash[_KNOWN] = read_durations(durations_path(node.config)) or {}
+    node.workerinput[DURATIONS] = node.config.stash[_KNOWN]
+
+
+_KNOWN = pytest.StashKey[dict]()
+
+
+def write_durations(path: Path, seconds: dict):
+    """Merges a run's seconds per test id into the file (written whole, then renamed into place); a file there that
+    is not such a table is not ours to overwrite."""
+    old = read_durations(path)
+    if not seconds or old is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**old, **{k: round(v, 3) for k, v in seconds.items()}}, indent=0, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def _needs_claim(item) -> bool:
@@ -298,6 +358,7 @@ class State:
         self.tests = defaultdict(set)                # claim id -> node ids
         self.out = defaultdict(list)                 # (claim id, backend) -> [(status, reason, nodeid, current)]
         self.workers = set()                         # xdist workers whose results arrived (none: a serial run)
+        self.worker_env = []                         # the workers' distinct libraries(), from their workeroutput
 
     def record(self, r: dict):
         "One report's claim result (see pytest_runtest_makereport): recorded in order-independent form."
@@ -342,8 +403,8 @@ def state(config) -> State:
 class _Results:
     "Records the claim result each report carries; under xdist on the controller, to which workers forward reports."
 
-    def __init__(self, st: State):
-        self.st = st
+    def __init__(self, st: State, config):
+        self.st, self.config, self.seconds = st, config, defaultdict(float)  # seconds: per test id, for the next run
 
     def pytest_sessionstart(self, session):
         testmon = getattr(session.config, "testmon_config", None)  # pytest-testmon's, set in its pytest_configure
@@ -352,6 +413,10 @@ class _Results:
     def pytest_runtest_logreport(self, report):
         if r := getattr(report, RESULT, None):
             self.st.record(r)
+        self.seconds[plain_id(report.nodeid)] += report.duration
+
+    def pytest_sessionfinish(self, session):
+        write_durations(durations_path(self.config), self.seconds)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
@@ -359,6 +424,8 @@ class _Results:
         self.st.workers.add(node.gateway.id)
         for i, ids in getattr(node, "workeroutput", {}).get(RESULT, {}).items():
             self.st.tests[i].update(ids)
+        if (env := getattr(node, "workeroutput", {}).get(WORKER_ENV)) and env not in self.st.worker_env:
+            self.st.worker_env.append(env)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -429,12 +496,31 @@ def _short(rep) -> str:
 
 # ---------------------------------------------------------------- environment, header, table, JSON, strict
 def environment(config=None) -> dict:
+    """Where the claims ran: Python, the libraries and the torch device (from the workers under xdist), the run's
+    settings and the commit."""
     env = {"python": platform.python_version(), "platform": platform.platform()}
+    st = state(config) if config is not None else None
+    env.update(st.worker_env[0] if st and st.worker_env else libraries())
+    if st and len(st.worker_env) > 1:  # workers on other hosts (--tx ssh=...) with other libraries or devices
+        env["other_workers"] = st.worker_env[1:]
+    env["hypothesis_profile"] = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    if config is not None:
+        env["backends"] = st.backends
+        env["workers"] = len(st.workers)  # pytest-xdist workers; 0: a serial run
+    env["spec_data"] = str(real_data_path()) if real_data_path() else None
+    env["commit"] = _git("rev-parse", "HEAD")
+    env["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no")) if env["commit"] else None
+    return env
+
+
+def libraries() -> dict:
+    """The libraries' versions and the torch device. Imports torch, torchvision and pandas (5-7 s in a fresh process):
+    an xdist controller, which collects nothing, takes them from its workers instead (WORKER_ENV)."""
+    env = {}
     for mod in ("torch", "torchvision", "fastai", "numpy", "pandas", "hypothesis"):
         try:
             if mod == "fastai" and mod not in sys.modules:  # its metadata, not a 5 s import (impl-only, testmon runs)
-                from importlib.metadata import version
-                env[mod] = version(mod)
+                env[mod] = _version(mod)
             else:
                 env[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
@@ -448,13 +534,6 @@ def environment(config=None) -> dict:
         env["matmul_precision"] = torch.get_float32_matmul_precision()
     except ImportError:
         env["device"] = "unknown (torch missing)"
-    env["hypothesis_profile"] = os.environ.get("HYPOTHESIS_PROFILE", "dev")
-    if config is not None:
-        env["backends"] = state(config).backends
-        env["workers"] = len(state(config).workers)  # pytest-xdist workers; 0: a serial run
-    env["spec_data"] = str(real_data_path()) if real_data_path() else None
-    env["commit"] = _git("rev-parse", "HEAD")
-    env["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no")) if env["commit"] else None
     return env
 
 
@@ -468,14 +547,33 @@ def _git(*args) -> str | None:
 
 
 def pytest_report_header(config):
-    if is_worker(config):  # nobody reads a worker's header; environment() imports fastai
+    if is_worker(config):  # nobody reads a worker's header
         return []
-    e = environment(config)
-    return [f"lesson6-spec: python {e['python']}, torch {e.get('torch')}, torchvision {e.get('torchvision')}, "
-            f"fastai {e.get('fastai')}",
-            f"device: {e.get('device')}; TF32 matmul={e.get('tf32_matmul')} cudnn={e.get('tf32_cudnn')}; "
-            f"hypothesis profile {e['hypothesis_profile']}; backend(s) {', '.join(e['backends'])}; "
-            f"ledger {len(state(config).claims)} claims"]
+    if distributed(config):  # package metadata: importing torch here would hold back the workers' start by 3-7 s
+        e = {m: _version(m) for m in ("torch", "torchvision", "fastai")}
+        device = "the workers', named at the end"
+    else:
+        device = device_line(e := libraries())
+    return [f"lesson6-spec: python {platform.python_version()}, torch {e['torch']}, torchvision {e['torchvision']}, "
+            f"fastai {e['fastai']}",
+            f"device: {device}; hypothesis profile {os.environ.get('HYPOTHESIS_PROFILE', 'dev')}; "
+            f"backend(s) {', '.join(state(config).backends)}; ledger {len(state(config).claims)} claims"]
+
+
+def device_line(e: dict) -> str:
+    return f"{e['device']}; TF32 matmul={e['tf32_matmul']} cudnn={e['tf32_cudnn']}"
+
+
+def distributed(config) -> bool:
+    "An xdist controller: its workers run the tests."
+    return not is_worker(config) and getattr(config.option, "dist", "no") != "no"
+
+
+def _version(mod) -> str | None:
+    try:
+        return version(mod)
+    except PackageNotFoundError:
+        return None
 
 
 def rows(st: State) -> list[dict]:
@@ -504,6 +602,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = state(config)
     rs = rows(st)
     tr = terminalreporter
+    if distributed(config) and st.worker_env:  # the header could not name it (pytest_report_header)
+        tr.write_line("device: " + " | ".join(device_line(e) for e in st.worker_env))
     if not config.getoption("--no-claims-table"):
         width = max(80, min(shutil.get_terminal_size((140, 20)).columns, 160))
         shown = [r for r in rs if ran(r)] if st.ran_only else rs
@@ -557,6 +657,8 @@ def strict_failures(st: State, rs: list[dict]) -> list[str]:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
+    if is_worker(config):  # before xdist sends the workeroutput (its hook wraps this one)
+        config.workeroutput[WORKER_ENV] = json.loads(json.dumps(libraries(), default=str))  # plain types for execnet
     if config.getoption("--claims-strict") and exitstatus == 0 and not is_worker(config):
         st = state(config)
         if strict_failures(st, rows(st)):

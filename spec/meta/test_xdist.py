@@ -122,13 +122,23 @@ def test_grouped(backend):
 '''
 
 
+CONFTEST = """
+import os, sys
+pytest_plugins = ["spec.plugin"]
+
+def pytest_unconfigure(config):  # which processes imported torch: the workers only, under xdist
+    with open(f"torch-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.txt", "w") as f:
+        f.write(str("torch" in sys.modules))
+"""
+
+
 @pytest.fixture
 def project(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the subprocesses import spec.plugin from this checkout
     monkeypatch.delenv("SPEC_DATA", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
     pytester.makefile(".toml", claims=LEDGER)
-    pytester.makeconftest('pytest_plugins = ["spec.plugin"]\n')
+    pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nmarkers =\n  claim: c\n  cuda: c\n  real_data: r\n  pretrained: p\n  slow: s\n")
     pytester.makepyfile(test_a=TEST_A, test_b=TEST_B)
     return pytester
@@ -162,6 +172,10 @@ def test_xdist_gives_the_serial_table_and_json(project):
     for name, args in (("n2", ("-n", "2", "--dist", "loadgroup")), ("tx", ("--tx", "2*popen", "--dist", "loadfile"))):
         r, jx, tx = run(project, name, *args)
         r.assert_outcomes(passed=12, failed=1, xfailed=1, skipped=1, errors=1)
+        # the controller names the workers' device at the end and imports no torch (3-7 s before workers could start)
+        assert {f.name: f.read_text() for f in project.path.glob("torch-*.txt")} == {
+            "torch-main.txt": "False", "torch-gw0.txt": "True", "torch-gw1.txt": "True"}, name
+        assert f"device: {js['environment']['device']}; TF32 matmul=" in r.stdout.str(), name
         assert jx["claims"] == js["claims"], name
         assert tx == table, name
         assert jx["environment"]["workers"] == 2, name
@@ -305,19 +319,55 @@ def test_slow(backend, k):
 """
 
 
-def test_loadgroup_starts_the_heaviest_groups(project):
-    """The groups are handed out heaviest first (spec.plugin.heaviest_groups_first): a group with a slow test that runs
-    here (weight 2 + 20) before one of 8 light tests, and that before a group whose slow tests are skipped here (3);
-    xdist's own order (by number of tests) would start with the 8. One worker runs them in the order handed out."""
-    project.makepyfile(test_many=ORDERED, test_heavy=weighted("heavy"),
-                      test_skipped=weighted("skipped", "real_data", n=2))
+def run_in_order(project) -> list[str]:
+    "The scratch modules test_many, test_heavy, test_skipped on one worker: the groups in the order they ran."
+    (project.path / "order.txt").unlink(missing_ok=True)
     r = project.runpytest_subprocess("--claims-ledger", str(project.path / "claims.toml"), "--backend", "impl",
                                      "-p", "no:cacheprovider", "-n", "1", "--dist", "loadgroup", "test_many.py",
                                      "test_heavy.py", "test_skipped.py")
     r.assert_outcomes(passed=11, skipped=2)
     ran = (project.path / "order.txt").read_text().split()
-    firsts = [g for k, g in enumerate(ran) if k == 0 or ran[k - 1] != g]
-    assert firsts == ["heavy", "many", "skipped"], f"groups in the order run: {ran}"
+    return [g for k, g in enumerate(ran) if k == 0 or ran[k - 1] != g]
+
+
+def test_loadgroup_starts_the_heaviest_groups(project):
+    """The groups are handed out longest first (spec.plugin.heaviest_groups_first). With no earlier run's seconds, by
+    guessed ones: a group with a slow test that runs here (0.1 + 2) before one of 8 light tests (0.8), and that before
+    a group whose slow tests are skipped here (0.3); xdist's own order (by number of tests) would start with the 8. Each
+    run merges its tests' seconds into .cache/spec-durations.json, and the next one orders the groups by them: once
+    the 8 light tests are known to take 50 s each, their group goes first; seconds of tests that did not run are kept.
+    One worker runs the groups in the order handed out."""
+    project.makepyfile(test_many=ORDERED, test_heavy=weighted("heavy"),
+                      test_skipped=weighted("skipped", "real_data", n=2))
+    assert run_in_order(project) == ["heavy", "many", "skipped"]
+    path = project.path / ".cache" / "spec-durations.json"
+    seconds = json.loads(path.read_text())
+    assert sorted(seconds) == sorted(f"test_{m}.py::{t}" for m, t in
+                                     [*[("many", f"test_light[impl-{k}]") for k in range(8)],
+                                      ("heavy", "test_light[impl]"), ("heavy", "test_slow[impl-0]"),
+                                      ("skipped", "test_light[impl]"), ("skipped", "test_slow[impl-0]"),
+                                      ("skipped", "test_slow[impl-1]")]), f"ids timed: {sorted(seconds)}"
+    assert all(isinstance(v, float) and 0 <= v < 30 for v in seconds.values()), seconds
+    path.write_text(json.dumps({**seconds, **{k: 50.0 for k in seconds if "test_many" in k}, "gone.py::test_x": 5.0}))
+    assert run_in_order(project) == ["many", "heavy", "skipped"]
+    after = json.loads(path.read_text())
+    assert after["gone.py::test_x"] == 5.0 and after.keys() == {*seconds, "gone.py::test_x"}
+    assert all(after[k] < 30 for k in seconds if "test_many" in k), "this run's seconds replace the earlier ones"
+
+
+@pytest.mark.parametrize("foreign", ["not json", "[1, 2]", '{"a": "b"}', '{"a": true}'])
+def test_durations_file_not_ours_is_left_alone(tmp_path, foreign):
+    "A .cache/spec-durations.json that is not a table of seconds is read as none and never overwritten."
+    from spec.plugin import read_durations, write_durations
+
+    path = tmp_path / "spec-durations.json"
+    path.write_text(foreign)
+    assert read_durations(path) is None
+    write_durations(path, {"t.py::test_a": 1.5})
+    assert path.read_text() == foreign and [p.name for p in tmp_path.iterdir()] == [path.name]
+    path.unlink()
+    write_durations(path, {"t.py::test_a": 1.5})
+    assert read_durations(path) == {"t.py::test_a": 1.5}
 
 
 def test_group_of_names_module_and_backend():
