@@ -137,6 +137,7 @@ def project(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the subprocesses import spec.plugin from this checkout
     monkeypatch.delenv("SPEC_DATA", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # when these meta-tests run under xdist themselves
     pytester.makefile(".toml", claims=LEDGER)
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nmarkers =\n  claim: c\n  cuda: c\n  real_data: r\n  pretrained: p\n  slow: s\n")
