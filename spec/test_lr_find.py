@@ -378,8 +378,8 @@ def test_plot_has_log_x_axis_and_marks_suggestions(backend):
 # ---------------------------------------------------------------- IMPL contract
 # The fresh process imports only what the run needs: impl's learner and lr_find, not torchvision (the whole impl
 # adapter) or this module's plotting and hypothesis.
-_SCRIPT = "import json, torch; torch.set_num_threads(1); from spec.backends.impl_api import training; " \
-          "from spec.tiny import seeded_run; print(json.dumps(seeded_run(training)))"
+_SCRIPT = "import gc, json, torch; torch.set_num_threads(1); from spec.backends.impl_api import training; " \
+          "from spec.tiny import seeded_run; print(json.dumps(seeded_run(training))); gc.freeze()"  # a quick exit
 
 
 @pytest.mark.claim("IMPL-1")
@@ -493,7 +493,7 @@ def test_lr_find_is_a_callback_that_cancels_the_fit(training, capsys):
 def test_lr_find_module_does_not_import_the_learner():
     "A fresh interpreter imports impl.lr_find without impl.learner; impl's modules import one another without a cycle."
     root = Path(__file__).resolve().parent.parent
-    code = "import sys, impl.lr_find; print('impl.learner' in sys.modules)"
+    code = "import gc, sys, impl.lr_find; print('impl.learner' in sys.modules); gc.freeze()"  # gc.freeze: a quick exit
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", f"IMPL-37: importing impl.lr_find imported impl.learner: {out}"
     graph = {}
