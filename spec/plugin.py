@@ -320,15 +320,15 @@ def read_durations(path: Path) -> dict | None:
     return d if ok else None
 
 
+_KNOWN = pytest.StashKey[dict]()  # the controller's copy of the durations, read once
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     "xdist's controller hands each worker the same durations, read once: every worker must order its tests alike."
     if _KNOWN not in node.config.stash:
         node.config.stash[_KNOWN] = read_durations(durations_path(node.config)) or {}
     node.workerinput[DURATIONS] = node.config.stash[_KNOWN]
-
-
-_KNOWN = pytest.StashKey[dict]()
 
 
 def write_durations(path: Path, seconds: dict):
@@ -549,7 +549,7 @@ def _git(*args) -> str | None:
 def pytest_report_header(config):
     if is_worker(config):  # nobody reads a worker's header
         return []
-    if distributed(config):  # package metadata: importing torch here would hold back the workers' start by 3-7 s
+    if distributed(config):  # package metadata: importing torch here would hold back the workers' start by 5-7 s
         e = {m: _version(m) for m in ("torch", "torchvision", "fastai")}
         device = "the workers', named at the end"
     else:
