@@ -80,15 +80,11 @@ def pytest_configure(config):
     if not is_worker(config):  # the results are gathered where the table is printed: here, or xdist's controller
         config.pluginmanager.register(_Results(st, config), f"spec-claims-results-{id(config)}")
     _hypothesis_profiles()
-    if not _FAST_EXIT:
-        atexit.register(gc.freeze)
-        _FAST_EXIT.append(True)
-
-
-# At exit, gc.freeze(): the interpreter's last garbage collections then skip every object made before it. With torch,
-# torchvision and fastai loaded they take 1.5-2.5 s of each process's exit, and xdist's controller waits for its
-# workers' (0.6 s with the freeze, measured on this project's 2-core machine).
-_FAST_EXIT = []
+    # At exit, gc.freeze(): the interpreter's last garbage collections then skip every object made before it. With
+    # torch, torchvision and fastai loaded they take 1.5-2.5 s of each process's exit, and xdist's controller waits for
+    # its workers' (0.6 s with the freeze, measured on this project's 2-core machine). Registered once per process.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 def is_worker(config) -> bool:

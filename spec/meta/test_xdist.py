@@ -173,7 +173,7 @@ def test_xdist_gives_the_serial_table_and_json(project):
     for name, args in (("n2", ("-n", "2", "--dist", "loadgroup")), ("tx", ("--tx", "2*popen", "--dist", "loadfile"))):
         r, jx, tx = run(project, name, *args)
         r.assert_outcomes(passed=12, failed=1, xfailed=1, skipped=1, errors=1)
-        # the controller names the workers' device at the end and imports no torch (3-7 s before workers could start)
+        # the controller names the workers' device at the end and imports no torch (5-7 s before workers could start)
         assert {f.name: f.read_text() for f in project.path.glob("torch-*.txt")} == {
             "torch-main.txt": "False", "torch-gw0.txt": "True", "torch-gw1.txt": "True"}, name
         assert f"device: {js['environment']['device']}; TF32 matmul=" in r.stdout.str(), name
