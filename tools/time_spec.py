@@ -1,0 +1,69 @@
+"""Time `python3 -m nox -s spec` on this machine, each run between two readings of tools/cpu_probe.py, so that a slow
+spell of the machine can be told from a slower spec (this project's 2-core VM varies by up to 1.5x within minutes).
+
+    python3 tools/time_spec.py [--runs 3] [--wait-for 0.10,0.34] [--deadline 3600] [-- nox posargs]
+
+--wait-for M,L starts a run only when the probe reads under M s for its matmuls and L s for its loop (this VM's
+normal readings: about 0.09 and 0.29), probing once a minute until --deadline seconds have passed. Prints a
+Markdown table: the probe before and after, pytest's seconds, the session's wall seconds, the CPU seconds of all
+its processes (user + system) and pytest's summary. Runs in the checkout it is called from, after the spec's venv exists (a first `nox -s spec`)."""
+import argparse
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = ROOT / ".nox" / "spec" / "bin" / "python"
+
+
+def probe() -> tuple[float, float]:
+    "(matmul s, loop s) from tools/cpu_probe.py in the spec's venv."
+    out = subprocess.run([str(PY), str(ROOT / "tools" / "cpu_probe.py")], capture_output=True, text=True, check=True)
+    m = re.search(r"matmul ([\d.]+) s, python loop ([\d.]+) s", out.stdout)
+    return float(m[1]), float(m[2])
+
+
+def _cpu() -> float:
+    "User + system seconds of every finished child process (nox, pytest and its workers, the probes)."
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--wait-for", help="M,L: start a run only when the probe reads under these seconds")
+    ap.add_argument("--deadline", type=float, default=3600, help="seconds after which no run starts")
+    ap.add_argument("posargs", nargs="*", help="passed to the spec session after --")
+    a = ap.parse_args(argv)
+    if not PY.exists():
+        sys.exit(f"time_spec: no spec venv at {PY}: run `python3 -m nox -s spec` once first")
+    limit = tuple(map(float, a.wait_for.split(","))) if a.wait_for else None
+    end, done = time.monotonic() + a.deadline, 0
+    print("| probe before (matmul, loop) | pytest s | session s | CPU s | probe after | pytest's summary |")
+    print("|---|---:|---:|---:|---|---|")
+    while done < a.runs and time.monotonic() < end:
+        before = probe()
+        if limit and not (before[0] < limit[0] and before[1] < limit[1]):
+            time.sleep(60)
+            continue
+        t, cpu = time.monotonic(), _cpu()
+        cmd = [sys.executable, "-m", "nox", "-s", "spec", *(["--", *a.posargs] if a.posargs else [])]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        wall, cpu, after = time.monotonic() - t, _cpu() - cpu, probe()
+        m = (re.findall(r"^=+ (.*) in ([\d.]+)s", out.stdout, re.M) or [None])[-1]  # pytest's last line
+        if out.returncode or not m:
+            tail = f"{out.stdout[-3000:]}\n{out.stderr[-2000:]}"
+            sys.exit(f"time_spec: nox -s spec failed (exit {out.returncode}):\n{tail}")
+        done += 1
+        print(f"| {before[0]:.3f}, {before[1]:.3f} | {m[1]} | {wall:.1f} | {cpu:.0f} | {after[0]:.3f}, {after[1]:.3f} "
+              f"| {m[0]} |", flush=True)
+    if done < a.runs:
+        sys.exit(f"time_spec: {done} of {a.runs} runs before the deadline (the probe never read under {limit})")
+
+
+if __name__ == "__main__":
+    main()
