@@ -1,12 +1,13 @@
 """Time `python3 -m nox -s spec` on this machine, each run between two readings of tools/cpu_probe.py, so that a slow
-spell of the machine can be told from a slower spec (this project's 2-core VM varies by up to 1.5x within minutes).
+spell of the machine can be told from a slower spec (this project's 2-core VM varies by 1.5x and more within minutes).
 
     python3 tools/time_spec.py [--runs 3] [--wait-for 0.10,0.34] [--deadline 3600] [-- nox posargs]
 
 --wait-for M,L starts a run only when the probe reads under M s for its matmuls and L s for its loop (this VM's
 normal readings: about 0.09 and 0.29), probing once a minute until --deadline seconds have passed. Prints a
 Markdown table: the probe before and after, pytest's seconds, the session's wall seconds, the CPU seconds of all
-its processes (user + system) and pytest's summary. Runs in the checkout it is called from, after the spec's venv exists (a first `nox -s spec`)."""
+its processes (user + system) and pytest's summary. Runs in the checkout it is called from, after the spec's venv
+exists (a first `nox -s spec`)."""
 import argparse
 import re
 import resource
