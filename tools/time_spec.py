@@ -6,7 +6,7 @@ spell of the machine can be told from a slower spec (this project's 2-core VM va
 --wait-for M,L starts a run only when the probe reads under M s for its matmuls and L s for its loop (this VM's
 normal readings: about 0.09 and 0.29), probing once a minute until --deadline seconds have passed. Prints a
 Markdown table: the probe before and after, pytest's seconds, the session's wall seconds, the CPU seconds of all
-its processes (user + system) and pytest's summary. Runs in the checkout it is called from, after the spec's venv
+its processes (user + system) and pytest's summary. Runs in the checkout it belongs to, after the spec's venv
 exists (a first `nox -s spec`)."""
 import argparse
 import re
@@ -28,7 +28,7 @@ def probe() -> tuple[float, float]:
 
 
 def _cpu() -> float:
-    "User + system seconds of every finished child process (nox, pytest and its workers, the probes)."
+    "User + system seconds of every finished child process so far (nox, pytest and its workers, the probes)."
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
