@@ -63,7 +63,8 @@ def main(argv=None):
         print(f"| {before[0]:.3f}, {before[1]:.3f} | {m[1]} | {wall:.1f} | {cpu:.0f} | {after[0]:.3f}, {after[1]:.3f} "
               f"| {m[0]} |", flush=True)
     if done < a.runs:
-        sys.exit(f"time_spec: {done} of {a.runs} runs before the deadline (the probe never read under {limit})")
+        why = f" (the probe read under {limit} too seldom)" if limit else ""
+        sys.exit(f"time_spec: {done} of {a.runs} runs before the deadline{why}")
 
 
 if __name__ == "__main__":
