@@ -33,23 +33,34 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _limits(text: str) -> tuple[float, float]:
+    "--wait-for's M,L: two positive seconds."
+    try:
+        m, lo = map(float, text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want M,L (two numbers of seconds, e.g. 0.10,0.34), got {text!r}") from None
+    if m <= 0 or lo <= 0:
+        raise argparse.ArgumentTypeError(f"the seconds must be positive, got {text!r}")
+    return m, lo
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--wait-for", help="M,L: start a run only when the probe reads under these seconds")
+    ap.add_argument("--wait-for", type=_limits, help="M,L: start a run only when the probe reads under these seconds")
     ap.add_argument("--deadline", type=float, default=3600, help="seconds after which no run starts")
     ap.add_argument("posargs", nargs="*", help="passed to the spec session after --")
     a = ap.parse_args(argv)
     if not PY.exists():
         sys.exit(f"time_spec: no spec venv at {PY}: run `python3 -m nox -s spec` once first")
-    limit = tuple(map(float, a.wait_for.split(","))) if a.wait_for else None
+    limit = a.wait_for
     end, done = time.monotonic() + a.deadline, 0
     print("| probe before (matmul, loop) | pytest s | session s | CPU s | probe after | pytest's summary |")
     print("|---|---:|---:|---:|---|---|")
     while done < a.runs and time.monotonic() < end:
         before = probe()
         if limit and not (before[0] < limit[0] and before[1] < limit[1]):
-            time.sleep(60)
+            time.sleep(max(0.0, min(60.0, end - time.monotonic())))  # the next probe, or the deadline
             continue
         t, cpu = time.monotonic(), _cpu()
         cmd = [sys.executable, "-m", "nox", "-s", "spec", *(["--", *a.posargs] if a.posargs else [])]
